@@ -1,0 +1,10 @@
+# Writes OUT: a C array of {name, sql} for each file in FILES, in order.
+set(body "/* generated from src/store/migrations; do not edit */\n#include \"store/migrations.h\"\n\nconst store_migration store_migrations[] = {\n")
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "  {\"${name}\", (const char[]){${hex} 0}},\n")
+endforeach()
+string(APPEND body "  {0, 0}\n};\n")
+file(WRITE ${OUT} "${body}")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what caredesk needs to build, test and serve, and nothing that is
+# already there. Safe to run again. Needs root for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential cmake pkg-config
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libsodium-dev libcmocka-dev
+  postgresql wrk curl
+  chromium nodejs npm
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# nodejs/npm may come from outside Debian's packages; a working node is enough.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Web assets (preact, htm) and the browser driver for e2e tests.
+if [ ! -f web/vendor/preact.module.js ] || [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  echo "install-deps: installing npm packages"
+  (cd tests/e2e && npm install --no-audit --no-fund --silent)
+  scripts/vendor-web.sh
+fi

@@ -1,0 +1,29 @@
+/* cli.h - the caredesk command line: one cmd_<verb>.c per subcommand. */
+#ifndef CLI_H
+#define CLI_H
+
+#include "store/store.h"
+
+#define CLI_DEFAULT_DB "var/caredesk.db"
+
+/* Each subcommand: argv[0] is the subcommand's name. Returns an exit code. */
+int cmd_init(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_client(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+
+/* Opens the store at target (creating var/ for the default SQLite file)
+ * and applies pending migrations. Prints the reason on failure. */
+int cli_open(const char *target, int pool, store **out);
+/* Starts a system transaction (sees every client). */
+int cli_begin(store *st, int write, store_tx **tx);
+/* Prints a store error with its field and message. */
+void cli_report(const char *what, store_tx *tx, int rc);
+/* 1 if argv holds -h or --help. */
+int cli_wants_help(int argc, char **argv);
+
+#endif

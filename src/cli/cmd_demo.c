@@ -1,0 +1,386 @@
+/* cmd_demo.c - caredesk demo: seeds a realistic, deterministic demo.
+ *
+ * Two clients with different brands, a supervisor and agents serving both,
+ * QA, WFM and a client viewer, customers reachable on several channels and
+ * a few hundred interactions with their conversations. The same seed gives
+ * the same data (times are laid out from a fixed start, 2026-11-09). */
+#include "cli/cli.h"
+
+#include "core/cd_err.h"
+#include "server/auth.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEMO_PASSWORD "caredesk-demo"
+#define DEMO_START_MS 1794211200000LL /* 2026-11-09T08:00:00Z */
+#define CUSTOMERS_PER_CLIENT 40
+#define INTERACTIONS_PER_CLIENT 160
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+/* splitmix64: small, fast and the same everywhere. */
+static uint64_t rng_next(rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int rng_below(rng *r, int n)
+{
+    return (int)(rng_next(r) % (uint64_t)n);
+}
+
+#define PICK(r, arr) ((arr)[rng_below((r), (int)(sizeof(arr) / sizeof *(arr)))])
+
+typedef struct demo_client {
+    const char *slug, *name, *display, *from, *signature, *tone, *tz, *domain;
+    const char *subjects[8];
+    const char *openers[8];
+    const char *replies[6];
+    const char *queues[3];
+    const char *tags[5];
+} demo_client;
+
+static const demo_client clients[] = {
+    {"northwind-energy", "Northwind Energy Ltd", "Northwind Energy", "care@northwind-energy.example",
+     "Warm regards,\nThe Northwind Energy care team",
+     "Warm, plain-spoken, no jargon. Always give the next step and a time frame.",
+     "Europe/London", "mail.example",
+     {"Bill higher than usual", "Power outage on my street", "Moving house next month",
+      "Smart meter not sending readings", "Direct debit change", "Tariff renewal question",
+      "Refund for overpayment", "Engineer appointment"},
+     {"Hi, my bill this month is almost double the last one and nothing changed at home.",
+      "We have had no power since 7am, is there an outage in my area?",
+      "I am moving out on the 30th, how do I close my account and give a final reading?",
+      "My smart meter display says it has not sent a reading for three weeks.",
+      "I need to change the bank account my direct debit comes from.",
+      "My fixed tariff ends soon, what are my options?",
+      "My account is in credit by quite a lot, can I get a refund?",
+      "The engineer did not turn up for my appointment yesterday."},
+     {"Thanks for getting in touch. I have checked your account and can see what happened.",
+      "I am sorry for the trouble. I have raised this with our field team today.",
+      "That is all updated for you now. You will get a confirmation email shortly.",
+      "Could you send us a photo of your meter reading so I can correct the bill?",
+      "I have booked a new appointment for you and added a note for the engineer.",
+      "Your refund is on its way and should reach your bank in 3 to 5 working days."},
+     {"billing", "faults", "moves"},
+     {"bill-shock", "outage", "smart-meter", "refund", "vulnerable"}},
+    {"blue-harbor-bank", "Blue Harbor Bank N.A.", "Blue Harbor Bank",
+     "support@blueharbor-bank.example", "Kind regards,\nBlue Harbor Bank Customer Care",
+     "Formal and precise. Never ask for full card numbers or PINs. Verify identity first.",
+     "America/New_York", "inbox.example",
+     {"Card declined abroad", "Unrecognised transaction", "Lost debit card",
+      "Mortgage payment date", "Online banking locked", "Wire transfer status",
+      "Overdraft fee dispute", "Update mailing address"},
+     {"My card was declined at a hotel in Lisbon even though I have funds.",
+      "There is a charge on my statement I do not recognise from a merchant I never used.",
+      "I lost my debit card this morning, please block it.",
+      "Can I move my mortgage payment date to the 15th of each month?",
+      "I am locked out of online banking after entering the wrong password.",
+      "I sent a wire transfer on Monday and the recipient has not received it.",
+      "I was charged an overdraft fee but my salary arrived the same day.",
+      "I have moved and need to update my mailing address."},
+     {"Thank you for contacting Blue Harbor Bank. I have verified your identity.",
+      "For your security I have placed a temporary block on the card.",
+      "I have opened a dispute for this transaction; you will hear from us within 10 days.",
+      "Your request has been completed and the change is effective immediately.",
+      "I have refunded the fee as a one-time courtesy.",
+      "The transfer was released this morning and should arrive today."},
+     {"cards", "disputes", "accounts"},
+     {"fraud", "card", "dispute", "kyc", "courtesy-refund"}},
+};
+
+static const char *first_names[] = {"Olivia", "Liam",  "Amara", "Noah",  "Sofia", "Mateo",
+                                    "Priya",  "Lucas", "Chen",  "Fatima", "Jonas", "Aisha",
+                                    "Diego",  "Mia",   "Kenji", "Zara",  "Tomasz", "Leila"};
+static const char *last_names[] = {"Okafor", "Smith",  "Garcia", "Nguyen", "Kowalski",
+                                   "Haddad", "Brown",  "Silva",  "Tanaka", "Müller",
+                                   "Patel",  "O'Neil", "Rossi",  "Ahmed",  "Johansson"};
+static const char *channels[] = {"email", "email", "chat", "chat", "voice", "social", "web"};
+static const char *priorities[] = {"low", "normal", "normal", "normal", "high", "urgent"};
+static const char *statuses[] = {"new", "open", "open", "pending", "on_hold", "resolved",
+                                 "resolved", "closed", "closed", "closed"};
+
+typedef struct demo {
+    store *st;
+    rng r;
+    int64_t client_ids[2];
+    int64_t agent_ids[2][3];
+    int nagents[2];
+    int64_t customer_ids[2][CUSTOMERS_PER_CLIENT];
+    char password_hash[crypto_pwhash_STRBYTES];
+} demo;
+
+/* Runs one write transaction as the system at a given time. */
+static int at(demo *d, int64_t when, int (*fn)(demo *, store_tx *, void *), void *arg)
+{
+    store_ctx ctx;
+    store_tx *tx = NULL;
+    int rc;
+    store_ctx_system(&ctx);
+    rc = store_begin(d->st, &ctx, when, 1, &tx);
+    if (rc)
+        return rc;
+    rc = fn(d, tx, arg);
+    if (rc) {
+        cli_report("demo", tx, rc);
+        store_rollback(tx);
+        return rc;
+    }
+    return store_commit(tx);
+}
+
+static int seed_clients(demo *d, store_tx *tx, void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2; i++) {
+        const demo_client *c = &clients[i];
+        json_t *out = NULL;
+        json_t *in = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "slug", c->slug, "name",
+                               c->name, "timezone", c->tz, "brand", "display_name", c->display,
+                               "from_address", c->from, "signature", c->signature, "tone_notes",
+                               c->tone);
+        int rc = store_client_create(tx, in, &out);
+        json_decref(in);
+        if (rc)
+            return rc;
+        d->client_ids[i] = json_integer_value(json_object_get(out, "id"));
+        json_decref(out);
+    }
+    return 0;
+}
+
+typedef struct demo_user {
+    const char *email, *name, *role;
+    int serves; /* bit 0: first client, bit 1: second */
+    const char *skills;
+} demo_user;
+
+static const demo_user users[] = {
+    {"admin@caredesk.demo", "Avery Admin", "admin", 0, ""},
+    {"sam@caredesk.demo", "Sam Supervisor", "supervisor", 3, "english:5"},
+    {"ana@caredesk.demo", "Ana Alvarez", "agent", 3, "english:5,spanish:4,billing:4,cards:3"},
+    {"li@caredesk.demo", "Li Wei", "agent", 2, "english:4,mandarin:5,cards:4,disputes:4"},
+    {"omar@caredesk.demo", "Omar Haddad", "agent", 1, "english:5,arabic:5,faults:4,moves:3"},
+    {"quinn@caredesk.demo", "Quinn QA", "qa", 3, ""},
+    {"wendy@caredesk.demo", "Wendy WFM", "wfm", 3, ""},
+    {"viewer@northwind.demo", "Nora Northwind", "client_viewer", 1, ""},
+};
+
+static json_t *skills_of(const char *spec)
+{
+    json_t *list = json_array();
+    char buf[128], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(tok, ':');
+        if (!colon)
+            continue;
+        *colon = '\0';
+        json_array_append_new(list, json_pack("{s:s, s:i}", "name", tok, "proficiency",
+                                              colon[1] - '0'));
+    }
+    return list;
+}
+
+static int seed_users(demo *d, store_tx *tx, void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < sizeof users / sizeof *users; i++) {
+        const demo_user *u = &users[i];
+        json_t *ids = json_array(), *out = NULL;
+        for (int c = 0; c < 2; c++)
+            if (u->serves & (1 << c))
+                json_array_append_new(ids, json_integer(d->client_ids[c]));
+        json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "email", u->email, "name",
+                               u->name, "role", u->role, "password_hash", d->password_hash,
+                               "clients", ids, "skills", skills_of(u->skills));
+        int rc = store_user_create(tx, in, &out);
+        json_decref(in);
+        if (rc)
+            return rc;
+        for (int c = 0; c < 2; c++)
+            if ((u->serves & (1 << c)) && strcmp(u->role, "agent") == 0)
+                d->agent_ids[c][d->nagents[c]++] = json_integer_value(json_object_get(out, "id"));
+        json_decref(out);
+    }
+    return 0;
+}
+
+static void lower_ascii(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+        else if (*s == '\'' || (unsigned char)*s >= 0x80)
+            *s = 'x';
+}
+
+static int seed_customers(demo *d, store_tx *tx, void *arg)
+{
+    int c = *(int *)arg;
+    for (int i = 0; i < CUSTOMERS_PER_CLIENT; i++) {
+        const char *first = PICK(&d->r, first_names), *last = PICK(&d->r, last_names);
+        char name[96], email[160], phone[32], handle[64];
+        json_t *ids, *out = NULL;
+        snprintf(name, sizeof name, "%s %s", first, last);
+        snprintf(email, sizeof email, "%s.%s%d@%s", first, last, i, clients[c].domain);
+        lower_ascii(email);
+        snprintf(phone, sizeof phone, "+1 (555) %03d-%04d", 100 + c * 100 + i,
+                 rng_below(&d->r, 10000));
+        snprintf(handle, sizeof handle, "@%s%s%d", first, last, i);
+        lower_ascii(handle);
+        ids = json_pack("[{s:s, s:s}]", "kind", "email", "value", email);
+        if (rng_below(&d->r, 3) > 0)
+            json_array_append_new(ids, json_pack("{s:s, s:s}", "kind", "phone", "value", phone));
+        if (rng_below(&d->r, 3) == 0)
+            json_array_append_new(ids, json_pack("{s:s, s:s}", "kind", "social", "value", handle));
+        json_t *in = json_pack("{s:I, s:s, s:s, s:o}", "client_id", (json_int_t)d->client_ids[c],
+                               "name", name, "tier",
+                               i % 10 == 0 ? "enterprise" : i % 4 == 0 ? "premium" : "standard",
+                               "identities", ids);
+        int rc = store_customer_create(tx, in, &out);
+        json_decref(in);
+        if (rc)
+            return rc;
+        d->customer_ids[c][i] = json_integer_value(json_object_get(out, "id"));
+        json_decref(out);
+    }
+    return 0;
+}
+
+typedef struct one_interaction {
+    int client, n;
+} one_interaction;
+
+static int add_messages(demo *d, store_tx *tx, const demo_client *dc, int64_t id, int turns)
+{
+    for (int t = 0; t < turns; t++) {
+        json_t *in, *out = NULL;
+        int rc;
+        if (t % 2 == 0)
+            in = json_pack("{s:s, s:s}", "direction", t == 0 ? "note" : "inbound", "body",
+                           t == 0 ? "Checked the account history before replying."
+                                  : "Thanks, that helps. One more question though.");
+        else
+            in = json_pack("{s:s, s:s}", "direction", "outbound", "body", PICK(&d->r, dc->replies));
+        rc = store_message_add(tx, id, in, &out);
+        json_decref(in);
+        json_decref(out);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int seed_interaction(demo *d, store_tx *tx, void *arg)
+{
+    one_interaction *oi = arg;
+    const demo_client *dc = &clients[oi->client];
+    int topic = rng_below(&d->r, 8);
+    /* A few customers come back often, on several channels. */
+    int who = rng_below(&d->r, 3) == 0 ? rng_below(&d->r, 6) : rng_below(&d->r, CUSTOMERS_PER_CLIENT);
+    const char *status = PICK(&d->r, statuses);
+    json_t *in, *out = NULL, *tags = json_array();
+    if (rng_below(&d->r, 2))
+        json_array_append_new(tags, json_string(PICK(&d->r, dc->tags)));
+    json_t *assignee = strcmp(status, "new") == 0
+                           ? json_null()
+                           : json_integer(d->agent_ids[oi->client][rng_below(
+                                 &d->r, d->nagents[oi->client])]);
+    in = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:{s:s, s:s}}", "client_id",
+                   (json_int_t)d->client_ids[oi->client], "channel", PICK(&d->r, channels),
+                   "subject", dc->subjects[topic], "priority", PICK(&d->r, priorities),
+                   "queue", dc->queues[topic % 3], "tags", tags, "assignee_id", assignee,
+                   "customer_id", (json_int_t)d->customer_ids[oi->client][who], "message",
+                   "direction", "inbound", "body", dc->openers[topic]);
+    int rc = store_interaction_create(tx, in, &out);
+    json_decref(in);
+    int64_t id = rc ? 0 : json_integer_value(json_object_get(out, "id"));
+    json_decref(out);
+    out = NULL;
+    if (!rc && strcmp(status, "new") != 0)
+        rc = add_messages(d, tx, dc, id, 1 + rng_below(&d->r, 4));
+    if (!rc && strcmp(status, "new") != 0) {
+        json_t *patch = json_pack("{s:s}", "status", status);
+        rc = store_interaction_update(tx, id, patch, &out);
+        json_decref(patch);
+        json_decref(out);
+    }
+    return rc;
+}
+
+static int seed(demo *d)
+{
+    int64_t t = DEMO_START_MS - 2 * 3600 * 1000;
+    int rc = at(d, t, seed_clients, NULL);
+    if (!rc)
+        rc = at(d, t + 60000, seed_users, NULL);
+    for (int c = 0; c < 2 && !rc; c++)
+        rc = at(d, t + 120000, seed_customers, &c);
+    /* Spread interactions over the week, both clients interleaved. */
+    for (int n = 0; n < INTERACTIONS_PER_CLIENT && !rc; n++)
+        for (int c = 0; c < 2 && !rc; c++) {
+            one_interaction oi = {c, n};
+            int64_t when = DEMO_START_MS + (int64_t)n * 3600 * 1000 + c * 1800 * 1000 +
+                           rng_below(&d->r, 1500) * 1000;
+            rc = at(d, when, seed_interaction, &oi);
+        }
+    return rc;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    const char *db = CLI_DEFAULT_DB;
+    demo d;
+    store_tx *tx = NULL;
+    json_t *existing = NULL;
+    int rc;
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: caredesk demo [--db TARGET]\n"
+               "Seeds the demo into an empty store: clients %s and %s, users\n"
+               "(password '%s') admin@caredesk.demo, sam@caredesk.demo (supervisor),\n"
+               "ana@caredesk.demo (agent, both clients), li@, omar@, quinn@ (qa), wendy@ (wfm),\n"
+               "viewer@northwind.demo (client viewer), %d customers and %d interactions.\n",
+               clients[0].slug, clients[1].slug, DEMO_PASSWORD, 2 * CUSTOMERS_PER_CLIENT,
+               2 * INTERACTIONS_PER_CLIENT);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "--db") == 0)
+        db = argv[2];
+    memset(&d, 0, sizeof d);
+    d.r.s = 20261109;
+    if (cli_open(db, 1, &d.st))
+        return 1;
+    rc = cli_begin(d.st, 0, &tx);
+    if (!rc)
+        rc = store_client_list(tx, &existing);
+    store_rollback(tx);
+    if (!rc && json_array_size(json_object_get(existing, "items")) > 0) {
+        printf("demo: the store already has clients; nothing seeded\n");
+        json_decref(existing);
+        store_close(d.st);
+        return 0;
+    }
+    json_decref(existing);
+    /* One hash for the shared demo password keeps seeding fast. */
+    if (!rc)
+        rc = auth_password_hash(DEMO_PASSWORD, d.password_hash);
+    if (!rc)
+        rc = seed(&d);
+    store_close(d.st);
+    if (rc) {
+        fprintf(stderr, "caredesk: demo seeding failed: %s\n", cd_strerror(rc));
+        return 1;
+    }
+    printf("demo seeded: 2 clients, %zu users (password '%s'), %d customers, %d interactions\n",
+           sizeof users / sizeof *users, DEMO_PASSWORD, 2 * CUSTOMERS_PER_CLIENT,
+           2 * INTERACTIONS_PER_CLIENT);
+    return 0;
+}

@@ -1,0 +1,92 @@
+/* cmd_serve.c - caredesk serve: the API and web UI until SIGTERM. */
+#include "cli/cli.h"
+
+#include "server/server.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void help(void)
+{
+    printf("usage: caredesk serve [--db TARGET] [--listen HOST:PORT] [--web DIR] [--threads N]\n"
+           "                      [--quiet]\n\n"
+           "Serves the JSON API under /api/v1 and the web UI from DIR (default web).\n"
+           "  --db        SQLite file or postgresql:// URL (default %s)\n"
+           "  --listen    address to bind (default 127.0.0.1:8080; port 0 picks one)\n"
+           "  --threads   worker threads (default 16)\n"
+           "  --quiet     no per-request log lines\n"
+           "On start it prints 'listening on http://HOST:PORT'. SIGTERM or SIGINT stops\n"
+           "it after the requests in flight finish.\n",
+           CLI_DEFAULT_DB);
+}
+
+static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= hostlen)
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    *port = atoi(colon + 1);
+    return *port >= 0 && *port < 65536 ? 0 : -1;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},      {"listen", required_argument, 0, 'l'},
+        {"web", required_argument, 0, 'w'},     {"threads", required_argument, 0, 't'},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *db = CLI_DEFAULT_DB, *listen = "127.0.0.1:8080";
+    server_config cfg = {.web_root = "web", .threads = 16, .body_limit = 1 << 20,
+                         .log_requests = 1};
+    char host[64], err[256] = "";
+    int c, sig;
+    store *st = NULL;
+    server *srv = NULL;
+    sigset_t set;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'w': cfg.web_root = optarg; break;
+        case 't': cfg.threads = atoi(optarg); break;
+        case 'q': cfg.log_requests = 0; break;
+        case 'h': help(); return 0;
+        default: help(); return 2;
+        }
+    }
+    if (parse_listen(listen, host, sizeof host, &cfg.port)) {
+        fprintf(stderr, "caredesk: --listen wants HOST:PORT\n");
+        return 2;
+    }
+    cfg.host = host;
+    if (cfg.threads < 1 || cfg.threads > 256)
+        cfg.threads = 16;
+    /* Workers inherit this mask, so only sigwait below sees the signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (cli_open(db, cfg.threads + 4, &st))
+        return 1;
+    if (server_start(&cfg, st, &srv, err, sizeof err)) {
+        fprintf(stderr, "caredesk: %s\n", err);
+        store_close(st);
+        return 1;
+    }
+    printf("listening on http://%s:%d\n", host, server_port(srv));
+    fflush(stdout);
+    sigwait(&set, &sig);
+    fprintf(stderr, "caredesk: %s received, finishing requests in flight\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server_stop(srv, 10000);
+    store_close(st);
+    return 0;
+}

@@ -1,0 +1,272 @@
+/* routes.c - the API's route table and the schemas of what it accepts. */
+#include "server/routes.h"
+
+#include "core/lifecycle.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* --- value sets ------------------------------------------------------- */
+static const char *const roles[] = {"admin", "supervisor", "agent", "qa", "wfm", "client_viewer",
+                                    NULL};
+static const char *const tiers[] = {"standard", "premium", "enterprise", NULL};
+static const char *const channels[] = {"email", "chat", "voice", "social", "web", NULL};
+static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
+static const char *const directions[] = {"inbound", "outbound", "note", NULL};
+static const char *const identity_kinds[] = {"email", "phone", "chat", "social", NULL};
+
+#define ID_FIELD(n, f, d) {n, JS_INT, f, 1, INT64_MAX, 0, NULL, NULL, d}
+#define STR(n, f, len, d) {n, JS_STRING, f, 0, 0, len, NULL, NULL, d}
+#define ENUM(n, f, set, d) {n, JS_ENUM, f, 0, 0, 0, set, NULL, d}
+#define END {0}
+
+/* --- bodies ----------------------------------------------------------- */
+static const jschema_field login_body[] = {
+    STR("email", JS_REQUIRED, 254, "account email"),
+    STR("password", JS_REQUIRED, 1024, "password"), END};
+
+static const jschema_field brand_fields[] = {
+    STR("display_name", 0, 200, "name customers see"),
+    STR("from_address", 0, 254, "address outbound email comes from"),
+    STR("signature", 0, 2000, "signature appended to replies"),
+    STR("tone_notes", 0, 4000, "how agents should sound for this brand"), END};
+
+static const jschema_field client_body[] = {
+    STR("slug", JS_REQUIRED, 40, "short unique name, a-z 0-9 -"),
+    STR("name", JS_REQUIRED, 200, "company name"),
+    {"brand", JS_OBJECT, 0, 0, 0, 0, NULL, brand_fields, "brand used when speaking for the client"},
+    STR("timezone", 0, 64, "IANA timezone"), END};
+
+static const jschema_field skill_fields[] = {
+    STR("name", JS_REQUIRED, 64, "skill or language"),
+    {"proficiency", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, "1 (basic) to 5 (expert)"}, END};
+
+static const jschema_field user_body[] = {
+    STR("email", JS_REQUIRED, 254, "login email"),
+    STR("name", JS_REQUIRED, 200, "display name"),
+    ENUM("role", JS_REQUIRED, roles, "role"),
+    {"password", JS_STRING, 0, 0, 0, 1024, NULL, NULL, "initial password (min 8 characters)"},
+    {"clients", JS_IDS, 0, 0, 256, 0, NULL, NULL, "ids of clients served"},
+    {"skills", JS_ARRAY, 0, 0, 64, 0, NULL, skill_fields, "skills with proficiency"}, END};
+
+static const jschema_field user_patch[] = {
+    STR("name", 0, 200, "display name"), ENUM("role", 0, roles, "role"),
+    {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false blocks login and ends sessions"},
+    {"password", JS_STRING, 0, 0, 0, 1024, NULL, NULL, "new password (min 8 characters)"}, END};
+
+static const jschema_field skills_body[] = {
+    {"skills", JS_ARRAY, JS_REQUIRED, 0, 64, 0, NULL, skill_fields, "replaces all skills"}, END};
+
+static const jschema_field token_body[] = {STR("name", JS_REQUIRED, 100, "what the token is for"),
+                                           END};
+
+static const jschema_field identity_fields[] = {
+    ENUM("kind", JS_REQUIRED, identity_kinds, "channel of the identity"),
+    STR("value", JS_REQUIRED, 320, "address, number, chat id or handle"), END};
+
+static const jschema_field customer_body[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "owning client"),
+    STR("name", 0, 200, "customer name"), ENUM("tier", 0, tiers, "service tier"),
+    STR("locale", JS_NULLABLE, 35, "BCP 47 language tag"),
+    STR("timezone", JS_NULLABLE, 64, "IANA timezone"),
+    {"identities", JS_ARRAY, 0, 0, 32, 0, NULL, identity_fields, "how to reach and recognise"},
+    END};
+
+static const jschema_field customer_patch[] = {
+    STR("name", 0, 200, "customer name"), ENUM("tier", 0, tiers, "service tier"),
+    STR("locale", JS_NULLABLE, 35, "BCP 47 language tag"),
+    STR("timezone", JS_NULLABLE, 64, "IANA timezone"), END};
+
+static const jschema_field customer_ref[] = {
+    STR("name", 0, 200, "customer name"), ENUM("tier", 0, tiers, "service tier"),
+    {"identities", JS_ARRAY, JS_REQUIRED, 0, 32, 0, NULL, identity_fields,
+     "found again by any of these, else created"},
+    END};
+
+static const jschema_field message_body[] = {
+    ENUM("direction", JS_REQUIRED, directions, "inbound, outbound (reply) or note (internal)"),
+    STR("body", JS_REQUIRED, 262144, "text"), END};
+
+static const jschema_field interaction_body[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "owning client"),
+    ENUM("channel", JS_REQUIRED, channels, "channel"),
+    STR("subject", 0, 500, "subject"),
+    ENUM("priority", 0, priorities, "priority (default normal)"),
+    ENUM("status", 0, lifecycle_statuses, "status (default new)"),
+    STR("queue", 0, 100, "queue (default \"default\")"),
+    STR("category", JS_NULLABLE, 100, "category"),
+    {"tags", JS_TAGS, 0, 0, 32, 64, NULL, NULL, "tags"},
+    {"custom_fields", JS_MAP, 0, 0, 0, 0, NULL, NULL, "client-defined fields"},
+    ID_FIELD("assignee_id", JS_NULLABLE, "agent serving the client"),
+    ID_FIELD("customer_id", JS_NULLABLE, "existing customer of the client"),
+    {"customer", JS_OBJECT, 0, 0, 0, 0, NULL, customer_ref, "customer found or created"},
+    {"message", JS_OBJECT, 0, 0, 0, 0, NULL, message_body, "first message"}, END};
+
+static const jschema_field interaction_patch[] = {
+    ENUM("status", 0, lifecycle_statuses, "new status (transitions are checked)"),
+    ENUM("priority", 0, priorities, "priority"), STR("subject", 0, 500, "subject"),
+    STR("queue", 0, 100, "queue"), STR("category", JS_NULLABLE, 100, "category"),
+    {"tags", JS_TAGS, 0, 0, 32, 64, NULL, NULL, "replaces the tags"},
+    {"custom_fields", JS_MAP, 0, 0, 0, 0, NULL, NULL, "merged; null removes a key"},
+    ID_FIELD("assignee_id", JS_NULLABLE, "agent serving the client, or null"),
+    {"version", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "fail with 409 unless still this version"},
+    END};
+
+/* --- queries ---------------------------------------------------------- */
+#define PAGE                                                                                      \
+    STR("cursor", 0, 24, "next_cursor of the previous page"),                                     \
+        {"limit", JS_INT, 0, 1, 200, 0, NULL, NULL, "page size (default 50)"}
+
+static const jschema_field page_query[] = {PAGE, END};
+static const jschema_field by_client_query[] = {ID_FIELD("client_id", 0, "only this client"), PAGE,
+                                                END};
+static const jschema_field customer_query[] = {
+    ID_FIELD("client_id", 0, "only this client"),
+    ENUM("identity_kind", 0, identity_kinds, "kind of identity to look up"),
+    STR("identity", 0, 320, "identity value to look up"), PAGE, END};
+static const jschema_field interaction_query[] = {
+    ID_FIELD("client_id", 0, "only this client"),
+    ENUM("status", 0, lifecycle_statuses, "status"),
+    ENUM("priority", 0, priorities, "priority"),
+    ID_FIELD("assignee_id", 0, "assignee"),
+    STR("queue", 0, 100, "queue"),
+    ENUM("channel", 0, channels, "channel"),
+    STR("tag", 0, 64, "has this tag"),
+    ID_FIELD("customer_id", 0, "customer"),
+    {"updated_since", JS_INT, 0, 0, INT64_MAX, 0, NULL, NULL, "epoch ms"},
+    PAGE, END};
+static const jschema_field message_query[] = {
+    STR("cursor", 0, 24, "next_cursor of the previous page"),
+    {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"}, END};
+
+/* --- the table -------------------------------------------------------- */
+#define P "/api/v1"
+const route routes[] = {
+    {"POST", P "/auth/login", api_login, NULL, R_PUBLIC | R_WRITE, login_body, 0, NULL, 200,
+     "Log in with a password; sets the session cookie", NULL},
+    {"POST", P "/auth/logout", api_logout, NULL, R_WRITE, NULL, 0, NULL, 204, "End the session",
+     NULL},
+    {"GET", P "/auth/me", api_me, NULL, 0, NULL, 0, NULL, 200, "Who is logged in", NULL},
+
+    {"GET", P "/clients", api_client_list, "client.read", 0, NULL, 0, NULL, 200,
+     "Clients the caller serves", NULL},
+    {"POST", P "/clients", api_client_create, "client.write", R_WRITE, client_body, 0, NULL, 201,
+     "Add a client", "{\"slug\":\"s-@rand@\",\"name\":\"New client\"}"},
+    {"GET", P "/clients/{client_id}", api_client_get, "client.read", 0, NULL, 0, NULL, 200,
+     "One client", NULL},
+    {"PATCH", P "/clients/{client_id}", api_client_update, "client.write", R_WRITE, client_body, 1,
+     NULL, 200, "Change a client", "{\"name\":\"Renamed\"}"},
+
+    {"GET", P "/users", api_user_list, "user.read", 0, NULL, 0, by_client_query, 200,
+     "Users the caller may see", NULL},
+    {"POST", P "/users", api_user_create, "user.write", R_WRITE, user_body, 0, NULL, 201,
+     "Add a user", "{\"email\":\"u@rand@@example.test\",\"name\":\"U\",\"role\":\"agent\","
+                   "\"clients\":[@client@]}"},
+    {"GET", P "/users/{user_id}", api_user_get, "user.read", 0, NULL, 0, NULL, 200, "One user",
+     NULL},
+    {"PATCH", P "/users/{user_id}", api_user_update, "user.write", R_WRITE, user_patch, 1, NULL,
+     200, "Change a user", "{\"name\":\"Renamed\"}"},
+    {"PUT", P "/users/{user_id}/skills", api_user_skills, "user.write", R_WRITE, skills_body, 0,
+     NULL, 200, "Replace a user's skills",
+     "{\"skills\":[{\"name\":\"billing\",\"proficiency\":3}]}"},
+    {"PUT", P "/users/{user_id}/clients/{client_id}", api_membership_add, "user.write", R_WRITE,
+     NULL, 0, NULL, 204, "Make a user serve a client", NULL},
+    {"DELETE", P "/users/{user_id}/clients/{client_id}", api_membership_remove, "user.write",
+     R_WRITE, NULL, 0, NULL, 204, "Stop a user serving a client", NULL},
+
+    {"GET", P "/tokens", api_token_list, "token.manage", 0, NULL, 0, NULL, 200,
+     "The caller's API tokens", NULL},
+    {"POST", P "/tokens", api_token_create, "token.manage", R_WRITE, token_body, 0, NULL, 201,
+     "Create an API token (shown once)", "{\"name\":\"integration\"}"},
+    {"DELETE", P "/tokens/{token_id}", api_token_revoke, "token.manage", R_WRITE, NULL, 0, NULL,
+     204, "Revoke an API token", NULL},
+
+    {"GET", P "/customers", api_customer_list, "customer.read", R_WRITE, NULL, 0, customer_query,
+     200, "Customers, or the one with an identity (audited)", NULL},
+    {"POST", P "/customers", api_customer_create, "customer.write", R_WRITE, customer_body, 0,
+     NULL, 201, "Add a customer",
+     "{\"client_id\":@client@,\"name\":\"C\",\"identities\":[{\"kind\":\"email\","
+     "\"value\":\"c@rand@@example.test\"}]}"},
+    {"GET", P "/customers/{customer_id}", api_customer_get, "customer.read", R_WRITE, NULL, 0,
+     NULL, 200, "One customer (audited)", NULL},
+    {"PATCH", P "/customers/{customer_id}", api_customer_update, "customer.write", R_WRITE,
+     customer_patch, 1, NULL, 200, "Change a customer", "{\"tier\":\"premium\"}"},
+    {"POST", P "/customers/{customer_id}/identities", api_customer_identity_add,
+     "customer.write", R_WRITE, identity_fields, 0, NULL, 201, "Add an identity",
+     "{\"kind\":\"phone\",\"value\":\"+1555@rand@\"}"},
+    {"GET", P "/customers/{customer_id}/history", api_customer_history, "customer.read", R_WRITE,
+     NULL, 0, NULL, 200, "Every interaction of a customer on every channel (audited)", NULL},
+
+    {"GET", P "/interactions", api_interaction_list, "interaction.read", 0, NULL, 0,
+     interaction_query, 200, "Interactions, newest first, filtered", NULL},
+    {"POST", P "/interactions", api_interaction_create, "interaction.write", R_WRITE,
+     interaction_body, 0, NULL, 201, "Create an interaction, optionally with its first message",
+     "{\"client_id\":@client@,\"channel\":\"email\",\"subject\":\"Hello\","
+     "\"customer_id\":@customer@,\"message\":{\"direction\":\"inbound\",\"body\":\"Hi\"}}"},
+    {"GET", P "/interactions/{interaction_id}", api_interaction_get, "interaction.read", 0, NULL,
+     0, NULL, 200, "One interaction", NULL},
+    {"PATCH", P "/interactions/{interaction_id}", api_interaction_update, "interaction.write",
+     R_WRITE, interaction_patch, 1, NULL, 200, "Change an interaction",
+     "{\"priority\":\"high\"}"},
+    {"GET", P "/interactions/{interaction_id}/messages", api_message_list, "interaction.read", 0,
+     NULL, 0, message_query, 200, "Messages, oldest first", NULL},
+    {"POST", P "/interactions/{interaction_id}/messages", api_message_create, "message.write",
+     R_WRITE, message_body, 0, NULL, 201, "Reply, add a note or record an inbound message",
+     "{\"direction\":\"note\",\"body\":\"checked the account\"}"},
+    {"GET", P "/interactions/{interaction_id}/events", api_event_list, "event.read", 0, NULL, 0,
+     page_query, 200, "The interaction's event log, newest first", NULL},
+
+    {"GET", P "/audit", api_audit_list, "audit.read", 0, NULL, 0, by_client_query, 200,
+     "The audit log, newest first", NULL},
+
+    {"GET", P "/openapi.json", api_openapi, NULL, R_PUBLIC | R_NOSTORE, NULL, 0, NULL, 200,
+     "This document", NULL},
+    {"GET", "/healthz", api_health, NULL, R_PUBLIC, NULL, 0, NULL, 200, "Liveness and store check",
+     NULL},
+    {"GET", "/metrics", api_metrics, NULL, R_PUBLIC | R_NOSTORE, NULL, 0, NULL, 200,
+     "Prometheus metrics", NULL},
+};
+const size_t routes_count = sizeof routes / sizeof *routes;
+
+/* Matches one segment pattern against the path; ids collects {x} values. */
+static int match_path(const char *pat, const char *path, int64_t ids[2])
+{
+    int n = 0;
+    while (*pat && *path) {
+        if (*pat == '{') {
+            char *end;
+            long long v;
+            if (*path < '0' || *path > '9')
+                return 0;
+            v = strtoll(path, &end, 10);
+            if (v <= 0 || (*end && *end != '/') || end - path > 18 || n >= 2)
+                return 0;
+            ids[n++] = v;
+            path = end;
+            pat = strchr(pat, '}') + 1;
+            continue;
+        }
+        if (*pat++ != *path++)
+            return 0;
+    }
+    return *pat == '\0' && *path == '\0';
+}
+
+const route *routes_match(const char *method, const char *path, int64_t ids[2],
+                          int *method_mismatch)
+{
+    *method_mismatch = 0;
+    for (size_t i = 0; i < routes_count; i++) {
+        int64_t tmp[2] = {0, 0};
+        if (!match_path(routes[i].pattern, path, tmp))
+            continue;
+        if (strcmp(routes[i].method, method) != 0) {
+            *method_mismatch = 1;
+            continue;
+        }
+        ids[0] = tmp[0];
+        ids[1] = tmp[1];
+        return &routes[i];
+    }
+    return NULL;
+}

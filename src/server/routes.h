@@ -1,0 +1,79 @@
+/* routes.h - the route table: every API endpoint with its handler, the
+ * permission it needs, its body and query schemas and a sample body. The
+ * OpenAPI document, the permission checks and the generated tenant and
+ * malformed-input tests all come from this one table. */
+#ifndef ROUTES_H
+#define ROUTES_H
+
+#include "core/jschema.h"
+#include "server/request.h"
+
+#define R_PUBLIC 1u  /* no credentials needed */
+#define R_WRITE 2u   /* runs in a write transaction (writes, audited reads) */
+#define R_NOSTORE 4u /* touches no store (health, metrics, documents) */
+
+typedef int (*route_fn)(req *r);
+
+typedef struct route {
+    const char *method;
+    const char *pattern; /* "/api/v1/interactions/{interaction_id}" */
+    route_fn fn;
+    const char *action;  /* permission, see perm.c; NULL for public */
+    unsigned flags;
+    const jschema_field *body; /* NULL: no body accepted */
+    int patch;                 /* body is a partial update */
+    const jschema_field *query;
+    int ok_status;
+    const char *summary;
+    const char *sample; /* a valid body; @client@ @customer@ ... are ids */
+} route;
+
+extern const route routes[];
+extern const size_t routes_count;
+
+/* Finds the route for method and path; fills ids with numeric path
+ * parameters. Returns NULL with *method_mismatch = 1 if the path exists
+ * for another method. */
+const route *routes_match(const char *method, const char *path, int64_t ids[2],
+                          int *method_mismatch);
+
+/* Handlers, one file per resource (api_<resource>.c). */
+int api_login(req *r);
+int api_logout(req *r);
+int api_me(req *r);
+int api_client_list(req *r);
+int api_client_create(req *r);
+int api_client_get(req *r);
+int api_client_update(req *r);
+int api_user_list(req *r);
+int api_user_create(req *r);
+int api_user_get(req *r);
+int api_user_update(req *r);
+int api_user_skills(req *r);
+int api_membership_add(req *r);
+int api_membership_remove(req *r);
+int api_token_list(req *r);
+int api_token_create(req *r);
+int api_token_revoke(req *r);
+int api_customer_list(req *r);
+int api_customer_create(req *r);
+int api_customer_get(req *r);
+int api_customer_update(req *r);
+int api_customer_identity_add(req *r);
+int api_customer_history(req *r);
+int api_interaction_list(req *r);
+int api_interaction_create(req *r);
+int api_interaction_get(req *r);
+int api_interaction_update(req *r);
+int api_message_list(req *r);
+int api_message_create(req *r);
+int api_event_list(req *r);
+int api_audit_list(req *r);
+int api_openapi(req *r);
+int api_health(req *r);
+int api_metrics(req *r);
+
+/* The OpenAPI 3 document for the table (new reference). */
+json_t *routes_openapi(void);
+
+#endif

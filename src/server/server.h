@@ -1,0 +1,29 @@
+/* server.h - the HTTP server: starts libmicrohttpd on an address, serves
+ * the API under /api/v1 and the web UI from a folder, and stops cleanly. */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include "store/store.h"
+
+#include <stddef.h>
+
+typedef struct server server;
+
+typedef struct server_config {
+    const char *host;     /* "127.0.0.1" */
+    int port;             /* 0 picks a free port (see server_port) */
+    const char *web_root; /* folder of static files, or NULL */
+    int threads;          /* worker threads */
+    size_t body_limit;    /* bytes; larger bodies get 413 */
+    int log_requests;     /* one line per request on stderr */
+} server_config;
+
+/* Starts serving; store is borrowed and must outlive the server. */
+int server_start(const server_config *cfg, store *st, server **out, char *err, size_t errlen);
+/* The port actually bound. */
+int server_port(const server *srv);
+/* Stops accepting, lets requests in flight finish (up to grace_ms), then
+ * stops and frees the server. NULL is a no-op. */
+void server_stop(server *srv, int grace_ms);
+
+#endif

@@ -1,0 +1,161 @@
+/* store.h - the one interface to caredesk's data.
+ *
+ * Every call runs inside a transaction (store_tx) opened for one caller
+ * context (store_ctx): who is asking, in what role, for which clients. The
+ * store refuses to read or write rows of a client the caller does not
+ * belong to, and answers such a request exactly as it answers for a row that
+ * does not exist (CD_ENOTFOUND). This is the one place tenant isolation
+ * lives; handlers never filter by client themselves.
+ *
+ * Rows travel as jansson objects: inputs are validated JSON bodies
+ * (borrowed), outputs are new references the caller decrefs. Every write
+ * appends to the hash-chained audit log, and every change to an interaction
+ * appends to its event log, inside the same transaction. Backends
+ * (SQLite, PostgreSQL) sit behind store/backend.h; the SQL lives here. */
+#ifndef STORE_H
+#define STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+typedef struct store_tx store_tx;
+
+#define STORE_MAX_CLIENTS 256
+
+/* Who is calling. user_id 0 with all_clients is the system itself (CLI). */
+typedef struct store_ctx {
+    int64_t user_id;
+    char role[16];   /* admin, supervisor, agent, qa, wfm, client_viewer */
+    int all_clients; /* admins and the system see every client */
+    size_t nclients;
+    int64_t clients[STORE_MAX_CLIENTS];
+} store_ctx;
+
+/* The system context: sees everything, acts as user 0. */
+void store_ctx_system(store_ctx *ctx);
+
+/* Opens a store: target is a file path (SQLite) or a postgresql:// URL.
+ * pool is the number of connections kept open. Writes a reason into err on
+ * failure. Close with store_close. */
+int store_open(const char *target, int pool, store **out, char *err, size_t errlen);
+void store_close(store *s);
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const store *s);
+
+/* Applies every migration not yet applied, in order, each in a transaction.
+ * *applied (may be NULL) receives how many ran. */
+int store_migrate(store *s, int *applied);
+
+/* Starts a transaction for ctx (copied). now_ms is the request's clock:
+ * every timestamp the transaction writes uses it. write != 0 takes the
+ * write lock at once. Ends with store_commit or store_rollback, which free
+ * the transaction; commit returns only once the changes are durable. */
+int store_begin(store *s, const store_ctx *ctx, int64_t now_ms, int write, store_tx **out);
+int store_commit(store_tx *tx);
+void store_rollback(store_tx *tx);
+
+/* After a CD_EINVAL/CD_ECONFLICT/CD_ESTATE, the field at fault (or "") and
+ * a message for the caller; borrowed until the transaction ends. */
+const char *store_err_field(const store_tx *tx);
+const char *store_err_message(const store_tx *tx);
+
+/* Makes the transaction act for user_id in role: loads the clients the
+ * user belongs to (admins see every client). Used once the request's
+ * credentials are checked. */
+int store_tx_authenticate(store_tx *tx, int64_t user_id, const char *role);
+/* The transaction's caller; borrowed until the transaction ends. */
+const store_ctx *store_tx_ctx(const store_tx *tx);
+
+/* --- clients ---------------------------------------------------------- */
+int store_client_create(store_tx *tx, json_t *in, json_t **out);
+int store_client_get(store_tx *tx, int64_t id, json_t **out);
+int store_client_list(store_tx *tx, json_t **out);
+int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+/* Finds a client by slug (for the CLI); CD_ENOTFOUND if none visible. */
+int store_client_by_slug(store_tx *tx, const char *slug, int64_t *id);
+
+/* --- users, memberships, skills --------------------------------------- */
+/* in: email, name, role, password_hash (already hashed), clients (ids),
+ * skills ([{name, proficiency}]). */
+int store_user_create(store_tx *tx, json_t *in, json_t **out);
+int store_user_get(store_tx *tx, int64_t id, json_t **out);
+/* query: client_id (optional), cursor, limit. */
+int store_user_list(store_tx *tx, json_t *query, json_t **out);
+int store_user_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+int store_membership_set(store_tx *tx, int64_t user_id, int64_t client_id, int member);
+/* Replaces a user's skills with skills ([{name, proficiency 1..5}]). */
+int store_skills_set(store_tx *tx, int64_t user_id, json_t *skills, json_t **out);
+/* For login: the active user with this email, including password_hash.
+ * Ignores the caller's clients. */
+int store_user_by_email(store_tx *tx, const char *email, json_t **out);
+
+/* --- sessions, API tokens, login throttling -------------------------- */
+int store_session_create(store_tx *tx, int64_t user_id, const char *token_hash,
+                         const char *csrf, int64_t expires_at);
+/* The live session's {user_id, role, email, name, csrf_token}. */
+int store_session_lookup(store_tx *tx, const char *token_hash, json_t **out);
+int store_session_delete(store_tx *tx, const char *token_hash);
+int store_token_create(store_tx *tx, int64_t user_id, const char *name, const char *token_hash,
+                       json_t **out);
+/* The unrevoked token's {user_id, role, email, name}. */
+int store_token_lookup(store_tx *tx, const char *token_hash, json_t **out);
+int store_token_list(store_tx *tx, json_t **out);
+int store_token_revoke(store_tx *tx, int64_t id);
+/* Failed logins since since_ms for an account and for an address. */
+int store_login_failures(store_tx *tx, const char *account, const char *address,
+                         int64_t since_ms, int64_t *by_account, int64_t *by_address);
+int store_login_failure_add(store_tx *tx, const char *account, const char *address);
+int store_login_failure_clear(store_tx *tx, const char *account);
+
+/* --- customers and identities ----------------------------------------- */
+/* in: client_id, name, tier, locale, timezone, identities ([{kind, value}]). */
+int store_customer_create(store_tx *tx, json_t *in, json_t **out);
+/* Reading a customer is audited (personal data). */
+int store_customer_get(store_tx *tx, int64_t id, json_t **out);
+/* query: client_id, identity kind+value, cursor, limit. Audited. */
+int store_customer_list(store_tx *tx, json_t *query, json_t **out);
+int store_customer_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+int store_identity_add(store_tx *tx, int64_t customer_id, json_t *in, json_t **out);
+/* {customer, items: every interaction of the customer on every channel,
+ * newest first, each with its messages}. Audited. */
+int store_customer_history(store_tx *tx, int64_t id, json_t **out);
+
+/* --- interactions, messages, events ----------------------------------- */
+/* in: client_id, channel, subject, priority, status, queue, category, tags,
+ * custom_fields, assignee_id, and either customer_id or customer ({name,
+ * tier, identities}) found again by any identity or created; optional first
+ * message ({direction, body}). */
+int store_interaction_create(store_tx *tx, json_t *in, json_t **out);
+int store_interaction_get(store_tx *tx, int64_t id, json_t **out);
+/* query: client_id, status, priority, assignee_id, queue, channel, tag,
+ * customer_id, updated_since, cursor, limit. {items, next_cursor}. */
+int store_interaction_list(store_tx *tx, json_t *query, json_t **out);
+/* patch: status (checked against the lifecycle), priority, subject, queue,
+ * assignee_id, category, tags, custom_fields (merged; null removes a key),
+ * version (optimistic check: CD_ECONFLICT if stale). */
+int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+/* in: direction (inbound, outbound, note), body. */
+int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t **out);
+int store_message_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t **out);
+int store_event_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t **out);
+
+/* --- audit and idempotency -------------------------------------------- */
+/* Appends one chained audit entry (the store calls this for every write;
+ * exported for actions outside the store, such as logins). */
+int store_audit_append(store_tx *tx, const char *action, const char *entity, int64_t entity_id,
+                       int64_t client_id, const char *detail);
+/* query: cursor, limit, client_id. Admins see all; others their clients'. */
+int store_audit_list(store_tx *tx, json_t *query, json_t **out);
+/* Walks the chain. *bad_seq receives 0 if intact, else the first entry
+ * whose link is broken; *checked the number of entries walked. */
+int store_audit_verify(store *s, int64_t *bad_seq, int64_t *checked);
+
+/* A stored response for (user, key), or CD_ENOTFOUND. {method, path,
+ * status, body}. */
+int store_idem_get(store_tx *tx, int64_t user_id, const char *key, json_t **out);
+int store_idem_put(store_tx *tx, int64_t user_id, const char *key, const char *method,
+                   const char *path, int status, const char *body);
+
+#endif

@@ -1,0 +1,165 @@
+/* store_clients.c - client companies (the tenants) and their brand. */
+#include "store/store_internal.h"
+
+#include "core/cd_err.h"
+
+#include <string.h>
+
+#define CLIENT_COLUMNS                                                                            \
+    "id, slug, name, brand_display_name, brand_from_address, brand_signature, "                  \
+    "brand_tone_notes, timezone, created_at, updated_at"
+
+/* Folds the brand_* columns into a nested "brand" object. */
+static json_t *client_shape(json_t *row)
+{
+    json_t *brand = json_object();
+    static const char *const parts[] = {"display_name", "from_address", "signature",
+                                        "tone_notes"};
+    char col[40];
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        snprintf(col, sizeof col, "brand_%s", parts[i]);
+        json_object_set(brand, parts[i], json_object_get(row, col));
+        json_object_del(row, col);
+    }
+    json_object_set_new(row, "brand", brand);
+    return row;
+}
+
+static int slug_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 40)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return 0;
+    return 1;
+}
+
+static const char *brand_str(json_t *in, const char *key, const char *fallback)
+{
+    const char *v = store__str(json_object_get(in, "brand"), key);
+    return v ? v : fallback;
+}
+
+int store_client_create(store_tx *tx, json_t *in, json_t **out)
+{
+    const char *slug = store__str(in, "slug"), *name = store__str(in, "name");
+    json_t *row = NULL;
+    int rc;
+
+    if (!tx->ctx.all_clients)
+        return store__fail(tx, CD_EFORBIDDEN, "", "only administrators add clients");
+    if (!slug || !slug_valid(slug))
+        return store__fail(tx, CD_EINVAL, "slug",
+                           "slug must be 2-40 characters of a-z, 0-9 and '-'");
+    if (!name || !*name)
+        return store__fail(tx, CD_EINVAL, "name", "name is required");
+    rc = store__q1(tx,
+                   "INSERT INTO clients (slug, name, brand_display_name, brand_from_address, "
+                   "brand_signature, brand_tone_notes, timezone, created_at, updated_at) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING " CLIENT_COLUMNS,
+                   json_pack("[sssssssI]", slug, name, brand_str(in, "display_name", name),
+                             brand_str(in, "from_address", ""), brand_str(in, "signature", ""),
+                             brand_str(in, "tone_notes", ""),
+                             store__str(in, "timezone") ? store__str(in, "timezone") : "UTC",
+                             (json_int_t)tx->now),
+                   &row);
+    if (rc == CD_ECONFLICT)
+        return store__fail(tx, rc, "slug", "a client with this slug exists");
+    if (rc)
+        return rc;
+    rc = store__audit(tx, "create", "client", store__int(row, "id"), store__int(row, "id"), NULL);
+    if (rc) {
+        json_decref(row);
+        return rc;
+    }
+    *out = client_shape(row);
+    return 0;
+}
+
+int store_client_get(store_tx *tx, int64_t id, json_t **out)
+{
+    json_t *row = NULL;
+    int rc;
+    if (!store__allows(tx, id))
+        return CD_ENOTFOUND;
+    rc = store__q1(tx, "SELECT " CLIENT_COLUMNS " FROM clients WHERE id = $1",
+                   json_pack("[I]", (json_int_t)id), &row);
+    if (rc)
+        return rc;
+    *out = client_shape(row);
+    return 0;
+}
+
+int store_client_by_slug(store_tx *tx, const char *slug, int64_t *id)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx, "SELECT id FROM clients WHERE slug = $1", json_pack("[s]", slug), &row);
+    if (rc)
+        return rc;
+    *id = store__int(row, "id");
+    json_decref(row);
+    return store__allows(tx, *id) ? 0 : CD_ENOTFOUND;
+}
+
+int store_client_list(store_tx *tx, json_t **out)
+{
+    json_t *rows = NULL, *row;
+    size_t i;
+    sqlb b;
+    int rc;
+    store__sqlb_init(&b, "SELECT " CLIENT_COLUMNS " FROM clients WHERE 1 = 1");
+    store__sqlb_tenant(&b, tx, "id");
+    store__sqlb_add(&b, " ORDER BY id");
+    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
+    store__sqlb_cleanup(&b);
+    if (rc)
+        return rc;
+    json_array_foreach(rows, i, row) client_shape(row);
+    *out = json_pack("{s:o, s:n}", "items", rows, "next_cursor");
+    return *out ? 0 : CD_ENOMEM;
+}
+
+static void patch_column(sqlb *b, json_t *obj, const char *key, const char *column)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return;
+    char text[96];
+    snprintf(text, sizeof text, ", %s = $?", column);
+    store__sqlb_param(b, text, json_incref(v));
+}
+
+int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
+{
+    json_t *before = NULL, *brand = json_object_get(patch, "brand");
+    const char *name = store__str(patch, "name");
+    int rc;
+    sqlb b;
+
+    rc = store_client_get(tx, id, &before);
+    if (rc)
+        return rc;
+    json_decref(before);
+    if (json_object_get(patch, "slug"))
+        return store__fail(tx, CD_EINVAL, "slug", "a client's slug cannot change");
+    if (json_object_get(patch, "name") && (!name || !*name))
+        return store__fail(tx, CD_EINVAL, "name", "name may not be empty");
+    store__sqlb_init(&b, "UPDATE clients SET ");
+    store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
+    patch_column(&b, patch, "name", "name");
+    patch_column(&b, patch, "timezone", "timezone");
+    patch_column(&b, brand, "display_name", "brand_display_name");
+    patch_column(&b, brand, "from_address", "brand_from_address");
+    patch_column(&b, brand, "signature", "brand_signature");
+    patch_column(&b, brand, "tone_notes", "brand_tone_notes");
+    store__sqlb_param(&b, " WHERE id = $?", json_integer(id));
+    rc = b.failed ? CD_ENOMEM : store__exec(tx, b.sql, json_incref(b.params), NULL);
+    store__sqlb_cleanup(&b);
+    if (!rc)
+        rc = store__audit(tx, "update", "client", id, id, NULL);
+    if (!rc)
+        rc = store_client_get(tx, id, out);
+    return rc;
+}

@@ -1,0 +1,503 @@
+/* store_interactions.c - interactions (one contact on one channel), their
+ * messages, and the event log of every change to them. */
+#include "store/store_internal.h"
+
+#include "core/cd_err.h"
+#include "core/cd_mem.h"
+#include "core/lifecycle.h"
+
+#include <string.h>
+
+#define INTERACTION_COLUMNS                                                                       \
+    "id, client_id, customer_id, channel, status, priority, subject, queue, assignee_id, "       \
+    "category, tags, custom_fields, version, created_at, updated_at"
+#define MESSAGE_COLUMNS "id, interaction_id, client_id, direction, body, author_id, created_at"
+
+static const char *const channels[] = {"email", "chat", "voice", "social", "web", NULL};
+static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
+static const char *const directions[] = {"inbound", "outbound", "note", NULL};
+
+#define MESSAGE_MAX_BYTES (256 * 1024)
+
+static int one_of(const char *const *set, const char *v)
+{
+    for (; v && *set; set++)
+        if (strcmp(*set, v) == 0)
+            return 1;
+    return 0;
+}
+
+static json_t *interaction_shape(json_t *row)
+{
+    store__parse_column(row, "tags", "[]");
+    store__parse_column(row, "custom_fields", "{}");
+    return row;
+}
+
+/* Loads an interaction the caller may see. */
+int store_interaction_get(store_tx *tx, int64_t id, json_t **out)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx, "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE id = $1",
+                       json_pack("[I]", (json_int_t)id), &row);
+    if (rc)
+        return rc;
+    if (!store__allows(tx, store__int(row, "client_id"))) {
+        json_decref(row);
+        return CD_ENOTFOUND;
+    }
+    *out = interaction_shape(row);
+    return 0;
+}
+
+/* An assignee must be an active user serving the interaction's client. */
+static int check_assignee(store_tx *tx, int64_t client, json_t *assignee)
+{
+    json_t *row = NULL;
+    int rc;
+    if (!assignee || json_is_null(assignee))
+        return 0;
+    rc = store__q1(tx,
+                   "SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id "
+                   "WHERE u.id = $1 AND m.client_id = $2 AND u.active = 1",
+                   json_pack("[II]", json_integer_value(assignee), (json_int_t)client), &row);
+    json_decref(row);
+    if (rc == CD_ENOTFOUND)
+        return store__fail(tx, CD_EINVAL, "assignee_id", "no such agent serves this client");
+    return rc;
+}
+
+static int tags_write(store_tx *tx, int64_t id, json_t *tags)
+{
+    json_t *t;
+    size_t i;
+    int rc = store__exec(tx, "DELETE FROM interaction_tags WHERE interaction_id = $1",
+                         json_pack("[I]", (json_int_t)id), NULL);
+    json_array_foreach(tags, i, t) {
+        if (rc)
+            break;
+        rc = store__exec(tx,
+                         "INSERT INTO interaction_tags (interaction_id, tag) VALUES ($1, $2) "
+                         "ON CONFLICT DO NOTHING",
+                         json_pack("[IO]", (json_int_t)id, t), NULL);
+    }
+    return rc;
+}
+
+/* Tags without duplicates, in first-seen order (new reference). */
+static json_t *tags_unique(json_t *tags)
+{
+    json_t *out = json_array(), *t, *u;
+    size_t i, j;
+    json_array_foreach(tags, i, t) {
+        int dup = 0;
+        json_array_foreach(out, j, u) dup |= json_equal(t, u);
+        if (!dup)
+            json_array_append(out, t);
+    }
+    return out;
+}
+
+static int check_fields(store_tx *tx, json_t *in)
+{
+    if (json_object_get(in, "channel") && !one_of(channels, store__str(in, "channel")))
+        return store__fail(tx, CD_EINVAL, "channel", "channel is not known");
+    if (json_object_get(in, "priority") && !one_of(priorities, store__str(in, "priority")))
+        return store__fail(tx, CD_EINVAL, "priority", "priority must be low, normal, high or "
+                                                      "urgent");
+    if (json_object_get(in, "status") && !lifecycle_status_valid(store__str(in, "status")))
+        return store__fail(tx, CD_EINVAL, "status", "status is not known");
+    return 0;
+}
+
+static int resolve_customer(store_tx *tx, int64_t client, json_t *in, json_t **customer_id)
+{
+    json_t *cid = json_object_get(in, "customer_id"), *row = NULL;
+    int64_t id = 0;
+    int rc;
+    *customer_id = json_null();
+    if (cid && !json_is_null(cid)) {
+        rc = store__q1(tx, "SELECT id FROM customers WHERE id = $1 AND client_id = $2",
+                       json_pack("[OI]", cid, (json_int_t)client), &row);
+        json_decref(row);
+        if (rc == CD_ENOTFOUND)
+            return store__fail(tx, CD_ENOTFOUND, "customer_id", "no such customer");
+        if (rc)
+            return rc;
+        *customer_id = json_incref(cid);
+        return 0;
+    }
+    if (!json_object_get(in, "customer"))
+        return 0;
+    rc = store__customer_resolve(tx, client, json_object_get(in, "customer"), &id);
+    if (!rc)
+        *customer_id = json_integer(id);
+    return rc;
+}
+
+static int message_insert(store_tx *tx, int64_t client, int64_t interaction, json_t *in,
+                          json_t **out)
+{
+    const char *dir = store__str(in, "direction"), *body = store__str(in, "body");
+    if (!one_of(directions, dir))
+        return store__fail(tx, CD_EINVAL, "direction", "direction must be inbound, outbound or "
+                                                       "note");
+    if (!body || !*body)
+        return store__fail(tx, CD_EINVAL, "body", "body may not be empty");
+    if (strlen(body) > MESSAGE_MAX_BYTES)
+        return store__fail(tx, CD_ETOOBIG, "body", "body is too long");
+    json_t *author = strcmp(dir, "inbound") == 0 || !tx->ctx.user_id
+                         ? json_null()
+                         : json_integer(tx->ctx.user_id);
+    int rc = store__q1(tx,
+                       "INSERT INTO messages (client_id, interaction_id, direction, body, "
+                       "author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
+                       "RETURNING " MESSAGE_COLUMNS,
+                       json_pack("[IIssoI]", (json_int_t)client, (json_int_t)interaction, dir,
+                                 body, author, (json_int_t)tx->now),
+                       out);
+    if (rc)
+        return rc;
+    json_t *ev = json_pack("{s:I, s:s}", "message_id", store__int(*out, "id"), "direction", dir);
+    rc = store__event(tx, client, interaction, "message", NULL, ev);
+    json_decref(ev);
+    return rc;
+}
+
+static json_t *str_or(json_t *in, const char *key, const char *fallback)
+{
+    json_t *v = json_object_get(in, key);
+    return json_is_string(v) ? json_incref(v) : json_string(fallback);
+}
+
+static int interaction_insert(store_tx *tx, int64_t client, json_t *in, json_t *customer,
+                              json_t **row)
+{
+    json_t *tags = tags_unique(json_object_get(in, "tags"));
+    json_t *fields = json_object_get(in, "custom_fields");
+    char *tags_text = json_dumps(tags, JSON_COMPACT);
+    char *fields_text = json_dumps(fields ? fields : json_object(), JSON_COMPACT);
+    json_t *category = json_object_get(in, "category");
+    int rc = CD_ENOMEM;
+    if (!tags_text || !fields_text)
+        goto out;
+    rc = store__q1(tx,
+                   "INSERT INTO interactions (client_id, customer_id, channel, status, priority, "
+                   "subject, queue, assignee_id, category, tags, custom_fields, version, "
+                   "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                   "1, $12, $12) RETURNING " INTERACTION_COLUMNS,
+                   json_pack("[IOoooooOOssI]", (json_int_t)client, customer,
+                             str_or(in, "channel", "web"), str_or(in, "status", "new"),
+                             str_or(in, "priority", "normal"), str_or(in, "subject", ""),
+                             str_or(in, "queue", "default"),
+                             json_object_get(in, "assignee_id") ? json_object_get(in, "assignee_id")
+                                                                : json_null(),
+                             category ? category : json_null(), tags_text, fields_text,
+                             (json_int_t)tx->now),
+                   row);
+    if (!rc)
+        rc = tags_write(tx, store__int(*row, "id"), tags);
+out:
+    cd_free(tags_text);
+    cd_free(fields_text);
+    json_decref(tags);
+    return rc;
+}
+
+int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
+{
+    int64_t client = store__int(in, "client_id"), id;
+    json_t *customer = NULL, *row = NULL, *msg = NULL, *m = json_object_get(in, "message");
+    int rc;
+
+    if (!client || !store__allows(tx, client))
+        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
+    rc = check_fields(tx, in);
+    if (!rc)
+        rc = check_assignee(tx, client, json_object_get(in, "assignee_id"));
+    if (!rc)
+        rc = resolve_customer(tx, client, in, &customer);
+    if (!rc)
+        rc = interaction_insert(tx, client, in, customer, &row);
+    json_decref(customer);
+    if (rc)
+        return rc;
+    id = store__int(row, "id");
+    interaction_shape(row);
+    rc = store__event(tx, client, id, "created", NULL, row);
+    if (!rc && m)
+        rc = message_insert(tx, client, id, m, &msg);
+    if (!rc)
+        rc = store__audit(tx, "create", "interaction", id, client, NULL);
+    if (rc) {
+        json_decref(row);
+        json_decref(msg);
+        return rc;
+    }
+    if (msg)
+        json_object_set_new(row, "message", msg);
+    *out = row;
+    return 0;
+}
+
+static void list_filters(sqlb *b, json_t *q)
+{
+    static const struct {
+        const char *key, *sql;
+    } eq[] = {
+        {"client_id", " AND client_id = $?"}, {"status", " AND status = $?"},
+        {"priority", " AND priority = $?"},   {"assignee_id", " AND assignee_id = $?"},
+        {"queue", " AND queue = $?"},         {"channel", " AND channel = $?"},
+        {"customer_id", " AND customer_id = $?"},
+        {"updated_since", " AND updated_at >= $?"},
+        {"tag", " AND EXISTS (SELECT 1 FROM interaction_tags t WHERE t.interaction_id = "
+                "interactions.id AND t.tag = $?)"},
+    };
+    for (size_t i = 0; i < sizeof eq / sizeof *eq; i++) {
+        json_t *v = json_object_get(q, eq[i].key);
+        if (v)
+            store__sqlb_param(b, eq[i].sql, json_incref(v));
+    }
+}
+
+int store_interaction_list(store_tx *tx, json_t *query, json_t **out)
+{
+    int64_t before, limit, client = store__int(query, "client_id");
+    json_t *rows = NULL, *row;
+    size_t i;
+    sqlb b;
+    int rc = store__page_args(tx, query, &before, &limit);
+    if (rc)
+        return rc;
+    if (client && !store__allows(tx, client))
+        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
+    store__sqlb_init(&b, "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE 1 = 1");
+    store__sqlb_param(&b, " AND id < $?", json_integer(before));
+    list_filters(&b, query);
+    store__sqlb_tenant(&b, tx, "client_id");
+    store__sqlb_param(&b, " ORDER BY id DESC LIMIT $?", json_integer(limit + 1));
+    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
+    store__sqlb_cleanup(&b);
+    if (rc)
+        return rc;
+    json_array_foreach(rows, i, row) interaction_shape(row);
+    *out = store__page(rows, limit);
+    return *out ? 0 : CD_ENOMEM;
+}
+
+/* Applies custom_fields changes: null removes a key. New reference. */
+static json_t *merge_fields(json_t *cur, json_t *patch)
+{
+    json_t *out = json_deep_copy(cur), *v;
+    const char *k;
+    json_object_foreach(patch, k, v) {
+        if (json_is_null(v))
+            json_object_del(out, k);
+        else
+            json_object_set(out, k, v);
+    }
+    return out;
+}
+
+/* Builds the new row from the patch; fills before/after with the fields
+ * that change. */
+static int apply_patch(store_tx *tx, json_t *cur, json_t *patch, json_t *next, json_t *before,
+                       json_t *after)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(patch, k, v) {
+        json_t *nv;
+        if (strcmp(k, "version") == 0)
+            continue;
+        if (strcmp(k, "custom_fields") == 0)
+            nv = merge_fields(json_object_get(cur, k), v);
+        else if (strcmp(k, "tags") == 0)
+            nv = tags_unique(v);
+        else
+            nv = json_incref(v);
+        if (!nv)
+            return CD_ENOMEM;
+        if (!json_equal(nv, json_object_get(cur, k))) {
+            json_object_set(before, k, json_object_get(cur, k));
+            json_object_set(after, k, nv);
+        }
+        json_object_set_new(next, k, nv);
+    }
+    (void)tx;
+    return 0;
+}
+
+static int check_update(store_tx *tx, json_t *cur, json_t *patch)
+{
+    json_t *version = json_object_get(patch, "version");
+    const char *to = store__str(patch, "status");
+    int rc = check_fields(tx, patch);
+    if (rc)
+        return rc;
+    if (json_object_get(patch, "channel"))
+        return store__fail(tx, CD_EINVAL, "channel", "an interaction's channel cannot change");
+    if (version && json_integer_value(version) != store__int(cur, "version"))
+        return store__fail(tx, CD_ECONFLICT, "version",
+                           "the interaction changed since it was read (version %lld)",
+                           (long long)store__int(cur, "version"));
+    if (to && !lifecycle_can_transition(store__str(cur, "status"), to))
+        return store__fail(tx, CD_ESTATE, "status", "cannot move from %s to %s",
+                           store__str(cur, "status"), to);
+    return check_assignee(tx, store__int(cur, "client_id"), json_object_get(patch, "assignee_id"));
+}
+
+static int interaction_write(store_tx *tx, int64_t id, json_t *next, int64_t old_version)
+{
+    char *tags = json_dumps(json_object_get(next, "tags"), JSON_COMPACT);
+    char *fields = json_dumps(json_object_get(next, "custom_fields"), JSON_COMPACT);
+    int64_t changed = 0;
+    int rc = CD_ENOMEM;
+    if (!tags || !fields)
+        goto out;
+    rc = store__exec(tx,
+                     "UPDATE interactions SET status = $1, priority = $2, subject = $3, queue = $4, "
+                     "assignee_id = $5, category = $6, tags = $7, custom_fields = $8, "
+                     "version = version + 1, updated_at = $9 WHERE id = $10 AND version = $11",
+                     json_pack("[OOOOOOssIII]", json_object_get(next, "status"),
+                               json_object_get(next, "priority"), json_object_get(next, "subject"),
+                               json_object_get(next, "queue"), json_object_get(next, "assignee_id"),
+                               json_object_get(next, "category"), tags, fields,
+                               (json_int_t)tx->now, (json_int_t)id, (json_int_t)old_version),
+                     &changed);
+    if (!rc && changed != 1)
+        rc = store__fail(tx, CD_ECONFLICT, "version", "the interaction changed meanwhile");
+out:
+    cd_free(tags);
+    cd_free(fields);
+    return rc;
+}
+
+int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
+{
+    json_t *cur = NULL, *next = NULL, *before = json_object(), *after = json_object();
+    int64_t client;
+    int rc = store_interaction_get(tx, id, &cur);
+    if (rc)
+        goto out;
+    client = store__int(cur, "client_id");
+    rc = check_update(tx, cur, patch);
+    if (rc)
+        goto out;
+    next = json_deep_copy(cur);
+    rc = next ? apply_patch(tx, cur, patch, next, before, after) : CD_ENOMEM;
+    if (rc || json_object_size(after) == 0)
+        goto done;
+    rc = interaction_write(tx, id, next, store__int(cur, "version"));
+    if (!rc && json_object_get(after, "tags"))
+        rc = tags_write(tx, id, json_object_get(next, "tags"));
+    if (!rc)
+        rc = store__event(tx, client, id, "updated", before, after);
+    if (!rc) {
+        json_t *keys = json_array();
+        const char *k;
+        json_t *v;
+        json_object_foreach(after, k, v) json_array_append_new(keys, json_string(k));
+        rc = store__audit(tx, "update", "interaction", id, client,
+                          json_pack("{s:o}", "fields", keys));
+    }
+done:
+    if (!rc) {
+        json_decref(cur);
+        cur = NULL;
+        rc = store_interaction_get(tx, id, out);
+    }
+out:
+    json_decref(cur);
+    json_decref(next);
+    json_decref(before);
+    json_decref(after);
+    return rc;
+}
+
+int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t **out)
+{
+    json_t *cur = NULL;
+    int64_t client;
+    int rc = store_interaction_get(tx, interaction_id, &cur);
+    if (rc)
+        return rc;
+    client = store__int(cur, "client_id");
+    if (strcmp(store__str(cur, "status"), "closed") == 0) {
+        json_decref(cur);
+        return store__fail(tx, CD_ESTATE, "", "the interaction is closed");
+    }
+    json_decref(cur);
+    rc = message_insert(tx, client, interaction_id, in, out);
+    if (!rc)
+        rc = store__exec(tx, "UPDATE interactions SET updated_at = $1 WHERE id = $2",
+                         json_pack("[II]", (json_int_t)tx->now, (json_int_t)interaction_id), NULL);
+    if (!rc)
+        rc = store__audit(tx, "create", "message", store__int(*out, "id"), client, NULL);
+    return rc;
+}
+
+int store_message_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t **out)
+{
+    json_t *cur = NULL, *rows = NULL, *next = json_null();
+    int64_t after = 0, limit = store__int(query, "limit");
+    const char *cursor = store__str(query, "cursor");
+    int rc = store_interaction_get(tx, interaction_id, &cur);
+    json_decref(cur);
+    if (rc)
+        return rc;
+    if (limit <= 0)
+        limit = 100;
+    if (limit > 500)
+        return store__fail(tx, CD_EINVAL, "limit", "limit must be between 1 and 500");
+    if (cursor && (after = strtoll(cursor, NULL, 10)) <= 0)
+        return store__fail(tx, CD_EINVAL, "cursor", "cursor is not valid");
+    /* Oldest first: a conversation reads top to bottom. */
+    rc = store__q(tx,
+                  "SELECT " MESSAGE_COLUMNS " FROM messages WHERE interaction_id = $1 AND id > $2 "
+                  "ORDER BY id LIMIT $3",
+                  json_pack("[III]", (json_int_t)interaction_id, (json_int_t)after,
+                            (json_int_t)(limit + 1)),
+                  &rows);
+    if (rc)
+        return rc;
+    if ((int64_t)json_array_size(rows) > limit) {
+        char buf[24];
+        json_array_remove(rows, (size_t)limit);
+        snprintf(buf, sizeof buf, "%lld",
+                 (long long)store__int(json_array_get(rows, (size_t)limit - 1), "id"));
+        next = json_string(buf);
+    }
+    *out = json_pack("{s:o, s:o}", "items", rows, "next_cursor", next);
+    return *out ? 0 : CD_ENOMEM;
+}
+
+int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items)
+{
+    json_t *rows = NULL, *msgs = NULL, *row, *m;
+    size_t i, j;
+    int rc = store__q(tx,
+                      "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE customer_id = $1 "
+                      "ORDER BY id DESC LIMIT 200",
+                      json_pack("[I]", (json_int_t)customer_id), &rows);
+    if (!rc)
+        rc = store__q(tx,
+                      "SELECT " MESSAGE_COLUMNS " FROM messages WHERE interaction_id IN "
+                      "(SELECT id FROM interactions WHERE customer_id = $1 ORDER BY id DESC "
+                      "LIMIT 200) ORDER BY id",
+                      json_pack("[I]", (json_int_t)customer_id), &msgs);
+    if (rc) {
+        json_decref(rows);
+        return rc;
+    }
+    json_array_foreach(rows, i, row) {
+        json_t *list = json_array();
+        interaction_shape(row);
+        json_array_foreach(msgs, j, m) if (store__int(m, "interaction_id") ==
+                                           store__int(row, "id")) json_array_append(list, m);
+        json_object_set_new(row, "messages", list);
+    }
+    json_decref(msgs);
+    *items = rows;
+    return 0;
+}

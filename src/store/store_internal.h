@@ -1,0 +1,86 @@
+/* store_internal.h - what the store's files share (not for outside use). */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include "store/backend.h"
+#include "store/store.h"
+
+#include <pthread.h>
+
+struct store {
+    const store_backend *be;
+    char *target;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    store_conn **idle; /* connections not in use */
+    int nidle, size;
+};
+
+struct store_tx {
+    store *s;
+    store_conn *c;
+    store_ctx ctx;
+    int64_t now;
+    int write;
+    char err_field[64];
+    char err_msg[256];
+};
+
+/* Runs sql with params (stolen; may be NULL). rows may be NULL. */
+int store__q(store_tx *tx, const char *sql, json_t *params, json_t **rows);
+/* Like store__q but wants exactly one row: CD_ENOTFOUND when none. */
+int store__q1(store_tx *tx, const char *sql, json_t *params, json_t **row);
+/* Like store__q, giving the number of rows changed. */
+int store__exec(store_tx *tx, const char *sql, json_t *params, int64_t *changes);
+
+/* Records field and message for the caller and returns err. */
+int store__fail(store_tx *tx, int err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* 1 if the caller may see rows of client_id, else 0. */
+int store__allows(const store_tx *tx, int64_t client_id);
+
+/* A dynamically built statement with its parameter list. */
+typedef struct sqlb {
+    char *sql;
+    size_t len, cap;
+    json_t *params;
+    int failed;
+} sqlb;
+void store__sqlb_init(sqlb *b, const char *start);
+void store__sqlb_add(sqlb *b, const char *text);
+/* Appends text in which "$?" is replaced by the next parameter number and
+ * takes val (stolen) as that parameter. */
+void store__sqlb_param(sqlb *b, const char *text, json_t *val);
+/* Appends " AND <column> IN (...)" restricting to the caller's clients
+ * (nothing for callers who see every client). */
+void store__sqlb_tenant(sqlb *b, const store_tx *tx, const char *column);
+void store__sqlb_cleanup(sqlb *b);
+
+/* Reads cursor and limit from a list query. */
+int store__page_args(store_tx *tx, json_t *query, int64_t *before_id, int64_t *limit);
+/* Builds {items, next_cursor} from rows fetched with limit+1 (rows stolen). */
+json_t *store__page(json_t *rows, int64_t limit);
+
+/* Parses a JSON text column in row into a JSON value in place. */
+void store__parse_column(json_t *row, const char *column, const char *fallback);
+
+/* Appends an event on an interaction; before/after borrowed, may be NULL. */
+int store__event(store_tx *tx, int64_t client_id, int64_t interaction_id, const char *kind,
+                 json_t *before, json_t *after);
+
+/* Audit helpers: detail is built from a JSON value (borrowed) or NULL. */
+int store__audit(store_tx *tx, const char *action, const char *entity, int64_t entity_id,
+                 int64_t client_id, json_t *detail);
+
+/* Finds the customer of client by any identity in in.identities (adding
+ * the identities it lacked) or creates one from in; *id receives it. */
+int store__customer_resolve(store_tx *tx, int64_t client, json_t *in, int64_t *id);
+/* Every interaction of a customer, newest first, each with its messages. */
+int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items);
+
+/* Int from a JSON query, 0 when absent. */
+int64_t store__int(json_t *obj, const char *key);
+const char *store__str(json_t *obj, const char *key);
+
+#endif

@@ -1,0 +1,837 @@
+/* store_sqlite.c - the SQLite store backend.
+ *
+ * One store_conn wraps one sqlite3 handle opened with SQLITE_OPEN_NOMUTEX:
+ * a connection is used by one thread at a time, never concurrently.
+ *
+ * SQL arrives in the portable form with $1..$n; it is rewritten to ?1..?n
+ * and prepared once per connection, then kept in a small statement cache
+ * keyed by the SQL text (not its address: store.c builds some SQL in
+ * reused buffers).
+ *
+ * Durability: the database runs in WAL mode with synchronous=NORMAL, so a
+ * COMMIT only write()s its WAL frames. After a write transaction commits,
+ * the backend fdatasync()s the WAL itself, and concurrent committers on the
+ * same database file share one fdatasync (group commit); see "State
+ * shared by all connections" below. */
+#include "store/backend.h"
+
+#include "core/cd_err.h"
+#include "core/cd_mem.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STMT_CACHE_SIZE 128
+#define BUSY_TIMEOUT_MS 10000
+
+/* ------------------------------------------------------------------------
+ * State shared by all connections of this process to one database file:
+ * the group commit of the WAL and the writer gate.
+ *
+ * Group commit: why it is durable. A transaction's WAL frames, commit frame
+ * included, are written into the "-wal" file before sqlite3_step("COMMIT")
+ * returns. On Linux, fsync/fdatasync flushes the dirty pages of the
+ * *inode*, whatever file descriptor it is called through, so an fdatasync
+ * on our own fd covers frames written through SQLite's fd, by any
+ * connection in any thread. A committer counts itself in (commit_seq) only
+ * after its COMMIT has returned; a syncer reads commit_seq before calling
+ * fdatasync, so every commit counted in its target had its frames written
+ * before the sync began. WAL frames are appended in commit order and
+ * recovery stops at the first invalid frame, so a crash can lose only a
+ * suffix of commits that no caller was told were committed. (Another
+ * connection may read such a commit before it is synced; anything it
+ * writes on top commits later and waits for a later sync.) Checkpoints are
+ * synced by SQLite itself under synchronous=NORMAL (WAL, then database).
+ *
+ * Group commit: why it is fast. The write lock is released at COMMIT,
+ * before the fdatasync, so while one thread syncs, others run their write
+ * transactions and queue up behind it; the next sync covers all of them.
+ *
+ * The writer gate. SQLite's own busy handler waits for the write lock by
+ * sleeping 1, 2, 5 ... 100 ms, so writers of one process would spend their
+ * time asleep instead of queueing for the next sync. Write transactions of
+ * this process therefore first pass a gate (a flag under the mutex, not a
+ * pthread mutex, so any thread may end the transaction) and are woken the
+ * moment the previous writer commits. Waiting is bounded by the same 10 s
+ * as busy_timeout; other processes still meet busy_timeout.
+ *
+ * The WAL file is never replaced while one of our connections is open
+ * (SQLite deletes it only when the last connection closes), but the fd is
+ * checked against the path before each sync and reopened if it is stale.
+ *
+ * Process-wide state: connections to one database file must find each
+ * other, so these objects live in a registry keyed by the absolute database
+ * path. This is the one justified global of the store: it mirrors state the
+ * kernel already shares per inode. Two paths to one file (symlinks) give
+ * two objects, which is still correct, only less coalesced.
+ * ---------------------------------------------------------------------- */
+
+typedef struct shared_file {
+    struct shared_file *next; /* registry list, under registry_lock */
+    int refs;                 /* under registry_lock */
+    char *db_path;            /* registry key */
+    char *wal_path;
+
+    pthread_mutex_t lock; /* guards everything below except fd */
+    pthread_cond_t synced;
+    pthread_cond_t gate_free;
+    int gate_held;                 /* a write transaction is open */
+    unsigned long long commit_seq; /* commits counted in */
+    unsigned long long synced_seq; /* commits known durable */
+    int syncing;                   /* a thread is in fdatasync */
+    int failed;                    /* an fdatasync failed: sticky */
+    int fd;                        /* on wal_path; only the syncer touches it */
+} shared_file;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_file *registry;
+
+static int shared_init_sync(shared_file *f)
+{
+    pthread_condattr_t attr;
+    int rc = -1;
+
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0)
+        goto out_attr;
+    if (pthread_mutex_init(&f->lock, NULL) != 0)
+        goto out_attr;
+    if (pthread_cond_init(&f->synced, NULL) != 0)
+        goto err_mutex;
+    if (pthread_cond_init(&f->gate_free, &attr) != 0)
+        goto err_synced;
+    rc = 0;
+    goto out_attr;
+
+err_synced:
+    pthread_cond_destroy(&f->synced);
+err_mutex:
+    pthread_mutex_destroy(&f->lock);
+out_attr:
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
+static shared_file *shared_create(const char *db_path, const char *wal_path)
+{
+    shared_file *f = cd_calloc(1, sizeof *f);
+
+    if (!f)
+        return NULL;
+    f->fd = -1;
+    f->db_path = cd_strdup(db_path);
+    f->wal_path = cd_strdup(wal_path);
+    if (!f->db_path || !f->wal_path || shared_init_sync(f) != 0)
+        goto err_free;
+    return f;
+
+err_free:
+    cd_free(f->wal_path);
+    cd_free(f->db_path);
+    cd_free(f);
+    return NULL;
+}
+
+static void shared_destroy(shared_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    pthread_cond_destroy(&f->gate_free);
+    pthread_cond_destroy(&f->synced);
+    pthread_mutex_destroy(&f->lock);
+    cd_free(f->wal_path);
+    cd_free(f->db_path);
+    cd_free(f);
+}
+
+/* Finds or creates the object for db_path and takes a reference. */
+static shared_file *shared_acquire(const char *db_path, const char *wal_path)
+{
+    shared_file *f;
+
+    pthread_mutex_lock(&registry_lock);
+    for (f = registry; f && strcmp(f->db_path, db_path) != 0; f = f->next)
+        ;
+    if (!f && (f = shared_create(db_path, wal_path)) != NULL) {
+        f->next = registry;
+        registry = f;
+    }
+    if (f)
+        f->refs++;
+    pthread_mutex_unlock(&registry_lock);
+    return f;
+}
+
+static void shared_release(shared_file *f)
+{
+    shared_file **p;
+
+    if (!f)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    if (--f->refs > 0) {
+        pthread_mutex_unlock(&registry_lock);
+        return;
+    }
+    for (p = &registry; *p != f; p = &(*p)->next)
+        ;
+    *p = f->next;
+    pthread_mutex_unlock(&registry_lock);
+    shared_destroy(f);
+}
+
+/* Waits (bounded) until no other write transaction of this process is open. */
+static int gate_enter(shared_file *f)
+{
+    struct timespec deadline;
+    int rc = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += BUSY_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&f->lock);
+    while (f->gate_held && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&f->gate_free, &f->lock, &deadline);
+    rc = f->gate_held ? CD_EBUSY : 0;
+    f->gate_held = 1;
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static void gate_leave(shared_file *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->gate_held = 0;
+    pthread_cond_signal(&f->gate_free);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Makes f->fd refer to the file now at f->wal_path. Syncer only. */
+static int wal_fd_refresh(shared_file *f)
+{
+    struct stat at_path, at_fd;
+
+    if (stat(f->wal_path, &at_path) != 0)
+        return CD_EIO;
+    if (f->fd >= 0 && fstat(f->fd, &at_fd) == 0 && at_fd.st_dev == at_path.st_dev &&
+        at_fd.st_ino == at_path.st_ino)
+        return 0;
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = open(f->wal_path, O_RDWR | O_CLOEXEC);
+    return f->fd >= 0 ? 0 : CD_EIO;
+}
+
+static int wal_sync(shared_file *f)
+{
+    if (wal_fd_refresh(f) != 0)
+        return CD_EIO;
+    return fdatasync(f->fd) == 0 ? 0 : CD_EIO;
+}
+
+/* Called after a COMMIT returned; returns once that commit is on disk.
+ *
+ * A failed fdatasync poisons the object for good: Linux may drop the dirty
+ * pages after reporting the error, so a later successful fdatasync proves
+ * nothing about them (PostgreSQL panics for the same reason). Every later
+ * commit then fails with CD_EIO until all connections to the file close. */
+static int group_commit(shared_file *f)
+{
+    unsigned long long mine, target;
+    int rc;
+
+    pthread_mutex_lock(&f->lock);
+    mine = ++f->commit_seq;
+    while (f->synced_seq < mine && f->syncing && !f->failed)
+        pthread_cond_wait(&f->synced, &f->lock);
+    if (f->synced_seq < mine && !f->failed) {
+        target = f->commit_seq;
+        f->syncing = 1;
+        pthread_mutex_unlock(&f->lock);
+        rc = wal_sync(f);
+        pthread_mutex_lock(&f->lock);
+        f->syncing = 0;
+        if (rc == 0)
+            f->synced_seq = target;
+        else
+            f->failed = 1;
+        pthread_cond_broadcast(&f->synced);
+    }
+    rc = f->synced_seq >= mine ? 0 : CD_EIO;
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Connection and statement cache.
+ * ---------------------------------------------------------------------- */
+
+typedef struct cached_stmt {
+    sqlite3_stmt *stmt; /* NULL: free slot */
+    char *sql;          /* the caller's SQL text: the key */
+    unsigned long long hash;
+    unsigned long long last_use;
+} cached_stmt;
+
+struct store_conn {
+    sqlite3 *db;
+    shared_file *shared; /* NULL unless the database is a file in WAL mode */
+    int in_gate;         /* holds shared->gate: a write transaction is open */
+    unsigned long long tick;
+    cached_stmt cache[STMT_CACHE_SIZE];
+    char err[256];
+};
+
+__attribute__((format(printf, 2, 3))) static void set_err(store_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+}
+
+static int map_sqlite(int rc)
+{
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return CD_ECONFLICT;
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH: /* datatype mismatch: PostgreSQL's 22xxx */
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+        return CD_EINVAL;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CD_EBUSY;
+    case SQLITE_NOMEM:
+        return CD_ENOMEM;
+    default:
+        return CD_EIO;
+    }
+}
+
+/* Records the connection's SQLite error message and maps rc. */
+static int fail(store_conn *c, int rc)
+{
+    set_err(c, "%s", sqlite3_errmsg(c->db));
+    return map_sqlite(rc);
+}
+
+static unsigned long long hash_sql(const char *s)
+{
+    unsigned long long h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int is_ident_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '_' || ch == '$';
+}
+
+/* Returns a copy of sql with $N turned into ?N outside quoted text. */
+static char *rewrite_params(const char *sql)
+{
+    char *out = cd_strdup(sql);
+    char quote = 0;
+    char *p;
+
+    if (!out)
+        return NULL;
+    for (p = out; *p; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0; /* '' inside a literal reopens at once: fine */
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+        } else if (*p == '$' && isdigit((unsigned char)p[1]) &&
+                   (p == out || !is_ident_char(p[-1]))) {
+            *p = '?';
+        }
+    }
+    return out;
+}
+
+static int only_space(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* Prepares sql (portable form) as exactly one statement. */
+static int prepare(store_conn *c, const char *sql, sqlite3_stmt **out)
+{
+    char *native = rewrite_params(sql);
+    const char *tail = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!native)
+        return CD_ENOMEM;
+    rc = sqlite3_prepare_v3(c->db, native, -1, SQLITE_PREPARE_PERSISTENT, out, &tail);
+    if (rc != SQLITE_OK) {
+        rc = fail(c, rc);
+    } else if (!*out || !only_space(tail)) {
+        set_err(c, "exec takes exactly one SQL statement");
+        rc = CD_EINVAL;
+    }
+    if (rc != 0) {
+        sqlite3_finalize(*out);
+        *out = NULL;
+    }
+    cd_free(native);
+    return rc;
+}
+
+static void cache_clear_slot(cached_stmt *e)
+{
+    sqlite3_finalize(e->stmt);
+    cd_free(e->sql);
+    memset(e, 0, sizeof *e);
+}
+
+/* A free slot if there is one, else the least recently used. */
+static cached_stmt *cache_victim(store_conn *c)
+{
+    cached_stmt *victim = &c->cache[0];
+
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        if (!c->cache[i].stmt)
+            return &c->cache[i];
+        if (c->cache[i].last_use < victim->last_use)
+            victim = &c->cache[i];
+    }
+    return victim;
+}
+
+/* The prepared statement for sql, from the cache or freshly prepared.
+ * The statement stays owned by the cache. */
+static int stmt_get(store_conn *c, const char *sql, sqlite3_stmt **out)
+{
+    unsigned long long h = hash_sql(sql);
+    cached_stmt *e;
+    char *key;
+    int rc;
+
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        e = &c->cache[i];
+        if (e->stmt && e->hash == h && strcmp(e->sql, sql) == 0) {
+            e->last_use = ++c->tick;
+            *out = e->stmt;
+            return 0;
+        }
+    }
+    key = cd_strdup(sql);
+    if (!key)
+        return CD_ENOMEM;
+    rc = prepare(c, sql, out);
+    if (rc != 0) {
+        cd_free(key);
+        return rc;
+    }
+    e = cache_victim(c);
+    cache_clear_slot(e);
+    *e = (cached_stmt){.stmt = *out, .sql = key, .hash = h, .last_use = ++c->tick};
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Parameters and rows.
+ * ---------------------------------------------------------------------- */
+
+static int bind_one(store_conn *c, sqlite3_stmt *st, int i, json_t *v)
+{
+    const char *s;
+    size_t n;
+    int rc;
+
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        rc = sqlite3_bind_null(st, i);
+        break;
+    case JSON_INTEGER:
+        rc = sqlite3_bind_int64(st, i, (sqlite3_int64)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        rc = sqlite3_bind_double(st, i, json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        rc = sqlite3_bind_int(st, i, json_is_true(v));
+        break;
+    case JSON_STRING:
+        s = json_string_value(v);
+        n = json_string_length(v);
+        if (memchr(s, '\0', n)) {
+            set_err(c, "parameter $%d: string contains NUL", i);
+            return CD_EINVAL;
+        }
+        /* Static: params are borrowed for the whole call, and bindings
+         * are cleared before exec returns. */
+        rc = sqlite3_bind_text64(st, i, s, n, SQLITE_STATIC, SQLITE_UTF8);
+        break;
+    default:
+        set_err(c, "parameter $%d: arrays and objects are not SQL values", i);
+        return CD_EINVAL;
+    }
+    return rc == SQLITE_OK ? 0 : fail(c, rc);
+}
+
+static int bind_params(store_conn *c, sqlite3_stmt *st, json_t *params)
+{
+    size_t n = params ? json_array_size(params) : 0;
+    int rc;
+
+    if (params && !json_is_array(params)) {
+        set_err(c, "params must be a JSON array");
+        return CD_EINVAL;
+    }
+    if (n != (size_t)sqlite3_bind_parameter_count(st)) {
+        set_err(c, "statement takes %d parameters, %zu given", sqlite3_bind_parameter_count(st),
+                n);
+        return CD_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = bind_one(c, st, (int)i + 1, json_array_get(params, i));
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* jansson refuses invalid UTF-8 and failed allocations alike; tell them
+ * apart so that out-of-memory is reported as such. */
+static int text_value(const char *p, size_t n, json_t **out)
+{
+    json_t *probe;
+
+    *out = json_stringn(p ? p : "", n);
+    if (*out)
+        return 0;
+    probe = json_stringn_nocheck(p ? p : "", n);
+    if (!probe)
+        return CD_ENOMEM;
+    json_decref(probe);
+    return CD_EIO;
+}
+
+static int column_value(sqlite3_stmt *st, int i, json_t **out)
+{
+    const void *p;
+    double d;
+
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL:
+        *out = json_null();
+        return 0;
+    case SQLITE_INTEGER:
+        *out = json_integer((json_int_t)sqlite3_column_int64(st, i));
+        return *out ? 0 : CD_ENOMEM;
+    case SQLITE_FLOAT:
+        /* JSON has no infinities; spell them as PostgreSQL does. */
+        d = sqlite3_column_double(st, i);
+        *out = isfinite(d) ? json_real(d) : json_string(d > 0 ? "Infinity" : "-Infinity");
+        return *out ? 0 : CD_ENOMEM;
+    case SQLITE_BLOB:
+        p = sqlite3_column_blob(st, i);
+        return text_value(p, (size_t)sqlite3_column_bytes(st, i), out);
+    default:
+        p = sqlite3_column_text(st, i);
+        return text_value(p, (size_t)sqlite3_column_bytes(st, i), out);
+    }
+}
+
+static int append_row(store_conn *c, sqlite3_stmt *st, json_t *rows)
+{
+    json_t *row = json_object();
+    json_t *v;
+    const char *name;
+    int i, rc = CD_ENOMEM;
+
+    if (!row)
+        return CD_ENOMEM;
+    for (i = 0; i < sqlite3_column_count(st); i++) {
+        rc = column_value(st, i, &v);
+        if (rc != 0)
+            goto err_row;
+        name = sqlite3_column_name(st, i);
+        rc = CD_ENOMEM;
+        if (!name)
+            json_decref(v);
+        if (!name || json_object_set_new(row, name, v) != 0) /* set_new frees v */
+            goto err_row;
+    }
+    if (json_array_append_new(rows, row) != 0)
+        return CD_ENOMEM;
+    return 0;
+
+err_row:
+    if (rc == CD_EIO)
+        set_err(c, "result column %d is not valid UTF-8", i + 1);
+    json_decref(row);
+    return rc;
+}
+
+/* Steps st to completion, appending rows to rows if it is not NULL. */
+static int step_all(store_conn *c, sqlite3_stmt *st, json_t *rows)
+{
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (rows && (rc = append_row(c, st, rows)) != 0)
+            return rc;
+    }
+    return rc == SQLITE_DONE ? 0 : fail(c, rc);
+}
+
+/* ------------------------------------------------------------------------
+ * Backend operations.
+ * ---------------------------------------------------------------------- */
+
+static int make_durable(store_conn *c)
+{
+    if (!c->shared || group_commit(c->shared) == 0)
+        return 0;
+    set_err(c, "committed but could not make it durable: fdatasync of %s failed",
+            c->shared->wal_path);
+    return CD_EIO;
+}
+
+/* Opens the writer gate once the transaction is over, however it ended:
+ * COMMIT, ROLLBACK, a failed BEGIN or an error that rolled back. */
+static void gate_check(store_conn *c)
+{
+    if (c->in_gate && sqlite3_get_autocommit(c->db)) {
+        gate_leave(c->shared);
+        c->in_gate = 0;
+    }
+}
+
+/* Runs a prepared, bound statement. A write in autocommit mode is its own
+ * transaction, so it is made durable like a commit. */
+static int run(store_conn *c, sqlite3_stmt *st, json_t *rows, int64_t *changes)
+{
+    int was_autocommit = sqlite3_get_autocommit(c->db);
+    sqlite3_int64 before = sqlite3_total_changes64(c->db);
+    int rc = step_all(c, st, rows);
+
+    if (rc != 0)
+        return rc;
+    /* sqlite3_changes() keeps the last DML count across DDL and SELECT;
+     * total_changes tells whether this statement changed anything. */
+    *changes = sqlite3_total_changes64(c->db) != before ? sqlite3_changes64(c->db) : 0;
+    if (was_autocommit && sqlite3_get_autocommit(c->db) && !sqlite3_stmt_readonly(st))
+        return make_durable(c);
+    return 0;
+}
+
+static int sq_exec(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
+                   int64_t *changes_out)
+{
+    sqlite3_stmt *st;
+    json_t *rows = NULL;
+    int64_t changes = 0;
+    int rc;
+
+    if (rows_out)
+        *rows_out = NULL;
+    if (changes_out)
+        *changes_out = 0;
+    rc = stmt_get(c, sql, &st);
+    if (rc != 0)
+        return rc;
+    rc = bind_params(c, st, params);
+    if (rc != 0)
+        goto out_reset;
+    if (rows_out && !(rows = json_array())) {
+        rc = CD_ENOMEM;
+        goto out_reset;
+    }
+    rc = run(c, st, rows, &changes);
+    if (rc != 0)
+        goto out_rows;
+    if (rows_out)
+        *rows_out = json_incref(rows);
+    if (changes_out)
+        *changes_out = changes;
+out_rows:
+    json_decref(rows);
+out_reset:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    gate_check(c);
+    return rc;
+}
+
+static int sq_exec_script(store_conn *c, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+
+    gate_check(c);
+    if (rc != SQLITE_OK) {
+        set_err(c, "%s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return map_sqlite(rc);
+    }
+    return sqlite3_get_autocommit(c->db) ? make_durable(c) : 0;
+}
+
+static int sq_begin(store_conn *c, int write)
+{
+    if (!write)
+        return sq_exec(c, "BEGIN", NULL, NULL, NULL);
+    if (c->shared && !c->in_gate) {
+        if (gate_enter(c->shared) != 0) {
+            set_err(c, "database is locked (another write transaction of this process)");
+            return CD_EBUSY;
+        }
+        c->in_gate = 1;
+    }
+    /* IMMEDIATE takes the write lock now: a deferred transaction that
+     * writes later can fail with SQLITE_BUSY_SNAPSHOT, without waiting. */
+    return sq_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+/* The gate opens inside sq_exec, as soon as COMMIT returns, so the next
+ * writer runs while this one waits for its fdatasync. */
+static int sq_commit(store_conn *c)
+{
+    int wrote = sqlite3_txn_state(c->db, NULL) == SQLITE_TXN_WRITE;
+    int rc = sq_exec(c, "COMMIT", NULL, NULL, NULL);
+
+    return rc == 0 && wrote ? make_durable(c) : rc;
+}
+
+static int sq_rollback(store_conn *c)
+{
+    /* Some errors (I/O, full disk, out of memory) already rolled back. */
+    if (sqlite3_get_autocommit(c->db)) {
+        gate_check(c);
+        return 0;
+    }
+    return sq_exec(c, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char *sq_errmsg(store_conn *c)
+{
+    return c->err;
+}
+
+/* Runs a PRAGMA and copies its first result column into out ("" if none). */
+static int pragma(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        snprintf(out, outlen, "%s",
+                 rc == SQLITE_ROW && sqlite3_column_text(st, 0)
+                     ? (const char *)sqlite3_column_text(st, 0)
+                     : "");
+        rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* WAL + synchronous=NORMAL + our group-commit fdatasync when the database
+ * is a file that can do WAL; otherwise synchronous=FULL lets SQLite sync
+ * every commit itself. */
+static int configure_durability(store_conn *c)
+{
+    const char *path = sqlite3_db_filename(c->db, "main");
+    char mode[16];
+    int rc = pragma(c->db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+
+    if (rc != SQLITE_OK)
+        return rc;
+    if (strcmp(mode, "wal") != 0 || !path || !*path)
+        return pragma(c->db, "PRAGMA synchronous=FULL", mode, sizeof mode);
+    rc = pragma(c->db, "PRAGMA synchronous=NORMAL", mode, sizeof mode);
+    if (rc != SQLITE_OK)
+        return rc;
+    c->shared = shared_acquire(path, sqlite3_filename_wal(path));
+    return c->shared ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+static int configure(store_conn *c)
+{
+    char ignored[16];
+    int rc;
+
+    sqlite3_extended_result_codes(c->db, 1);
+    rc = sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS); /* first: WAL switch may wait */
+    if (rc == SQLITE_OK)
+        rc = configure_durability(c);
+    if (rc == SQLITE_OK)
+        rc = pragma(c->db, "PRAGMA foreign_keys=ON", ignored, sizeof ignored);
+    return rc;
+}
+
+static void sq_disconnect(store_conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < STMT_CACHE_SIZE; i++)
+        cache_clear_slot(&c->cache[i]);
+    sqlite3_close_v2(c->db); /* rolls back an open transaction */
+    if (c->in_gate)
+        gate_leave(c->shared);
+    shared_release(c->shared);
+    cd_free(c);
+}
+
+static int sq_connect(const char *target, store_conn **out, char *err, size_t errlen)
+{
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    store_conn *c = cd_calloc(1, sizeof *c);
+    int rc;
+
+    *out = NULL;
+    if (!c) {
+        snprintf(err, errlen, "%s: out of memory", target);
+        return CD_EIO;
+    }
+    rc = sqlite3_open_v2(target, &c->db, flags, NULL);
+    if (rc == SQLITE_OK)
+        rc = configure(c);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", target,
+                 c->db && sqlite3_errcode(c->db) != SQLITE_OK ? sqlite3_errmsg(c->db)
+                                                               : sqlite3_errstr(rc));
+        sq_disconnect(c);
+        return CD_EIO;
+    }
+    *out = c;
+    return 0;
+}
+
+const store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .id_column = "INTEGER PRIMARY KEY AUTOINCREMENT",
+    .connect = sq_connect,
+    .disconnect = sq_disconnect,
+    .exec = sq_exec,
+    .exec_script = sq_exec_script,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .errmsg = sq_errmsg,
+};

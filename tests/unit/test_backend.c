@@ -1,0 +1,545 @@
+/* test_backend.c - conformance tests for the store backends.
+ *
+ * Every test function runs twice: against SQLite on a temporary file and
+ * against PostgreSQL on a throwaway cluster that the test starts with
+ * tests/pg/cluster.sh (found under $CAREDESK_SRC, default ".") and stops at
+ * the end. Whatever store.c may rely on is asserted here for both, so the
+ * backends cannot drift apart. CAREDESK_SKIP_PG=1 skips the PostgreSQL
+ * run on machines without a server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/cd_err.h"
+#include "core/cd_mem.h"
+#include "store/backend.h"
+
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define THREADS 8
+#define TXNS_PER_THREAD 200
+
+typedef struct fixture {
+    const store_backend *be;
+    char dir[128];     /* temp dir: the SQLite file or the cluster */
+    char target[256];  /* what connect() takes */
+    store_conn *c;     /* the current test's connection */
+} fixture;
+
+/* ------------------------------------------------------------------------
+ * Helpers.
+ * ---------------------------------------------------------------------- */
+
+static store_conn *open_conn(fixture *fx)
+{
+    char err[256] = "";
+    store_conn *c = NULL;
+    int rc = fx->be->connect(fx->target, &c, err, sizeof err);
+
+    if (rc != 0)
+        fail_msg("connect %s: %s", fx->target, err);
+    return c;
+}
+
+/* Runs sql and asserts it succeeds; returns the rows (caller decrefs). */
+static json_t *query(fixture *fx, const char *sql, json_t *params)
+{
+    json_t *rows = NULL;
+    int rc = fx->be->exec(fx->c, sql, params, &rows, NULL);
+
+    if (rc != 0)
+        fail_msg("%s: %s (%s)", sql, cd_strerror(rc), fx->be->errmsg(fx->c));
+    assert_true(json_is_array(rows));
+    return rows;
+}
+
+/* Runs sql with params and asserts the result code; steals params. */
+static void exec_expect(fixture *fx, const char *sql, json_t *params, int want)
+{
+    int rc = fx->be->exec(fx->c, sql, params, NULL, NULL);
+
+    json_decref(params);
+    if (rc != want)
+        fail_msg("%s: got %s, want %s (%s)", sql, cd_strerror(rc), cd_strerror(want),
+                 fx->be->errmsg(fx->c));
+}
+
+static json_int_t count_rows(fixture *fx)
+{
+    json_t *rows = query(fx, "SELECT COUNT(*) AS n FROM t", NULL);
+    json_int_t n = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+
+    json_decref(rows);
+    return n;
+}
+
+static void insert_name(fixture *fx, const char *name, int want)
+{
+    exec_expect(fx, "INSERT INTO t (name) VALUES ($1)", json_pack("[s]", name), want);
+}
+
+/* Runs argv with stdout into out (first line, newline stripped). */
+static int run_capture(char *const argv[], char *out, size_t outlen)
+{
+    posix_spawn_file_actions_t fa;
+    int fds[2], status = -1;
+    pid_t pid;
+    ssize_t n;
+    size_t len = 0;
+
+    if (pipe(fds) != 0)
+        return -1;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    while (len + 1 < outlen && (n = read(fds[0], out + len, outlen - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    close(fds[0]);
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int cluster(const char *cmd, const char *dir, char *out, size_t outlen)
+{
+    const char *src = getenv("CAREDESK_SRC");
+    char script[512];
+    char *argv[] = {"/bin/bash", script, (char *)cmd, (char *)dir, NULL};
+
+    snprintf(script, sizeof script, "%s/tests/pg/cluster.sh", src && *src ? src : ".");
+    return run_capture(argv, out, outlen);
+}
+
+/* ------------------------------------------------------------------------
+ * Fixtures: one group per backend, a fresh table t per test.
+ * ---------------------------------------------------------------------- */
+
+static int group_setup_sqlite(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+
+    if (!fx)
+        return -1;
+    fx->be = &store_sqlite_backend;
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/caredesk-test.XXXXXX");
+    if (!mkdtemp(fx->dir)) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->target, sizeof fx->target, "%s/test.db", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int group_teardown_sqlite(void **state)
+{
+    fixture *fx = *state;
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    char path[300];
+
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        snprintf(path, sizeof path, "%s%s", fx->target, suffixes[i]);
+        unlink(path);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static int group_setup_pg(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+
+    if (!fx)
+        return -1;
+    fx->be = &store_pg_backend;
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/caredesk-pg.XXXXXX");
+    if (!mkdtemp(fx->dir) || cluster("start", fx->dir, fx->target, sizeof fx->target) != 0 ||
+        strncmp(fx->target, "postgresql://", 13) != 0) {
+        fprintf(stderr, "could not start a PostgreSQL cluster in %s\n", fx->dir);
+        cluster("stop", fx->dir, fx->target, sizeof fx->target);
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int group_teardown_pg(void **state)
+{
+    fixture *fx = *state;
+    char out[64];
+    int rc = cluster("stop", fx->dir, out, sizeof out);
+
+    free(fx);
+    return rc == 0 ? 0 : -1;
+}
+
+static int test_setup(void **state)
+{
+    fixture *fx = *state;
+    char sql[512];
+
+    fx->c = open_conn(fx);
+    snprintf(sql, sizeof sql,
+             "DROP TABLE IF EXISTS t;"
+             "CREATE TABLE t (id %s, name TEXT UNIQUE, n BIGINT, r DOUBLE PRECISION,"
+             " flag INTEGER, note TEXT NOT NULL DEFAULT '')",
+             fx->be->id_column);
+    if (fx->be->exec_script(fx->c, sql) != 0)
+        fail_msg("schema: %s", fx->be->errmsg(fx->c));
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    fixture *fx = *state;
+
+    fx->be->disconnect(fx->c);
+    fx->c = NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Tests.
+ * ---------------------------------------------------------------------- */
+
+static void insert_returning_id(void **state)
+{
+    fixture *fx = *state;
+    json_t *p1 = json_pack("[s]", "a"), *p2 = json_pack("[s]", "b");
+    json_t *r1 = query(fx, "INSERT INTO t (name) VALUES ($1) RETURNING id", p1);
+    json_t *r2 = query(fx, "INSERT INTO t (name) VALUES ($1) RETURNING id", p2);
+    json_t *id1 = json_object_get(json_array_get(r1, 0), "id");
+    json_t *id2 = json_object_get(json_array_get(r2, 0), "id");
+
+    assert_int_equal(json_array_size(r1), 1);
+    assert_true(json_is_integer(id1));
+    assert_true(json_is_integer(id2));
+    assert_true(json_integer_value(id1) >= 1);
+    assert_true(json_integer_value(id2) > json_integer_value(id1));
+    json_decref(r1);
+    json_decref(r2);
+    json_decref(p1);
+    json_decref(p2);
+}
+
+/* Inserts one row of (name, n, r, flag) and checks what comes back. */
+static void roundtrip_row(fixture *fx, json_t *in, json_int_t want_flag)
+{
+    json_t *rows, *row, *key = json_pack("[O]", json_array_get(in, 0));
+
+    exec_expect(fx, "INSERT INTO t (name, n, r, flag) VALUES ($1, $2, $3, $4)", json_incref(in),
+                0);
+    rows = query(fx, "SELECT name, n, r, flag FROM t WHERE name = $1", key);
+    assert_int_equal(json_array_size(rows), 1);
+    row = json_array_get(rows, 0);
+    assert_string_equal(json_string_value(json_object_get(row, "name")),
+                        json_string_value(json_array_get(in, 0)));
+    assert_true(json_is_integer(json_object_get(row, "n")));
+    assert_true(json_integer_value(json_object_get(row, "n")) ==
+                json_integer_value(json_array_get(in, 1)));
+    assert_true(json_is_real(json_object_get(row, "r")));
+    assert_true(json_real_value(json_object_get(row, "r")) ==
+                json_real_value(json_array_get(in, 2)));
+    assert_true(json_integer_value(json_object_get(row, "flag")) == want_flag);
+    json_decref(rows);
+    json_decref(key);
+}
+
+static void params_every_type_roundtrip(void **state)
+{
+    fixture *fx = *state;
+    json_t *max = json_pack("[s, I, f, b]", "max", (json_int_t)INT64_MAX, 0.1, 1);
+    json_t *min = json_pack("[s, I, f, b]", "min", (json_int_t)INT64_MIN, -2.5e300, 0);
+    json_t *odd = json_pack("[s, I, f, b]", "it's $1 \"q\"", (json_int_t)-1, 1e-300, 1);
+
+    roundtrip_row(fx, max, 1);
+    roundtrip_row(fx, min, 0);
+    roundtrip_row(fx, odd, 1);
+    json_decref(max);
+    json_decref(min);
+    json_decref(odd);
+}
+
+static void nulls_roundtrip(void **state)
+{
+    fixture *fx = *state;
+    json_t *rows, *row;
+    const char *cols[] = {"name", "n", "r", "flag"};
+
+    exec_expect(fx, "INSERT INTO t (name, n, r, flag) VALUES ($1, $2, $3, $4)",
+                json_pack("[n, n, n, n]"), 0);
+    rows = query(fx, "SELECT name, n, r, flag FROM t", NULL);
+    assert_int_equal(json_array_size(rows), 1);
+    row = json_array_get(rows, 0);
+    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+        assert_true(json_is_null(json_object_get(row, cols[i])));
+    json_decref(rows);
+}
+
+static void unicode_text_roundtrip(void **state)
+{
+    fixture *fx = *state;
+    const char *text = "h\xc3\xa9llo \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80";
+    json_t *rows, *row;
+
+    insert_name(fx, text, 0);
+    rows = query(fx, "SELECT name, length(name) AS len FROM t", NULL);
+    row = json_array_get(rows, 0);
+    assert_string_equal(json_string_value(json_object_get(row, "name")), text);
+    assert_int_equal(json_integer_value(json_object_get(row, "len")), 12); /* code points */
+    json_decref(rows);
+}
+
+static void unique_violation_is_conflict(void **state)
+{
+    fixture *fx = *state;
+
+    insert_name(fx, "dup", 0);
+    insert_name(fx, "dup", CD_ECONFLICT);
+    assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
+    assert_int_equal(count_rows(fx), 1);
+}
+
+static void not_null_violation_is_invalid(void **state)
+{
+    fixture *fx = *state;
+
+    exec_expect(fx, "INSERT INTO t (name, note) VALUES ($1, $2)", json_pack("[s, n]", "x"),
+                CD_EINVAL);
+    assert_int_equal(count_rows(fx), 0);
+}
+
+static void rollback_discards(void **state)
+{
+    fixture *fx = *state;
+
+    assert_int_equal(fx->be->begin(fx->c, 1), 0);
+    insert_name(fx, "gone", 0);
+    assert_int_equal(count_rows(fx), 1); /* visible inside the transaction */
+    assert_int_equal(fx->be->rollback(fx->c), 0);
+    assert_int_equal(count_rows(fx), 0);
+}
+
+static void commit_persists_across_reconnect(void **state)
+{
+    fixture *fx = *state;
+
+    assert_int_equal(fx->be->begin(fx->c, 1), 0);
+    insert_name(fx, "kept", 0);
+    assert_int_equal(fx->be->commit(fx->c), 0);
+    fx->be->disconnect(fx->c);
+    fx->c = open_conn(fx);
+    assert_int_equal(count_rows(fx), 1);
+}
+
+static void read_transaction(void **state)
+{
+    fixture *fx = *state;
+
+    insert_name(fx, "r", 0);
+    assert_int_equal(fx->be->begin(fx->c, 0), 0);
+    assert_int_equal(count_rows(fx), 1);
+    assert_int_equal(fx->be->commit(fx->c), 0);
+}
+
+static void invalid_params_are_einval(void **state)
+{
+    fixture *fx = *state;
+    const char *sql = "INSERT INTO t (name) VALUES ($1)";
+
+    exec_expect(fx, sql, json_pack("[{s:i}]", "a", 1), CD_EINVAL);
+    assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
+    exec_expect(fx, sql, json_pack("[[i]]", 1), CD_EINVAL);
+    exec_expect(fx, sql, json_pack("[s#]", "a\0b", (int)3), CD_EINVAL);
+    exec_expect(fx, sql, json_pack("{s:s}", "a", "b"), CD_EINVAL);
+    assert_int_equal(count_rows(fx), 0);
+}
+
+static void bad_sql_is_eio(void **state)
+{
+    fixture *fx = *state;
+
+    exec_expect(fx, "SELEC 1", NULL, CD_EIO);
+    assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
+    exec_expect(fx, "SELECT * FROM no_such_table", NULL, CD_EIO);
+    assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
+    assert_int_equal(fx->be->exec_script(fx->c, "CREATE TABLE"), CD_EIO);
+    assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
+}
+
+static json_int_t select_v(fixture *fx, const char *sql)
+{
+    json_t *rows = query(fx, sql, NULL);
+    json_int_t v = json_integer_value(json_object_get(json_array_get(rows, 0), "v"));
+
+    json_decref(rows);
+    return v;
+}
+
+/* The cache must key on the text, not the pointer. */
+static void stmt_cache_same_buffer(void **state)
+{
+    fixture *fx = *state;
+    char buf[64];
+
+    snprintf(buf, sizeof buf, "SELECT %d AS v", 1);
+    assert_int_equal(select_v(fx, buf), 1);
+    snprintf(buf, sizeof buf, "SELECT %d AS v", 2);
+    assert_int_equal(select_v(fx, buf), 2);
+    snprintf(buf, sizeof buf, "SELECT %d AS v", 1);
+    assert_int_equal(select_v(fx, buf), 1);
+}
+
+/* More distinct statements than the cache holds, then the first again. */
+static void stmt_cache_eviction(void **state)
+{
+    fixture *fx = *state;
+    char buf[64];
+
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 300; i++) {
+            snprintf(buf, sizeof buf, "SELECT %d AS v", i);
+            assert_int_equal(select_v(fx, buf), i);
+        }
+    }
+}
+
+static void changes_counted(void **state)
+{
+    fixture *fx = *state;
+    json_t *key = json_pack("[s]", "a");
+    int64_t changes = -1;
+
+    insert_name(fx, "a", 0);
+    insert_name(fx, "b", 0);
+    insert_name(fx, "c", 0);
+    assert_int_equal(fx->be->exec(fx->c, "UPDATE t SET n = 1", NULL, NULL, &changes), 0);
+    assert_int_equal(changes, 3);
+    assert_int_equal(fx->be->exec(fx->c, "SELECT * FROM t", NULL, NULL, &changes), 0);
+    assert_int_equal(changes, 0);
+    assert_int_equal(fx->be->exec(fx->c, "DELETE FROM t WHERE n = 2", NULL, NULL, &changes), 0);
+    assert_int_equal(changes, 0);
+    assert_int_equal(fx->be->exec(fx->c, "DELETE FROM t WHERE name = $1", key, NULL, &changes),
+                     0);
+    assert_int_equal(changes, 1);
+    assert_int_equal(count_rows(fx), 2);
+    json_decref(key);
+}
+
+/* $N inside string literals is text, not a parameter. */
+static void dollar_in_literal(void **state)
+{
+    fixture *fx = *state;
+    json_t *params = json_pack("[I]", (json_int_t)7);
+    json_t *rows = query(fx, "SELECT '$1' AS s, CAST($1 AS BIGINT) AS v", params);
+    json_t *row = json_array_get(rows, 0);
+
+    assert_string_equal(json_string_value(json_object_get(row, "s")), "$1");
+    assert_int_equal(json_integer_value(json_object_get(row, "v")), 7);
+    json_decref(rows);
+    json_decref(params);
+}
+
+typedef struct writer {
+    fixture *fx;
+    int id;
+    int failed_rc;
+    char err[256];
+} writer;
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    const store_backend *be = w->fx->be;
+    store_conn *c = NULL;
+    json_t *params;
+    int rc = be->connect(w->fx->target, &c, w->err, sizeof w->err);
+
+    for (int i = 0; rc == 0 && i < TXNS_PER_THREAD; i++) {
+        params = json_pack("[I]", (json_int_t)(w->id * 1000 + i));
+        rc = be->begin(c, 1);
+        if (rc == 0)
+            rc = be->exec(c, "INSERT INTO t (n) VALUES ($1)", params, NULL, NULL);
+        if (rc == 0)
+            rc = be->commit(c);
+        if (rc != 0)
+            snprintf(w->err, sizeof w->err, "txn %d: %s", i, be->errmsg(c));
+        json_decref(params);
+    }
+    w->failed_rc = rc;
+    be->disconnect(c);
+    return NULL;
+}
+
+static void concurrent_writers_all_commit(void **state)
+{
+    fixture *fx = *state;
+    pthread_t tids[THREADS];
+    writer w[THREADS];
+
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (writer){.fx = fx, .id = i};
+        assert_int_equal(pthread_create(&tids[i], NULL, writer_main, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(tids[i], NULL);
+    for (int i = 0; i < THREADS; i++)
+        if (w[i].failed_rc != 0)
+            fail_msg("writer %d: %s: %s", i, cd_strerror(w[i].failed_rc), w[i].err);
+    assert_int_equal(count_rows(fx), THREADS * TXNS_PER_THREAD);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(insert_returning_id),
+        T(params_every_type_roundtrip),
+        T(nulls_roundtrip),
+        T(unicode_text_roundtrip),
+        T(unique_violation_is_conflict),
+        T(not_null_violation_is_invalid),
+        T(rollback_discards),
+        T(commit_persists_across_reconnect),
+        T(read_transaction),
+        T(invalid_params_are_einval),
+        T(bad_sql_is_eio),
+        T(stmt_cache_same_buffer),
+        T(stmt_cache_eviction),
+        T(changes_counted),
+        T(dollar_in_literal),
+        T(concurrent_writers_all_commit),
+    };
+    const char *skip_pg = getenv("CAREDESK_SKIP_PG");
+    int failed;
+
+    cd_mem_install();
+    failed = cmocka_run_group_tests_name("sqlite", tests, group_setup_sqlite,
+                                         group_teardown_sqlite);
+    if (skip_pg && strcmp(skip_pg, "1") == 0)
+        fprintf(stderr, "CAREDESK_SKIP_PG=1: PostgreSQL backend not tested\n");
+    else
+        failed += cmocka_run_group_tests_name("postgresql", tests, group_setup_pg,
+                                              group_teardown_pg);
+    return failed;
+}

@@ -1,0 +1,689 @@
+// caredesk agent desk: Preact + htm as plain ES modules, no bundler.
+// Every piece of API data is rendered through htm/Preact (text nodes and
+// attributes), never through innerHTML.
+import { h, render } from 'preact';
+import { useState, useEffect, useRef, useCallback, useMemo } from 'preact/hooks';
+import htm from 'htm';
+
+const html = htm.bind(h);
+
+const API = '/api/v1';
+const PAGE_SIZE = 50;
+const MAX_MESSAGE_PAGES = 20;
+
+const STATUSES = ['new', 'open', 'pending', 'on_hold', 'resolved', 'closed'];
+const STATUS_LABELS = {
+  new: 'New', open: 'Open', pending: 'Pending', on_hold: 'On hold', resolved: 'Resolved', closed: 'Closed',
+};
+const PRIORITY_LABELS = { low: 'Low', normal: 'Normal', high: 'High', urgent: 'Urgent' };
+const CHANNEL_LABELS = { email: 'Email', chat: 'Chat', voice: 'Voice', social: 'Social', web: 'Web' };
+const ROLE_LABELS = { agent: 'Agent', supervisor: 'Supervisor', admin: 'Admin', client_viewer: 'Client viewer' };
+
+// ---------------------------------------------------------------------------
+// API access
+
+class ApiError extends Error {
+  constructor(status, code, message, field, fromServer) {
+    super(message);
+    this.fromServer = !!fromServer;
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+let csrfToken = null;
+let onUnauthorized = () => {};
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  const init = { method, headers, credentials: 'same-origin' };
+  if (method !== 'GET') {
+    headers['Content-Type'] = 'application/json';
+    if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+    if (body !== undefined) init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(API + path, init);
+  } catch (e) {
+    throw new ApiError(0, 'network', 'Cannot reach the caredesk server. Check your connection and try again.');
+  }
+  let data = null;
+  if (res.status !== 204) {
+    const text = await res.text();
+    if (text) {
+      try { data = JSON.parse(text); } catch (e) { data = null; }
+    }
+  }
+  if (!res.ok) {
+    const err = data && data.error ? data.error : {};
+    const message = err.message || `The server answered ${res.status} ${res.statusText || ''}`.trim();
+    throw new ApiError(res.status, err.code || 'http_' + res.status, message, err.field || null, !!err.message);
+  }
+  return data;
+}
+
+// Calls made while logged in: a 401 means the session ended.
+async function authed(method, path, body) {
+  try {
+    return await api(method, path, body);
+  } catch (e) {
+    if (e.status === 401) onUnauthorized();
+    throw e;
+  }
+}
+
+function qs(params) {
+  const parts = [];
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v));
+  }
+  return parts.length ? '?' + parts.join('&') : '';
+}
+
+const seg = (id) => encodeURIComponent(String(id));
+
+// ---------------------------------------------------------------------------
+// Formatting
+
+const fmtTime = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const fmtDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+const fmtDate = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+const fmtFull = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function toDate(ms) {
+  if (ms === null || ms === undefined || ms === '') return null;
+  const d = new Date(typeof ms === 'string' && /^\d+$/.test(ms) ? Number(ms) : ms);
+  return isNaN(d.getTime()) ? null : d;
+}
+
+function shortTime(ms) {
+  const d = toDate(ms);
+  if (!d) return '';
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return fmtTime.format(d);
+  if (d.getFullYear() === now.getFullYear()) return fmtDay.format(d) + ', ' + fmtTime.format(d);
+  return fmtDate.format(d);
+}
+
+function fullTime(ms) {
+  const d = toDate(ms);
+  return d ? fmtFull.format(d) : '';
+}
+
+function isoTime(ms) {
+  const d = toDate(ms);
+  return d ? d.toISOString() : undefined;
+}
+
+const label = (map, v) => (v in map ? map[v] : String(v || '').replace(/_/g, ' '));
+
+function clientLabel(clientsById, id) {
+  const c = clientsById.get(String(id));
+  if (!c) return id ? 'Client ' + id : 'Unknown client';
+  return c.name || (c.brand && c.brand.display_name) || c.slug || 'Client ' + id;
+}
+
+// The selected interaction lives in the URL hash so a reload reopens it.
+function hashId() {
+  const m = /^#\/interactions\/([^/?#]+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+function setHashId(id) {
+  const url = location.pathname + location.search + (id ? '#/interactions/' + encodeURIComponent(id) : '');
+  history.replaceState(null, '', url);
+}
+
+// ---------------------------------------------------------------------------
+// Small components
+
+function StatusBadge({ status }) {
+  return html`<span class=${'badge status-' + status} title="Status">${label(STATUS_LABELS, status)}</span>`;
+}
+
+function PriorityBadge({ priority }) {
+  return html`<span class=${'badge prio prio-' + priority} title="Priority">${label(PRIORITY_LABELS, priority)}</span>`;
+}
+
+function ChannelTag({ channel }) {
+  return html`<span class=${'channel ch-' + channel}><span class="ch-dot" aria-hidden="true"></span>${label(CHANNEL_LABELS, channel)}</span>`;
+}
+
+function ErrorBanner({ message, onDismiss }) {
+  if (!message) return null;
+  return html`
+    <div class="banner banner-error" role="alert" data-test="error">
+      <span class="banner-text">${message}</span>
+      <button type="button" class="banner-close" aria-label="Dismiss" onClick=${onDismiss}>×</button>
+    </div>`;
+}
+
+// ---------------------------------------------------------------------------
+// Login
+
+function LoginView({ onLoggedIn, error, setError }) {
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  async function submit(e) {
+    e.preventDefault();
+    if (busy) return;
+    if (!email.trim() || !password) {
+      setError('Enter your email and password.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const session = await api('POST', '/auth/login', { email: email.trim(), password });
+      onLoggedIn(session);
+    } catch (err) {
+      setError(err.status === 401 && !err.fromServer ? 'Wrong email or password.' : err.message);
+      setBusy(false);
+    }
+  }
+
+  return html`
+    <main class="login-page">
+      <form class="login-card" onSubmit=${submit} novalidate>
+        <div class="brand brand-lg"><span class="brand-mark">cd</span><span>caredesk</span></div>
+        <h1 class="login-title">Sign in to the agent desk</h1>
+        <${ErrorBanner} message=${error} onDismiss=${() => setError(null)} />
+        <label class="field">
+          <span class="field-label">Email</span>
+          <input type="email" name="email" autocomplete="username" required autofocus
+            data-test="login-email" value=${email} onInput=${(e) => setEmail(e.currentTarget.value)} />
+        </label>
+        <label class="field">
+          <span class="field-label">Password</span>
+          <input type="password" name="password" autocomplete="current-password" required
+            data-test="login-password" value=${password} onInput=${(e) => setPassword(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="btn btn-primary btn-block" data-test="login-submit"
+          disabled=${busy}>${busy ? 'Signing in…' : 'Sign in'}</button>
+      </form>
+    </main>`;
+}
+
+// ---------------------------------------------------------------------------
+// Interaction list
+
+function InteractionList(props) {
+  const { items, clients, clientsById, selectedId, onSelect, status, onStatus, clientId, onClient,
+    loading, nextCursor, onMore } = props;
+  return html`
+    <section class="list-pane" aria-label="Interactions">
+      <div class="list-toolbar">
+        <label class="filter">
+          <span>Status</span>
+          <select data-test="status-filter" value=${status} onChange=${(e) => onStatus(e.currentTarget.value)}>
+            <option value="">All statuses</option>
+            ${STATUSES.map((s) => html`<option key=${s} value=${s}>${STATUS_LABELS[s]}</option>`)}
+          </select>
+        </label>
+        ${clients.length > 1 && html`
+          <label class="filter">
+            <span>Client</span>
+            <select data-test="client-filter" value=${clientId} onChange=${(e) => onClient(e.currentTarget.value)}>
+              <option value="">All clients</option>
+              ${clients.map((c) => html`<option key=${c.id} value=${String(c.id)}>${clientLabel(clientsById, c.id)}</option>`)}
+            </select>
+          </label>`}
+      </div>
+      <ul class="rows" data-test="interaction-list">
+        ${items.map((it) => html`
+          <li key=${it.id}>
+            <button type="button" data-test="interaction-row" data-id=${String(it.id)} data-status=${it.status}
+              class=${'row' + (String(it.id) === String(selectedId) ? ' selected' : '')}
+              aria-current=${String(it.id) === String(selectedId) ? 'true' : undefined}
+              onClick=${() => onSelect(it)}>
+              <span class="row-line">
+                <span class="row-subject">${it.subject || '(no subject)'}</span>
+                <time class="row-time" datetime=${isoTime(it.updated_at)} title=${'Updated ' + fullTime(it.updated_at)}>
+                  ${shortTime(it.updated_at)}
+                </time>
+              </span>
+              <span class="row-line row-meta">
+                <span class="row-client">${clientLabel(clientsById, it.client_id)}</span>
+                <${ChannelTag} channel=${it.channel} />
+              </span>
+              <span class="row-line row-badges">
+                <${StatusBadge} status=${it.status} />
+                <${PriorityBadge} priority=${it.priority} />
+              </span>
+            </button>
+          </li>`)}
+      </ul>
+      <div class="list-foot">
+        ${loading
+          ? html`<span class="muted">Loading…</span>`
+          : nextCursor
+            ? html`<button type="button" class="btn btn-secondary btn-block" data-test="load-more" onClick=${onMore}>Load more</button>`
+            : items.length === 0
+              ? html`<span class="muted">No interactions match this filter.</span>`
+              : html`<span class="muted">${items.length} interaction${items.length === 1 ? '' : 's'}</span>`}
+      </div>
+    </section>`;
+}
+
+// ---------------------------------------------------------------------------
+// Interaction detail
+
+function MessageList({ messages, loading, user, customerName, truncated, onMoreMessages }) {
+  const end = useRef(null);
+  useEffect(() => {
+    if (end.current) end.current.scrollIntoView({ block: 'end' });
+  }, [messages.length, loading]);
+
+  function who(m) {
+    if (m.direction === 'inbound') return customerName || 'Customer';
+    if (user && m.author_id !== null && m.author_id !== undefined && String(m.author_id) === String(user.id)) {
+      return user.name + ' (you)';
+    }
+    return m.author_id === null || m.author_id === undefined ? 'System' : 'Agent';
+  }
+  const kind = { inbound: 'Customer', outbound: 'Reply', note: 'Internal note' };
+
+  return html`
+    <div class="messages" data-test="messages" data-state=${loading ? 'loading' : 'ready'}>
+      ${loading && html`<p class="muted center">Loading messages…</p>`}
+      ${!loading && messages.length === 0 && html`<p class="muted center">No messages yet.</p>`}
+      ${messages.map((m) => html`
+        <article key=${m.id} class=${'msg msg-' + m.direction} data-test="message"
+          data-direction=${m.direction} data-id=${String(m.id)}>
+          <header class="msg-head">
+            <span class="msg-kind">${label(kind, m.direction)}</span>
+            <span class="msg-who">${who(m)}</span>
+            <time class="msg-time" datetime=${isoTime(m.created_at)} title=${fullTime(m.created_at)}>${shortTime(m.created_at)}</time>
+          </header>
+          <div class="msg-body">${m.body}</div>
+        </article>`)}
+      ${truncated && html`
+        <button type="button" class="btn btn-secondary" onClick=${onMoreMessages}>Load newer messages</button>`}
+      <div ref=${end}></div>
+    </div>`;
+}
+
+function Composer({ onSend }) {
+  const [text, setText] = useState('');
+  const [sending, setSending] = useState(null);
+
+  async function send(direction) {
+    const body = text.trim();
+    if (!body || sending) return;
+    setSending(direction);
+    const ok = await onSend(direction, body);
+    setSending(null);
+    if (ok) setText('');
+  }
+
+  function onKeyDown(e) {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      send('outbound');
+    }
+  }
+
+  const empty = !text.trim();
+  return html`
+    <form class="composer" onSubmit=${(e) => { e.preventDefault(); send('outbound'); }}>
+      <textarea data-test="composer" rows="4" placeholder="Write a reply to the customer, or an internal note…"
+        aria-label="Message" value=${text} readOnly=${!!sending}
+        onInput=${(e) => setText(e.currentTarget.value)} onKeyDown=${onKeyDown}></textarea>
+      <div class="composer-actions">
+        <span class="hint">Ctrl+Enter sends the reply</span>
+        <button type="button" class="btn btn-note" data-test="add-note" disabled=${empty || !!sending}
+          onClick=${() => send('note')}>${sending === 'note' ? 'Adding…' : 'Add note'}</button>
+        <button type="submit" class="btn btn-primary" data-test="send-reply" disabled=${empty || !!sending}>
+          ${sending === 'outbound' ? 'Sending…' : 'Send reply'}</button>
+      </div>
+    </form>`;
+}
+
+function Fields({ it, clientsById }) {
+  const rows = [
+    ['Client', clientLabel(clientsById, it.client_id)],
+    ['Channel', label(CHANNEL_LABELS, it.channel)],
+    ['Queue', it.queue || '—'],
+    ['Assignee', it.assignee_id === null || it.assignee_id === undefined ? 'Unassigned' : String(it.assignee_id)],
+    ['Category', it.category || '—'],
+    ['Created', fullTime(it.created_at) || '—'],
+    ['Updated', fullTime(it.updated_at) || '—'],
+  ];
+  const custom = it.custom_fields && typeof it.custom_fields === 'object' ? Object.entries(it.custom_fields) : [];
+  const tags = Array.isArray(it.tags) ? it.tags : [];
+  return html`
+    <dl class="fields">
+      ${rows.map(([k, v]) => html`<div class="field-row" key=${k}><dt>${k}</dt><dd>${v}</dd></div>`)}
+      <div class="field-row">
+        <dt>Tags</dt>
+        <dd>${tags.length ? tags.map((t) => html`<span class="tag" key=${t}>${String(t)}</span>`) : '—'}</dd>
+      </div>
+      ${custom.map(([k, v]) => html`
+        <div class="field-row" key=${'cf-' + k}>
+          <dt>${k.replace(/_/g, ' ')}</dt>
+          <dd>${v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>
+        </div>`)}
+    </dl>`;
+}
+
+function CustomerCard({ history, currentId, loading, onOpen }) {
+  if (loading) return html`<section class="card"><h3>Customer</h3><p class="muted">Loading…</p></section>`;
+  if (!history) return html`<section class="card"><h3>Customer</h3><p class="muted">Not available.</p></section>`;
+  const c = history.customer || {};
+  const identities = Array.isArray(c.identities) ? c.identities : [];
+  const others = (Array.isArray(history.items) ? history.items : [])
+    .filter((it) => String(it.id) !== String(currentId))
+    .sort((a, b) => Number(b.updated_at || 0) - Number(a.updated_at || 0));
+  return html`
+    <section class="card">
+      <h3>Customer</h3>
+      <div class="customer-name">
+        ${c.name || 'Unknown customer'}
+        ${c.tier && html`<span class="badge tier">${String(c.tier)}</span>`}
+      </div>
+      ${identities.length > 0 && html`
+        <ul class="identities">
+          ${identities.map((idn, i) => html`<li key=${i}><span class="idn-kind">${idn.kind}</span> <span class="idn-value">${idn.value}</span></li>`)}
+        </ul>`}
+      <h4>History across channels</h4>
+      ${others.length === 0
+        ? html`<p class="muted">No other interactions.</p>`
+        : html`
+          <ul class="history">
+            ${others.map((it) => html`
+              <li key=${it.id}>
+                <button type="button" class="history-item" data-test="history-item" data-id=${String(it.id)}
+                  onClick=${() => onOpen(it)}>
+                  <span class="row-line">
+                    <${ChannelTag} channel=${it.channel} />
+                    <time class="row-time" datetime=${isoTime(it.updated_at)} title=${fullTime(it.updated_at)}>${shortTime(it.updated_at)}</time>
+                  </span>
+                  <span class="history-subject">${it.subject || '(no subject)'}</span>
+                  <span class="row-line">
+                    <${StatusBadge} status=${it.status} />
+                    ${Array.isArray(it.messages) && html`<span class="muted small">${it.messages.length} message${it.messages.length === 1 ? '' : 's'}</span>`}
+                  </span>
+                </button>
+              </li>`)}
+          </ul>`}
+    </section>`;
+}
+
+function Detail({ detail, user, clientsById, onOpen, onSend, onMoreMessages }) {
+  if (!detail) {
+    return html`
+      <section class="detail-pane empty" data-test="detail">
+        <div class="empty-state">
+          <div class="empty-title">No interaction selected</div>
+          <div class="muted">Pick an interaction on the left to read the conversation and reply.</div>
+        </div>
+      </section>`;
+  }
+  const it = detail.interaction;
+  const customerName = detail.history && detail.history.customer ? detail.history.customer.name : null;
+  return html`
+    <section class="detail-pane" data-test="detail" data-id=${String(it.id)}>
+      <header class="detail-head">
+        <div class="detail-title">
+          <h2>${it.subject || '(no subject)'}</h2>
+          <div class="detail-sub">
+            <span>${clientLabel(clientsById, it.client_id)}</span>
+            <${ChannelTag} channel=${it.channel} />
+            ${customerName && html`<span>${customerName}</span>`}
+            <span class="muted">#${String(it.id)}</span>
+          </div>
+        </div>
+        <div class="detail-badges">
+          <${StatusBadge} status=${it.status} />
+          <${PriorityBadge} priority=${it.priority} />
+        </div>
+      </header>
+      <div class="detail-body">
+        <div class="conversation">
+          <${MessageList} messages=${detail.messages} loading=${detail.messagesLoading} user=${user}
+            customerName=${customerName} truncated=${!!detail.messagesCursor} onMoreMessages=${onMoreMessages} />
+          <${Composer} key=${it.id} onSend=${onSend} />
+        </div>
+        <aside class="side">
+          <section class="card">
+            <h3>Details</h3>
+            <${Fields} it=${it} clientsById=${clientsById} />
+          </section>
+          <${CustomerCard} history=${detail.history} currentId=${it.id} loading=${detail.historyLoading} onOpen=${onOpen} />
+        </aside>
+      </div>
+    </section>`;
+}
+
+// ---------------------------------------------------------------------------
+// Desk (logged in)
+
+function Header({ session, onLogout, busy, clientsById }) {
+  const u = session.user || {};
+  const clients = session.clients || [];
+  return html`
+    <header class="topbar">
+      <div class="brand"><span class="brand-mark">cd</span><span>caredesk</span></div>
+      <div class="topbar-clients" title="Clients you serve">
+        ${clients.map((c) => html`<span class="client-chip" key=${c.id}>${clientLabel(clientsById, c.id)}</span>`)}
+      </div>
+      <div class="topbar-user">
+        <div class="user-text">
+          <span class="user-name" data-test="user-name" title=${u.email || ''}>${u.name || u.email}</span>
+          <span class="badge role">${label(ROLE_LABELS, u.role)}</span>
+        </div>
+        <button type="button" class="btn btn-ghost" data-test="logout" disabled=${busy} onClick=${onLogout}>Log out</button>
+      </div>
+    </header>`;
+}
+
+// Fetches every page of an interaction's messages (oldest first), up to a cap.
+async function fetchMessages(id, cursor) {
+  let items = [];
+  let next = cursor || null;
+  for (let page = 0; page < MAX_MESSAGE_PAGES; page++) {
+    const res = await authed('GET', `/interactions/${seg(id)}/messages` + qs({ cursor: next }));
+    items = items.concat(res && Array.isArray(res.items) ? res.items : []);
+    next = res && res.next_cursor ? res.next_cursor : null;
+    if (!next) break;
+  }
+  return { items, next };
+}
+
+function Desk({ session, onLogout, loggingOut, error, setError }) {
+  const clients = session.clients || [];
+  const clientsById = useMemo(() => new Map(clients.map((c) => [String(c.id), c])), [clients]);
+
+  const [status, setStatus] = useState('');
+  const [clientId, setClientId] = useState('');
+  const [list, setList] = useState({ items: [], next: null, loading: true });
+  const [detail, setDetail] = useState(null);
+  const listSeq = useRef(0);
+  const openSeq = useRef(0);
+
+  const report = useCallback((e) => {
+    if (e && e.status === 401) return; // handled by onUnauthorized
+    setError(e && e.message ? e.message : String(e));
+  }, [setError]);
+
+  const loadList = useCallback(async (append, cursor) => {
+    const seq = ++listSeq.current;
+    setList((l) => ({ items: append ? l.items : [], next: append ? l.next : null, loading: true }));
+    try {
+      const res = await authed('GET', '/interactions' + qs({ limit: PAGE_SIZE, cursor, status, client_id: clientId }));
+      if (seq !== listSeq.current) return;
+      const got = res && Array.isArray(res.items) ? res.items : [];
+      setList((l) => {
+        const items = append ? l.items.concat(got.filter((g) => !l.items.some((x) => String(x.id) === String(g.id)))) : got;
+        return { items, next: res && res.next_cursor ? res.next_cursor : null, loading: false };
+      });
+    } catch (e) {
+      if (seq !== listSeq.current) return;
+      setList((l) => ({ ...l, loading: false }));
+      report(e);
+    }
+  }, [status, clientId, report]);
+
+  useEffect(() => { loadList(false, null); }, [loadList]);
+
+  const patchInteraction = useCallback((it) => {
+    setList((l) => ({ ...l, items: l.items.map((x) => (String(x.id) === String(it.id) ? { ...x, ...it } : x)) }));
+    setDetail((d) => (d && String(d.interaction.id) === String(it.id) ? { ...d, interaction: { ...d.interaction, ...it } } : d));
+  }, []);
+
+  const open = useCallback(async (known, id) => {
+    const seq = ++openSeq.current;
+    id = known ? known.id : id;
+    setError(null);
+    setHashId(id);
+    setDetail(known
+      ? { interaction: known, messages: [], messagesLoading: true, messagesCursor: null, history: null, historyLoading: true }
+      : null);
+    let it = known;
+    try {
+      const fresh = await authed('GET', `/interactions/${seg(id)}`);
+      if (seq !== openSeq.current) return;
+      it = { ...(known || {}), ...fresh };
+      delete it.messages; // history items carry messages; the detail loads its own
+      if (known) patchInteraction(it);
+      setDetail((d) => (d ? { ...d, interaction: it }
+        : { interaction: it, messages: [], messagesLoading: true, messagesCursor: null, history: null, historyLoading: true }));
+    } catch (e) {
+      if (seq !== openSeq.current) return;
+      report(e);
+      if (!known || e.status === 401) {
+        if (!known) setHashId(null);
+        return;
+      }
+    }
+    const [msgs, hist] = await Promise.allSettled([
+      fetchMessages(id, null),
+      it.customer_id !== undefined && it.customer_id !== null
+        ? authed('GET', `/customers/${seg(it.customer_id)}/history`)
+        : Promise.resolve(null),
+    ]);
+    if (seq !== openSeq.current) return;
+    setDetail((d) => d && {
+      ...d,
+      messages: msgs.status === 'fulfilled' ? msgs.value.items : [],
+      messagesCursor: msgs.status === 'fulfilled' ? msgs.value.next : null,
+      messagesLoading: false,
+      history: hist.status === 'fulfilled' ? hist.value : null,
+      historyLoading: false,
+    });
+    if (msgs.status === 'rejected') report(msgs.reason);
+    else if (hist.status === 'rejected') report(hist.reason);
+  }, [patchInteraction, report, setError]);
+
+  // Reopen the interaction named in the URL (e.g. after a reload).
+  useEffect(() => {
+    const id = hashId();
+    if (id) open(null, id);
+  }, []); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const moreMessages = useCallback(async () => {
+    if (!detail || !detail.messagesCursor) return;
+    const id = detail.interaction.id;
+    try {
+      const res = await fetchMessages(id, detail.messagesCursor);
+      setDetail((d) => (d && String(d.interaction.id) === String(id) ? {
+        ...d,
+        messages: d.messages.concat(res.items.filter((m) => !d.messages.some((x) => String(x.id) === String(m.id)))),
+        messagesCursor: res.next,
+      } : d));
+    } catch (e) {
+      report(e);
+    }
+  }, [detail, report]);
+
+  const send = useCallback(async (direction, body) => {
+    if (!detail) return false;
+    const id = detail.interaction.id;
+    try {
+      const msg = await authed('POST', `/interactions/${seg(id)}/messages`, { direction, body });
+      setError(null);
+      setDetail((d) => {
+        if (!d || String(d.interaction.id) !== String(id)) return d;
+        if (msg && d.messages.some((x) => String(x.id) === String(msg.id))) return d;
+        return { ...d, messages: msg ? d.messages.concat([msg]) : d.messages };
+      });
+      // The server may have changed status/updated_at; refresh quietly.
+      authed('GET', `/interactions/${seg(id)}`).then(patchInteraction, () => {});
+      return true;
+    } catch (e) {
+      report(e);
+      return false;
+    }
+  }, [detail, patchInteraction, report, setError]);
+
+  return html`
+    <div class="desk">
+      <${Header} session=${session} onLogout=${onLogout} busy=${loggingOut} clientsById=${clientsById} />
+      <${ErrorBanner} message=${error} onDismiss=${() => setError(null)} />
+      <div class="panes">
+        <${InteractionList} items=${list.items} clients=${clients} clientsById=${clientsById}
+          selectedId=${detail ? detail.interaction.id : null} onSelect=${(it) => open(it)}
+          status=${status} onStatus=${setStatus} clientId=${clientId} onClient=${setClientId}
+          loading=${list.loading} nextCursor=${list.next} onMore=${() => loadList(true, list.next)} />
+        <${Detail} detail=${detail} user=${session.user} clientsById=${clientsById}
+          onOpen=${(it) => open(it)} onSend=${send} onMoreMessages=${moreMessages} />
+      </div>
+    </div>`;
+}
+
+// ---------------------------------------------------------------------------
+// App
+
+function App() {
+  const [session, setSession] = useState(undefined); // undefined: checking, null: logged out
+  const [error, setError] = useState(null);
+  const [loggingOut, setLoggingOut] = useState(false);
+  const sessionRef = useRef(undefined);
+
+  const adopt = useCallback((s) => {
+    csrfToken = s && s.csrf_token ? s.csrf_token : null;
+    sessionRef.current = s || null;
+    setSession(s || null);
+  }, []);
+
+  useEffect(() => {
+    onUnauthorized = () => {
+      if (sessionRef.current) setError('Your session has ended. Please sign in again.');
+      adopt(null);
+    };
+    api('GET', '/auth/me').then(adopt, (e) => {
+      adopt(null);
+      if (e.status !== 401) setError(e.message);
+    });
+  }, [adopt]);
+
+  const logout = useCallback(async () => {
+    setLoggingOut(true);
+    try {
+      await api('POST', '/auth/logout');
+    } catch (e) {
+      if (e.status !== 401) {
+        setError(e.message);
+        setLoggingOut(false);
+        return;
+      }
+    }
+    setLoggingOut(false);
+    setError(null);
+    setHashId(null);
+    adopt(null);
+  }, [adopt]);
+
+  if (session === undefined) return html`<div class="splash">Loading caredesk…</div>`;
+  if (!session) {
+    return html`<${LoginView} error=${error} setError=${setError} onLoggedIn=${(s) => { setError(null); adopt(s); }} />`;
+  }
+  return html`<${Desk} key=${session.user && session.user.id} session=${session} onLogout=${logout}
+    loggingOut=${loggingOut} error=${error} setError=${setError} />`;
+}
+
+render(html`<${App} />`, document.getElementById('app'));
