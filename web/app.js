@@ -283,7 +283,7 @@ function MessageList({ messages, loading, user, customerName, truncated, onMoreM
     if (user && m.author_id !== null && m.author_id !== undefined && String(m.author_id) === String(user.id)) {
       return user.name + ' (you)';
     }
-    return m.author_id === null || m.author_id === undefined ? 'System' : 'Agent';
+    return 'Agent';
   }
   const kind = { inbound: 'Customer', outbound: 'Reply', note: 'Internal note' };
 
@@ -307,7 +307,7 @@ function MessageList({ messages, loading, user, customerName, truncated, onMoreM
     </div>`;
 }
 
-function Composer({ onSend }) {
+function Composer({ onSend, closed }) {
   const [text, setText] = useState('');
   const [sending, setSending] = useState(null);
 
@@ -334,7 +334,9 @@ function Composer({ onSend }) {
         aria-label="Message" value=${text} readOnly=${!!sending}
         onInput=${(e) => setText(e.currentTarget.value)} onKeyDown=${onKeyDown}></textarea>
       <div class="composer-actions">
-        <span class="hint">Ctrl+Enter sends the reply</span>
+        ${closed
+          ? html`<span class="hint hint-warn">This interaction is closed.</span>`
+          : html`<span class="hint">Ctrl+Enter sends the reply</span>`}
         <button type="button" class="btn btn-note" data-test="add-note" disabled=${empty || !!sending}
           onClick=${() => send('note')}>${sending === 'note' ? 'Adding…' : 'Add note'}</button>
         <button type="submit" class="btn btn-primary" data-test="send-reply" disabled=${empty || !!sending}>
@@ -343,12 +345,15 @@ function Composer({ onSend }) {
     </form>`;
 }
 
-function Fields({ it, clientsById }) {
+function Fields({ it, clientsById, user }) {
+  const a = it.assignee_id;
+  const assignee = a === null || a === undefined ? 'Unassigned'
+    : user && String(a) === String(user.id) ? `You (${user.name || user.email})` : 'User #' + a;
   const rows = [
     ['Client', clientLabel(clientsById, it.client_id)],
     ['Channel', label(CHANNEL_LABELS, it.channel)],
     ['Queue', it.queue || '—'],
-    ['Assignee', it.assignee_id === null || it.assignee_id === undefined ? 'Unassigned' : String(it.assignee_id)],
+    ['Assignee', assignee],
     ['Category', it.category || '—'],
     ['Created', fullTime(it.created_at) || '—'],
     ['Updated', fullTime(it.updated_at) || '—'],
@@ -446,12 +451,12 @@ function Detail({ detail, user, clientsById, onOpen, onSend, onMoreMessages }) {
         <div class="conversation">
           <${MessageList} messages=${detail.messages} loading=${detail.messagesLoading} user=${user}
             customerName=${customerName} truncated=${!!detail.messagesCursor} onMoreMessages=${onMoreMessages} />
-          <${Composer} key=${it.id} onSend=${onSend} />
+          <${Composer} key=${it.id} onSend=${onSend} closed=${it.status === 'closed'} />
         </div>
         <aside class="side">
           <section class="card">
             <h3>Details</h3>
-            <${Fields} it=${it} clientsById=${clientsById} />
+            <${Fields} it=${it} clientsById=${clientsById} user=${user} />
           </section>
           <${CustomerCard} history=${detail.history} currentId=${it.id} loading=${detail.historyLoading} onOpen=${onOpen} />
         </aside>
