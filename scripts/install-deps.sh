@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libsodium-dev libcmocka-dev
-  postgresql wrk curl
+  postgresql wrk curl python3
   chromium nodejs npm
 )
 
@@ -29,9 +29,10 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Web assets (preact, htm) and the browser driver for e2e tests.
-if [ ! -f web/vendor/preact.module.js ] || [ ! -d tests/e2e/node_modules/playwright-core ]; then
-  echo "install-deps: installing npm packages"
+# Web assets (preact, htm), copied into web/vendor; cheap when up to date.
+scripts/vendor-web.sh
+# The browser test's driver (it uses Debian's chromium, downloads no browser).
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  echo "install-deps: installing playwright-core"
   (cd tests/e2e && npm install --no-audit --no-fund --silent)
-  scripts/vendor-web.sh
 fi

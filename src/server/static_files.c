@@ -32,10 +32,14 @@ static struct MHD_Response *text(const char *msg)
     return MHD_create_response_from_buffer(strlen(msg), (void *)msg, MHD_RESPMEM_PERSISTENT);
 }
 
-/* Only plain relative paths: no "..", no hidden files, no backslashes. */
+/* Only plain paths: no "..", no hidden files, no backslashes, and none of
+ * the npm files that live beside the UI (node_modules, package*.json). */
 static int path_safe(const char *url)
 {
+    const char *base = strrchr(url, '/');
     if (url[0] != '/' || strstr(url, "/.") || strchr(url, '\\') || strstr(url, "//"))
+        return 0;
+    if (strstr(url, "/node_modules") || (base && strncmp(base, "/package", 8) == 0))
         return 0;
     return strlen(url) < 512;
 }
@@ -73,6 +77,12 @@ struct MHD_Response *static_files_serve(const char *root, const char *method, co
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    /* The hash allows index.html's inline import map and nothing else. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; script-src 'self' "
+                            "'sha256-ZCW0BHR9gS1/ndwOjiBAa+KnMCH6/Lxp5MCdMPElNAg='; "
+                            "style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                            "base-uri 'none'; form-action 'self'");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     return resp;
 }
