@@ -1,0 +1,1752 @@
+#!/usr/bin/env python3
+"""Black-box API tests for caredesk, run against a live server.
+
+    harness.py --bin BUILD/caredesk --store sqlite|pg -- python3 tests/api/test_api.py
+
+The harness starts `caredesk serve` on an empty store holding one admin and
+passes CAREDESK_URL, CAREDESK_ADMIN_TOKEN, CAREDESK_BIN, CAREDESK_DB,
+CAREDESK_SRC and CAREDESK_STORE. Standard library only.
+
+Sections (each prints one line per check):
+  setup        clients A and B (and helpers), users of every role, tokens,
+               customers, interactions and messages on both sides
+  functional   CRUD, pagination, filters, identity matching across channels,
+               history, lifecycle, versions, events, custom fields, tags,
+               idempotency (sequential and concurrent), CSRF, cookies,
+               logout, token revocation, role permissions, login throttling
+               per account, audit of reads and `audit verify`, metrics,
+               health, route table vs OpenAPI, 404/405
+  hostile      SQL-looking and HTML/script values stored verbatim, long
+               query values, path traversal on static files
+  tenant       generated from openapi.json: every route with a path
+               parameter called with client B's ids by client A's
+               supervisor and agent must answer exactly like a missing id;
+               client_id=B in queries and bodies; nothing of B changes and
+               A's lists never show B's rows
+  malformed    generated from openapi.json: for each write route with a
+               body, broken JSON, wrong shapes, missing/unknown fields,
+               wrong types, oversized bodies and strings, bad UTF-8, NUL;
+               store-level invalid values; nothing changes in the store
+  throttle     login throttling per address (runs last: it locks
+               127.0.0.1 out of logins for 15 minutes)
+
+Ends with the line `N passed, N failed`; exits 1 on any failure.
+"""
+import http.client
+import itertools
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+
+URL = os.environ["CAREDESK_URL"]
+ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
+BIN = os.environ.get("CAREDESK_BIN", "")
+DB = os.environ.get("CAREDESK_DB", "")
+SRC = os.environ.get("CAREDESK_SRC") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+STORE = os.environ.get("CAREDESK_STORE", "sqlite")
+_u = urllib.parse.urlsplit(URL)
+HOST, PORT = _u.hostname, _u.port
+API = "/api/v1"
+MISSING = 999999999  # an id that exists nowhere
+ROLES = ["admin", "supervisor", "agent", "qa", "wfm", "client_viewer"]
+
+# --------------------------------------------------------------------------
+# checks and output
+
+PASSED = 0
+FAILED = 0
+_out_lock = threading.Lock()
+
+
+def check(name, ok, detail=""):
+    """Records one check; returns ok so callers can chain."""
+    global PASSED, FAILED
+    with _out_lock:
+        if ok:
+            PASSED += 1
+            print("PASS %s" % name)
+        else:
+            FAILED += 1
+            print("FAIL %s%s" % (name, (" -- " + str(detail)[:600]) if detail else ""))
+        sys.stdout.flush()
+    return bool(ok)
+
+
+def section(title):
+    print("== %s" % title)
+    sys.stdout.flush()
+
+
+_rand_base = "%05d" % (int(time.time() * 1000) % 100000)
+_rand_counter = itertools.count(1)
+_rand_lock = threading.Lock()
+
+
+def rand():
+    """A unique string of 9 digits (valid inside slugs, emails and phones)."""
+    with _rand_lock:
+        return "%s%04d" % (_rand_base, next(_rand_counter) % 10000)
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (name, value)
+        self.body = body
+        try:
+            self.json = json.loads(body.decode("utf-8")) if body else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def headers_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def code(self):
+        """The error code of an error response, else None."""
+        if isinstance(self.json, dict) and isinstance(self.json.get("error"), dict):
+            return self.json["error"].get("code")
+        return None
+
+    @property
+    def error(self):
+        if isinstance(self.json, dict) and isinstance(self.json.get("error"), dict):
+            return self.json["error"]
+        return None
+
+    def get(self, key, default=None):
+        return self.json.get(key, default) if isinstance(self.json, dict) else default
+
+    def __repr__(self):
+        return "%s %s" % (self.status, self.body[:300].decode("utf-8", "replace"))
+
+
+def call(method, path, body=None, token=None, cookie=None, csrf=None, headers=None,
+         query=None, timeout=60):
+    """One request on a fresh connection. body: dict/list (JSON), str or bytes.
+    Returns a Resp; a transport failure gives status 0."""
+    if query:
+        path = path + ("&" if "?" in path else "?") + urllib.parse.urlencode(query)
+    hdrs = {}
+    data = None
+    if body is not None:
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode("utf-8")
+        elif isinstance(body, str):
+            data = body.encode("utf-8")
+        else:
+            data = body
+        hdrs["Content-Type"] = "application/json"
+    if token:
+        hdrs["Authorization"] = "Bearer " + token
+    if cookie:
+        hdrs["Cookie"] = "cd_session=" + cookie
+    if csrf:
+        hdrs["X-CSRF-Token"] = csrf
+    if headers:
+        hdrs.update(headers)
+    conn = http.client.HTTPConnection(HOST, PORT, timeout=timeout)
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        return Resp(r.status, r.getheaders(), r.read())
+    except (OSError, http.client.HTTPException) as e:
+        return Resp(0, [], ("transport error: %r" % e).encode())
+    finally:
+        conn.close()
+
+
+def raw_request(data, timeout=30):
+    """Sends raw bytes, reads until the server closes; tolerates the server
+    answering (and closing) before the whole request was sent."""
+    s = socket.create_connection((HOST, PORT), timeout=timeout)
+    buf = b""
+    try:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                buf += d
+        except OSError:
+            pass
+    finally:
+        s.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        return Resp(0, [], buf)
+    hdrs = []
+    for ln in lines[1:]:
+        k, _, v = ln.decode("latin-1").partition(":")
+        hdrs.append((k.strip(), v.strip()))
+    return Resp(status, hdrs, body)
+
+
+def raw_http(method, path, body=b"", token=None, extra=b""):
+    head = "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n" % (method, path, HOST, PORT)
+    if token:
+        head += "Authorization: Bearer %s\r\n" % token
+    if body or method in ("POST", "PUT", "PATCH"):
+        head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+    return raw_request(head.encode() + extra + b"\r\n" + body)
+
+
+def walk(path, token, query=None, limit=200, max_pages=200):
+    """All items of a paged list, following next_cursor. Returns (items, pages, error)."""
+    items, pages, cursor = [], 0, None
+    while True:
+        q = dict(query or {})
+        q["limit"] = limit
+        if cursor:
+            q["cursor"] = cursor
+        r = call("GET", path, token=token, query=q)
+        if r.status != 200 or not isinstance(r.get("items"), list):
+            return items, pages, r
+        items.extend(r.json["items"])
+        pages += 1
+        cursor = r.json.get("next_cursor")
+        if not cursor or pages >= max_pages:
+            return items, pages, None
+
+
+def expect(name, r, status, code=None):
+    """Checks status (and error code); returns whether it matched."""
+    ok = r.status == status and (code is None or r.code == code)
+    return check(name, ok, "want %s%s, got %r" % (status, " " + code if code else "", r))
+
+
+# --------------------------------------------------------------------------
+# shared state
+
+class Ctx:
+    pass
+
+
+S = Ctx()
+
+
+def admin(method, path, body=None, **kw):
+    return call(method, path, body=body, token=ADMIN, **kw)
+
+
+def must(r, status, what):
+    """Setup helper: a failed setup step raises, failing the section."""
+    if r.status != status:
+        raise RuntimeError("%s: want %s, got %r" % (what, status, r))
+    return r.json
+
+
+def parallel(fns):
+    """Runs callables in threads; returns their results in order (exceptions re-raised)."""
+    results = [None] * len(fns)
+    errors = [None] * len(fns)
+
+    def run(i, f):
+        try:
+            results[i] = f()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors[i] = e
+
+    ts = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(fns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for e in errors:
+        if e:
+            raise e
+    return results
+
+
+def login(email, password):
+    """Logs in; returns (Resp, session cookie value or None, csrf or None)."""
+    r = call("POST", API + "/auth/login", {"email": email, "password": password})
+    cookie = None
+    for v in r.headers_all("Set-Cookie"):
+        m = re.match(r"cd_session=([^;]*)", v)
+        if m and m.group(1):
+            cookie = m.group(1)
+    return r, cookie, r.get("csrf_token")
+
+
+class User:
+    def __init__(self, key, role, clients, password=True):
+        self.key = key
+        self.role = role
+        self.clients = clients
+        self.email = "%s-%s@example.test" % (key, rand())
+        self.password = "pw-%s-%s" % (key, rand()) if password else None
+        self.id = None
+        self.token = None
+        self.token_id = None
+        self.cookie = None
+        self.csrf = None
+        self.set_cookie = None
+
+    def create(self):
+        body = {"email": self.email, "name": "User " + self.key, "role": self.role,
+                "clients": self.clients}
+        if self.password:
+            body["password"] = self.password
+        self.id = must(admin("POST", API + "/users", body), 201, "create user " + self.key)["id"]
+        return self
+
+    def login_and_token(self):
+        r, self.cookie, self.csrf = login(self.email, self.password)
+        must(r, 200, "login " + self.key)
+        self.set_cookie = r.header("Set-Cookie")
+        t = must(call("POST", API + "/tokens", {"name": "tests"}, cookie=self.cookie,
+                      csrf=self.csrf), 201, "token for " + self.key)
+        self.token, self.token_id = t["token"], t["id"]
+        return self
+
+
+def as_(user, method, path, body=None, **kw):
+    return call(method, path, body=body, token=user.token, **kw)
+
+
+# --------------------------------------------------------------------------
+# 1. setup
+
+def setup():
+    section("setup")
+    S.clients = {}
+    for key in ["A", "B", "P", "F", "H"]:
+        c = must(admin("POST", API + "/clients", {"slug": "%s-%s" % (key.lower(), rand()),
+                                                  "name": "Client " + key}), 201,
+                 "create client " + key)
+        S.clients[key] = c["id"]
+    A, B = S.clients["A"], S.clients["B"]
+    check("setup: clients created", len(set(S.clients.values())) == 5)
+
+    S.u = {
+        "supA": User("supa", "supervisor", [A]),
+        "agentA": User("agenta", "agent", [A]),
+        "agentAB": User("agentab", "agent", [A, B]),
+        "supB": User("supb", "supervisor", [B]),
+        "agentB": User("agentb", "agent", [B]),
+        "qaA": User("qaa", "qa", [A]),
+        "cvA": User("cva", "client_viewer", [A]),
+        "wfmA": User("wfma", "wfm", [A]),
+    }
+    # Users without a password only serve as assignees or targets.
+    S.agentF = User("agentf", "agent", [S.clients["F"]], password=False)
+    S.target = User("target", "agent", [A], password=False)
+    S.throttle_user = User("throttle", "agent", [A])
+    everyone = list(S.u.values()) + [S.agentF, S.target, S.throttle_user]
+    # Password hashing (argon2id) is slow: create and log in concurrently.
+    for i in range(0, len(everyone), 4):
+        parallel([u.create for u in everyone[i:i + 4]])
+    check("setup: users created", all(u.id for u in everyone))
+    logins = list(S.u.values())
+    for i in range(0, len(logins), 4):
+        parallel([u.login_and_token for u in logins[i:i + 4]])
+    check("setup: every user logged in and holds an API token",
+          all(u.token and u.cookie and u.csrf for u in logins))
+
+    # Customers, interactions and messages on both sides.
+    S.custA_email = "cust-a-%s@example.test" % rand()
+    S.custB_email = "cust-b-%s@example.test" % rand()
+    S.custB_phone = "+44 20 %s" % rand()[:7]
+    S.custA = must(as_(S.u["agentA"], "POST", API + "/customers",
+                       {"client_id": A, "name": "Alice A", "identities": [
+                           {"kind": "email", "value": S.custA_email}]}), 201,
+                   "customer A")["id"]
+    S.custB = must(as_(S.u["agentB"], "POST", API + "/customers",
+                       {"client_id": B, "name": "Bob B", "tier": "premium", "identities": [
+                           {"kind": "email", "value": S.custB_email},
+                           {"kind": "phone", "value": S.custB_phone}]}), 201,
+                   "customer B")["id"]
+    ia = must(as_(S.u["agentA"], "POST", API + "/interactions",
+                  {"client_id": A, "channel": "email", "subject": "A's problem",
+                   "customer_id": S.custA,
+                   "message": {"direction": "inbound", "body": "Hello from A"}}), 201,
+              "interaction A")
+    S.intA = ia["id"]
+    ib = must(as_(S.u["agentB"], "POST", API + "/interactions",
+                  {"client_id": B, "channel": "chat", "subject": "B's secret",
+                   "customer_id": S.custB, "tags": ["b-only"],
+                   "custom_fields": {"account": "B-123"},
+                   "message": {"direction": "inbound", "body": "Hello from B"}}), 201,
+              "interaction B")
+    S.intB = ib["id"]
+    must(as_(S.u["agentB"], "POST", API + "/interactions/%d/messages" % S.intB,
+             {"direction": "outbound", "body": "Reply within B"}), 201, "message B")
+    must(as_(S.u["agentA"], "POST", API + "/interactions/%d/messages" % S.intA,
+             {"direction": "note", "body": "Note within A"}), 201, "message A")
+    check("setup: interactions carry their first message",
+          isinstance(ia.get("message"), dict) and ia["message"].get("body") == "Hello from A"
+          and ib.get("message", {}).get("body") == "Hello from B", ia)
+    check("setup: interaction defaults (status new, priority normal, queue default, version 1)",
+          ia.get("status") == "new" and ia.get("priority") == "normal"
+          and ia.get("queue") == "default" and ia.get("version") == 1, ia)
+
+
+# --------------------------------------------------------------------------
+# 4. functional
+
+def t_crud():
+    A = S.clients["A"]
+    r = admin("GET", API + "/clients/%d" % A)
+    expect("clients: get", r, 200)
+    check("clients: get returns slug, name and brand", r.get("name") == "Client A"
+          and isinstance(r.get("brand"), dict), r)
+    r = admin("PATCH", API + "/clients/%d" % S.clients["H"],
+              {"name": "Client H renamed", "brand": {"signature": "-- H team"}})
+    expect("clients: patch", r, 200)
+    check("clients: patch applied", r.get("name") == "Client H renamed"
+          and r.get("brand", {}).get("signature") == "-- H team", r)
+    r = admin("GET", API + "/clients")
+    check("clients: admin lists every client",
+          r.status == 200 and set(S.clients.values()) <= {c["id"] for c in r.get("items", [])}, r)
+    r = admin("POST", API + "/clients", {"slug": "dup-%s" % rand(), "name": "D"})
+    r2 = admin("POST", API + "/clients", {"slug": r.get("slug"), "name": "D2"})
+    expect("clients: duplicate slug -> 409", r2, 409, "conflict")
+
+    r = admin("GET", API + "/users/%d" % S.u["agentAB"].id)
+    check("users: get shows role and clients", r.status == 200 and r.get("role") == "agent"
+          and sorted(r.get("clients", [])) == sorted([A, S.clients["B"]])
+          and "password_hash" not in r.json and "password" not in r.json, r)
+    r = admin("PATCH", API + "/users/%d" % S.target.id, {"name": "Renamed Target"})
+    check("users: patch name", r.status == 200 and r.get("name") == "Renamed Target", r)
+    r = admin("PUT", API + "/users/%d/skills" % S.target.id,
+              {"skills": [{"name": "billing", "proficiency": 3}, {"name": "es", "proficiency": 5}]})
+    check("users: put skills replaces skills", r.status == 200 and sorted(
+        (s["name"], s["proficiency"]) for s in r.get("skills", [])) == [("billing", 3), ("es", 5)],
+        r)
+    r = admin("PUT", API + "/users/%d/skills" % S.target.id,
+              {"skills": [{"name": "chat", "proficiency": 1}]})
+    check("users: second put skills replaces (not merges)", r.status == 200 and [
+        s["name"] for s in r.get("skills", [])] == ["chat"], r)
+    r = admin("POST", API + "/users", {"email": S.target.email.upper(), "name": "X",
+                                       "role": "agent"})
+    expect("users: duplicate email (other case) -> 409", r, 409, "conflict")
+    P = S.clients["P"]
+    r = admin("PUT", API + "/users/%d/clients/%d" % (S.target.id, P))
+    expect("users: membership add -> 204", r, 204)
+    check("users: membership shows", P in admin("GET", API + "/users/%d" % S.target.id).get(
+        "clients", []))
+    r = admin("GET", API + "/users", query={"client_id": P})
+    check("users: list by client_id finds the member", r.status == 200 and S.target.id in [
+        u["id"] for u in r.get("items", [])], r)
+    r = admin("DELETE", API + "/users/%d/clients/%d" % (S.target.id, P))
+    expect("users: membership remove -> 204", r, 204)
+    check("users: membership gone", P not in admin("GET", API + "/users/%d" % S.target.id).get(
+        "clients", [P]))
+    r = as_(S.u["agentA"], "GET", API + "/auth/me")
+    check("auth/me with a token", r.status == 200 and r.get("user", {}).get("id") == S.u[
+        "agentA"].id and [c["id"] for c in r.get("clients", [])] == [A], r)
+
+    r = as_(S.u["agentA"], "GET", API + "/customers/%d" % S.custA)
+    check("customers: get with identities", r.status == 200 and r.get("client_id") == A and [
+        i["value"] for i in r.get("identities", [])] == [S.custA_email], r)
+    r = as_(S.u["agentA"], "PATCH", API + "/customers/%d" % S.custA,
+            {"tier": "enterprise", "locale": "fr-FR"})
+    check("customers: patch", r.status == 200 and r.get("tier") == "enterprise"
+          and r.get("locale") == "fr-FR" and r.get("name") == "Alice A", r)
+    r = as_(S.u["agentA"], "PATCH", API + "/customers/%d" % S.custA, {"locale": None})
+    check("customers: patch null clears a nullable field", r.status == 200
+          and r.get("locale") is None, r)
+    r = as_(S.u["agentA"], "POST", API + "/customers/%d/identities" % S.custA,
+            {"kind": "chat", "value": "chat-%s" % rand()})
+    expect("customers: add identity -> 201", r, 201)
+    r2 = as_(S.u["agentA"], "POST", API + "/customers/%d/identities" % S.custA,
+             {"kind": "email", "value": S.custA_email.upper()})
+    expect("customers: identity already held (other case) -> 409", r2, 409, "conflict")
+    r = as_(S.u["agentA"], "POST", API + "/customers",
+            {"client_id": A, "identities": [{"kind": "phone", "value": "12"}]})
+    expect("customers: phone with too few digits -> 422", r, 422, "invalid")
+
+    r = as_(S.u["supA"], "GET", API + "/interactions/%d" % S.intA)
+    check("interactions: get", r.status == 200 and r.get("subject") == "A's problem"
+          and r.get("customer_id") == S.custA, r)
+    r = as_(S.u["supA"], "GET", API + "/interactions/%d/messages" % S.intA)
+    check("messages: list oldest first", r.status == 200 and [
+        m["body"] for m in r.get("items", [])] == ["Hello from A", "Note within A"], r)
+    items = r.get("items") or [{}, {}]
+    check("messages: inbound has no author, a note has its author",
+          items[0].get("author_id") is None and items[-1].get("author_id") == S.u["agentA"].id,
+          items)
+    r = as_(S.u["supA"], "GET", API + "/interactions/%d/messages" % S.intA, query={"limit": 1})
+    cur = r.get("next_cursor")
+    r2 = as_(S.u["supA"], "GET", API + "/interactions/%d/messages" % S.intA,
+             query={"limit": 1, "cursor": cur or ""})
+    check("messages: paging with cursor", r.status == 200 and cur and r2.status == 200 and [
+        m["body"] for m in r2.get("items", [])] == ["Note within A"], (r, r2))
+    r = as_(S.u["agentA"], "POST", API + "/interactions/%d/messages" % S.intA,
+            {"direction": "outbound", "body": ""})
+    expect("messages: empty body -> 422", r, 422, "invalid")
+
+
+def t_pagination():
+    P = S.clients["P"]
+    created = []
+    for i in range(120):
+        r = admin("POST", API + "/interactions", {"client_id": P, "channel": "web",
+                                                   "subject": "page %d" % i})
+        if r.status != 201:
+            check("pagination: create 120 interactions", False, r)
+            return
+        created.append(r.json["id"])
+    check("pagination: created 120 interactions", len(set(created)) == 120)
+    seen, pages, cursor, sizes = [], 0, None, []
+    last_page = None
+    while pages < 10:
+        q = {"client_id": P, "limit": 50}
+        if cursor:
+            q["cursor"] = cursor
+        r = admin("GET", API + "/interactions", query=q)
+        if r.status != 200:
+            check("pagination: page %d" % pages, False, r)
+            return
+        pages += 1
+        sizes.append(len(r.json["items"]))
+        seen.extend(i["id"] for i in r.json["items"])
+        cursor = r.json.get("next_cursor")
+        last_page = r.json
+        if not cursor:
+            break
+    check("pagination: pages of 50, 50, 20", sizes == [50, 50, 20], sizes)
+    check("pagination: last page has next_cursor null", last_page and last_page.get(
+        "next_cursor") is None, last_page and last_page.get("next_cursor"))
+    check("pagination: every interaction exactly once", sorted(seen) == sorted(created)
+          and len(seen) == len(set(seen)), "%d seen, %d distinct" % (len(seen), len(set(seen))))
+    check("pagination: newest first", seen == sorted(created, reverse=True))
+    r = admin("GET", API + "/interactions", query={"client_id": P, "limit": 201})
+    expect("pagination: limit over 200 -> 400", r, 400, "invalid")
+    r = admin("GET", API + "/interactions", query={"client_id": P, "limit": 0})
+    expect("pagination: limit 0 -> 400", r, 400, "invalid")
+    r = admin("GET", API + "/interactions", query={"client_id": P, "cursor": "abc"})
+    check("pagination: garbage cursor -> 4xx", r.status in (400, 422), r)
+
+
+def t_filters():
+    F = S.clients["F"]
+    agent = S.agentF.id
+    c1 = must(admin("POST", API + "/customers", {"client_id": F, "name": "F1"}), 201, "c1")["id"]
+    c2 = must(admin("POST", API + "/customers", {"client_id": F, "name": "F2"}), 201, "c2")["id"]
+    specs = [
+        dict(channel="email", priority="high", status="new", queue="billing",
+             tags=["vip", "refund"], customer_id=c1, assignee_id=agent),
+        dict(channel="chat", priority="low", status="open", queue="tech", tags=["refund"],
+             customer_id=c2),
+        dict(channel="voice", priority="urgent", status="pending", queue="billing", tags=[],
+             customer_id=c1, assignee_id=agent),
+        dict(channel="web", priority="normal", status="on_hold", queue="default", tags=["vip"]),
+        dict(channel="social", priority="high", status="resolved", queue="tech",
+             tags=["Refund"], customer_id=c2),
+    ]
+    rows = []
+    for s in specs:
+        body = dict(s, client_id=F, subject="filter %s" % s["channel"])
+        rows.append(must(admin("POST", API + "/interactions", body), 201, "filter row"))
+    check("filters: assignee accepted when serving the client",
+          rows[0].get("assignee_id") == agent, rows[0])
+    time.sleep(0.01)
+    upd = must(admin("PATCH", API + "/interactions/%d" % rows[1]["id"], {"priority": "high"}), 200,
+               "touch")
+    rows = [admin("GET", API + "/interactions/%d" % r["id"]).json for r in rows]
+    ids = {r["id"] for r in rows}
+
+    def q(name, params, pred):
+        r = admin("GET", API + "/interactions", query=dict(params, client_id=F))
+        got = {i["id"] for i in r.get("items", [])} if r.status == 200 else None
+        want = {row["id"] for row in rows if pred(row)}
+        check("filters: %s" % name, got == want and want <= ids,
+              "want %s got %s (%r)" % (sorted(want), got and sorted(got), r))
+
+    q("status=open", {"status": "open"}, lambda r: r["status"] == "open")
+    q("priority=high", {"priority": "high"}, lambda r: r["priority"] == "high")
+    q("assignee_id", {"assignee_id": agent}, lambda r: r.get("assignee_id") == agent)
+    q("queue=billing", {"queue": "billing"}, lambda r: r["queue"] == "billing")
+    q("channel=voice", {"channel": "voice"}, lambda r: r["channel"] == "voice")
+    q("tag=refund (exact, case-sensitive)", {"tag": "refund"}, lambda r: "refund" in r["tags"])
+    q("tag=vip", {"tag": "vip"}, lambda r: "vip" in r["tags"])
+    q("customer_id", {"customer_id": c1}, lambda r: r.get("customer_id") == c1)
+    t = upd["updated_at"]
+    q("updated_since", {"updated_since": t}, lambda r: r["updated_at"] >= t)
+    q("combined queue+priority", {"queue": "tech", "priority": "high"},
+      lambda r: r["queue"] == "tech" and r["priority"] == "high")
+    q("no match", {"queue": "nope-%s" % rand()}, lambda r: False)
+    r = admin("GET", API + "/interactions", query={"status": "bogus"})
+    expect("filters: unknown status value -> 400", r, 400, "invalid")
+    r = admin("GET", API + "/interactions", query={"assignee_id": "abc"})
+    expect("filters: non-integer assignee_id -> 400", r, 400, "invalid")
+    r = admin("GET", API + "/interactions", query={"colour": "red"})
+    expect("filters: unknown query parameter -> 400", r, 400, "invalid")
+
+
+def t_identity_matching():
+    A = S.clients["A"]
+    ag = S.u["agentA"]
+
+    def post(channel, identities, name=None):
+        cust = {"identities": identities}
+        if name:
+            cust["name"] = name
+        return as_(ag, "POST", API + "/interactions", {
+            "client_id": A, "channel": channel, "subject": "via %s" % channel, "customer": cust,
+            "message": {"direction": "inbound", "body": "contact via %s" % channel}})
+
+    r1 = post("voice", [{"kind": "phone", "value": "+1 555 0100"}], name="Jane Doe")
+    r2 = post("chat", [{"kind": "phone", "value": "+1 (555) 01-00"},
+                       {"kind": "email", "value": "Jane.Doe.%s@Example.TEST" % _rand_base}])
+    r3 = post("email", [{"kind": "email", "value": "  jane.doe.%s@example.test " % _rand_base}])
+    cid = r1.get("customer_id")
+    check("identity: first contact creates a customer", r1.status == 201 and cid, r1)
+    check("identity: same phone, other formatting -> same customer",
+          r2.status == 201 and r2.get("customer_id") == cid, r2)
+    check("identity: email learnt on the 2nd contact (other case) -> same customer",
+          r3.status == 201 and r3.get("customer_id") == cid, r3)
+    S.jane = cid
+    r = as_(ag, "GET", API + "/customers/%d" % (cid or MISSING))
+    kinds = sorted((i["kind"], i["value"]) for i in r.get("identities", []))
+    check("identity: customer holds normalised phone and email", kinds == [
+        ("email", "jane.doe.%s@example.test" % _rand_base), ("phone", "+15550100")], r)
+    r = as_(ag, "GET", API + "/customers", query={"identity_kind": "phone",
+                                                   "identity": "+1 555 01 00"})
+    check("identity: lookup by phone (any formatting) finds the customer", r.status == 200 and [
+        c["id"] for c in r.get("items", [])] == [cid], r)
+    r = as_(ag, "GET", API + "/customers", query={"identity_kind": "email",
+                                                   "identity": S.custB_email})
+    check("identity: lookup of client B's email from A finds nothing",
+          r.status == 200 and r.get("items") == [], r)
+    r = as_(ag, "GET", API + "/customers/%d/history" % (cid or MISSING))
+    items = r.get("items", [])
+    check("history: spans every channel, newest first", r.status == 200 and [
+        i["channel"] for i in items] == ["email", "chat", "voice"], r)
+    check("history: each interaction carries its messages", all(
+        [m["body"] for m in i.get("messages", [])] == ["contact via %s" % i["channel"]]
+        for i in items) and len(items) == 3, items)
+    check("history: includes the customer", r.get("customer", {}).get("id") == cid, r)
+    r = post("chat", [{"kind": "email", "value": "not-an-email"}])
+    expect("identity: invalid email identity -> 422", r, 422, "invalid")
+    # An identity of client B's customer, used in A: a new customer of A.
+    r = post("email", [{"kind": "email", "value": S.custB_email}])
+    check("identity: B's email used in A creates A's own customer (no cross-tenant match)",
+          r.status == 201 and r.get("customer_id") not in (None, S.custB), r)
+    r = as_(ag, "POST", API + "/customers/%d/identities" % S.custA,
+            {"kind": "phone", "value": S.custB_phone})
+    expect("identity: identities are unique per client (B's phone can be A's too) -> 201", r,
+           201)
+
+
+def t_lifecycle():
+    A = S.clients["A"]
+    sup = S.u["supA"]
+
+    def new(status=None):
+        body = {"client_id": A, "channel": "email", "subject": "lifecycle"}
+        if status:
+            body["status"] = status
+        return must(as_(sup, "POST", API + "/interactions", body), 201, "lifecycle row")["id"]
+
+    iid = new()
+    path = API + "/interactions/%d" % iid
+    for st in ["open", "pending", "on_hold", "open", "resolved", "closed"]:
+        r = as_(sup, "PATCH", path, {"status": st})
+        check("lifecycle: -> %s" % st, r.status == 200 and r.get("status") == st, r)
+    r = as_(sup, "PATCH", path, {"status": "open"})
+    expect("lifecycle: closed -> open -> 409", r, 409, "invalid_state")
+    r = as_(sup, "POST", path + "/messages", {"direction": "outbound", "body": "late"})
+    expect("lifecycle: message on a closed interaction -> 409", r, 409, "invalid_state")
+    check("lifecycle: closed stays closed", as_(sup, "GET", path).get("status") == "closed")
+    iid2 = new("resolved")
+    r = as_(sup, "PATCH", API + "/interactions/%d" % iid2, {"status": "pending"})
+    expect("lifecycle: resolved -> pending -> 409", r, 409, "invalid_state")
+    r = as_(sup, "PATCH", API + "/interactions/%d" % iid2, {"status": "open"})
+    check("lifecycle: resolved -> open (reopen) allowed", r.status == 200
+          and r.get("status") == "open", r)
+    r = as_(sup, "PATCH", API + "/interactions/%d" % iid2, {"status": "new"})
+    expect("lifecycle: open -> new -> 409", r, 409, "invalid_state")
+    r = as_(sup, "PATCH", API + "/interactions/%d" % iid2, {"channel": "chat"})
+    expect("lifecycle: channel is not patchable -> 400", r, 400, "invalid")
+
+
+def t_versions_events_fields_tags():
+    A = S.clients["A"]
+    sup = S.u["supA"]
+    r = must(as_(sup, "POST", API + "/interactions", {
+        "client_id": A, "channel": "chat", "subject": "versions", "tags": ["x", "y"],
+        "custom_fields": {"order": "A-1", "amount": 42, "gift": False}}), 201, "row")
+    iid, path = r["id"], API + "/interactions/%d" % r["id"]
+    v = r["version"]
+    r = as_(sup, "PATCH", path, {"priority": "high", "version": v})
+    check("version: patch at current version -> 200, version+1", r.status == 200
+          and r.get("version") == v + 1 and r.get("priority") == "high", r)
+    n_events = len(as_(sup, "GET", path + "/events").get("items", []))
+    r = as_(sup, "PATCH", path, {"priority": "low", "version": v})
+    expect("version: stale version -> 409", r, 409, "conflict")
+    r = as_(sup, "GET", path)
+    check("version: stale write changed nothing", r.get("priority") == "high"
+          and r.get("version") == v + 1, r)
+    ev = as_(sup, "GET", path + "/events")
+    check("events: stale write logged nothing", len(ev.get("items", [])) == n_events, ev)
+    items = ev.get("items", [])
+    check("events: newest first", [e["id"] for e in items] == sorted(
+        [e["id"] for e in items], reverse=True), items)
+    upd = [e for e in items if e.get("kind") == "updated"]
+    check("events: update records before/after and actor", upd and upd[0].get(
+        "before_json") == {"priority": "normal"} and upd[0].get("after_json") == {
+        "priority": "high"} and upd[0].get("actor_id") == sup.id and upd[0].get("at"), upd)
+    created = [e for e in items if e.get("kind") == "created"]
+    check("events: creation recorded with actor", created and created[0].get(
+        "actor_id") == sup.id and created[0].get("after_json", {}).get("subject") == "versions",
+        created)
+    r = as_(sup, "PATCH", path, {"priority": "high"})
+    check("version: no-op patch keeps version", r.status == 200 and r.get("version") == v + 1, r)
+
+    r = as_(sup, "PATCH", path, {"custom_fields": {"amount": None, "note": "x"}})
+    check("custom_fields: merge, null removes", r.status == 200 and r.get("custom_fields") == {
+        "order": "A-1", "gift": False, "note": "x"}, r)
+    r = as_(sup, "PATCH", path, {"custom_fields": {"nested": {"a": 1}}})
+    expect("custom_fields: nested object value -> 400", r, 400, "invalid")
+    r = as_(sup, "PATCH", path, {"tags": ["z", "w", "z"]})
+    check("tags: replaced (duplicates dropped)", r.status == 200 and r.get("tags") == ["z", "w"],
+          r)
+    lx = admin("GET", API + "/interactions", query={"client_id": A, "tag": "x"})
+    lz = admin("GET", API + "/interactions", query={"client_id": A, "tag": "z"})
+    check("tags: tag filter follows the replacement",
+          iid not in [i["id"] for i in lx.get("items", [])]
+          and iid in [i["id"] for i in lz.get("items", [])], (lx, lz))
+    r = as_(sup, "PATCH", path, {"tags": [""]})
+    expect("tags: empty tag -> 400", r, 400, "invalid")
+    r = as_(sup, "PATCH", path, {"assignee_id": S.u["agentA"].id})
+    check("assignee: set to an agent serving the client", r.status == 200
+          and r.get("assignee_id") == S.u["agentA"].id, r)
+    r = as_(sup, "PATCH", path, {"assignee_id": S.agentF.id})
+    expect("assignee: agent not serving the client -> 422", r, 422, "invalid")
+    r = as_(sup, "PATCH", path, {"assignee_id": None})
+    check("assignee: null unassigns", r.status == 200 and r.get("assignee_id") is None, r)
+    ev = as_(sup, "GET", path + "/events", query={"limit": 2})
+    check("events: paging", ev.status == 200 and len(ev.get("items", [])) == 2
+          and ev.get("next_cursor"), ev)
+
+
+def count_in_queue(queue, client):
+    r = admin("GET", API + "/interactions", query={"client_id": client, "queue": queue})
+    return len(r.get("items", [])) if r.status == 200 else -1
+
+
+def t_idempotency():
+    A = S.clients["A"]
+    ag = S.u["agentA"]
+    queue = "idem-%s" % rand()
+    key = "key-%s" % rand()
+    body = {"client_id": A, "channel": "email", "subject": "idem", "queue": queue,
+            "message": {"direction": "inbound", "body": "once"}}
+    r1 = as_(ag, "POST", API + "/interactions", body, headers={"Idempotency-Key": key})
+    r2 = as_(ag, "POST", API + "/interactions", body, headers={"Idempotency-Key": key})
+    check("idempotency: first call 201", r1.status == 201, r1)
+    check("idempotency: retry gets the same status and body", r2.status == r1.status
+          and r2.json == r1.json, (r1, r2))
+    check("idempotency: retry marked Idempotent-Replayed: true",
+          (r2.header("Idempotent-Replayed") or "").lower() == "true"
+          and r1.header("Idempotent-Replayed") is None, r2.headers)
+    check("idempotency: only one created", count_in_queue(queue, A) == 1)
+    r = as_(ag, "GET", API + "/interactions/%d/messages" % (r1.get("id") or MISSING))
+    check("idempotency: only one first message", len(r.get("items", [])) == 1, r)
+    r3 = as_(S.u["supA"], "POST", API + "/interactions", body, headers={"Idempotency-Key": key})
+    check("idempotency: keys are per user (another user's same key creates)",
+          r3.status == 201 and r3.get("id") != r1.get("id"), r3)
+    r = as_(ag, "POST", API + "/customers", {"client_id": A, "name": "idem other path"},
+            headers={"Idempotency-Key": key})
+    expect("idempotency: key reused for another request -> 422", r, 422, "invalid")
+    r = as_(ag, "POST", API + "/interactions", body, headers={"Idempotency-Key": "k" * 201})
+    expect("idempotency: key over 200 bytes -> 400", r, 400, "invalid")
+
+    queue = "idem-conc-%s" % rand()
+    key = "conc-%s" % rand()
+    body = dict(body, queue=queue)
+    barrier = threading.Barrier(8)
+
+    def one():
+        barrier.wait()
+        return as_(ag, "POST", API + "/interactions", body, headers={"Idempotency-Key": key})
+
+    res = parallel([one] * 8)
+    n = count_in_queue(queue, A)
+    check("idempotency: 8 concurrent same-key requests create exactly one", n == 1,
+          "%d created" % n)
+    ids = {r.get("id") for r in res if r.status == 201}
+    check("idempotency: every concurrent request answered 201 with the same id",
+          all(r.status == 201 for r in res) and len(ids) == 1,
+          [(r.status, r.get("id"), r.code) for r in res])
+
+
+def t_sessions():
+    A = S.clients["A"]
+    u = S.u["agentA"]
+    sc = u.set_cookie or ""
+    parts = [p.strip().lower() for p in sc.split(";")]
+    check("cookie: session cookie is HttpOnly", "httponly" in parts, sc)
+    check("cookie: session cookie is SameSite=Strict", "samesite=strict" in parts, sc)
+    check("cookie: session cookie has Path=/", "path=/" in parts, sc)
+    body = {"client_id": A, "channel": "web", "subject": "csrf"}
+    r = call("GET", API + "/interactions", cookie=u.cookie, query={"limit": 1})
+    expect("csrf: cookie GET without X-CSRF-Token -> 200", r, 200)
+    r = call("GET", API + "/auth/me", cookie=u.cookie)
+    check("csrf: /auth/me over the cookie returns the session's csrf_token",
+          r.status == 200 and r.get("csrf_token") == u.csrf, r)
+    r = call("POST", API + "/interactions", body, cookie=u.cookie)
+    expect("csrf: cookie POST without X-CSRF-Token -> 403", r, 403, "forbidden")
+    r = call("POST", API + "/interactions", body, cookie=u.cookie, csrf="wrong-" + u.csrf[:10])
+    expect("csrf: cookie POST with a wrong X-CSRF-Token -> 403", r, 403, "forbidden")
+    r = call("PATCH", API + "/interactions/%d" % S.intA, {"priority": "low"}, cookie=u.cookie)
+    expect("csrf: cookie PATCH without X-CSRF-Token -> 403", r, 403, "forbidden")
+    r = call("POST", API + "/interactions", body, cookie=u.cookie, csrf=u.csrf)
+    expect("csrf: cookie POST with X-CSRF-Token -> 201", r, 201)
+    r = call("POST", API + "/auth/logout", cookie=u.cookie)
+    expect("logout: without X-CSRF-Token -> 403", r, 403, "forbidden")
+    r = call("POST", API + "/auth/logout", cookie=u.cookie, csrf=u.csrf)
+    expect("logout: -> 204", r, 204)
+    clear = r.header("Set-Cookie") or ""
+    check("logout: clears the cookie", "cd_session=;" in clear.replace(" ", "")
+          or "max-age=0" in clear.lower(), clear)
+    r = call("GET", API + "/auth/me", cookie=u.cookie)
+    expect("logout: old session cookie -> 401", r, 401, "unauthorized")
+    r = as_(u, "GET", API + "/auth/me")
+    expect("logout: the user's API token still works", r, 200)
+
+    r = as_(u, "POST", API + "/tokens", {"name": "temporary"})
+    tok, tid = r.get("token"), r.get("id")
+    check("tokens: create shows the token once", r.status == 201 and tok and tid, r)
+    r = call("GET", API + "/auth/me", token=tok)
+    expect("tokens: new token works", r, 200)
+    r = as_(u, "GET", API + "/tokens")
+    listed = [t for t in r.get("items", []) if t.get("id") == tid]
+    check("tokens: list shows it without the secret", listed and "token" not in listed[0]
+          and "token_hash" not in listed[0], r)
+    r = as_(u, "DELETE", API + "/tokens/%d" % (tid or MISSING))
+    expect("tokens: revoke -> 204", r, 204)
+    r = call("GET", API + "/auth/me", token=tok)
+    expect("tokens: revoked token -> 401", r, 401, "unauthorized")
+    check("tokens: 401 carries WWW-Authenticate", r.header("WWW-Authenticate"), r.headers)
+    r = as_(u, "DELETE", API + "/tokens/%d" % (tid or MISSING))
+    expect("tokens: revoke twice -> 404", r, 404, "not_found")
+    r = as_(S.u["supA"], "DELETE", API + "/tokens/%d" % u.token_id)
+    expect("tokens: another user's token -> 404", r, 404, "not_found")
+    expect("tokens: ...and it still works", as_(u, "GET", API + "/auth/me"), 200)
+    r = call("GET", API + "/auth/me")
+    expect("auth: no credentials -> 401", r, 401, "unauthorized")
+    r = call("GET", API + "/auth/me", token="cdt_not-a-real-token")
+    expect("auth: unknown token -> 401", r, 401, "unauthorized")
+    r = call("GET", API + "/auth/me", cookie="not-a-session")
+    expect("auth: unknown session cookie -> 401", r, 401, "unauthorized")
+    r, _, _ = login(S.u["supA"].email, "wrong password!")
+    expect("login: wrong password -> 401", r, 401, "unauthorized")
+    check("login: a failed login sets no cookie", not any(
+        "cd_session=" in v and "cd_session=;" not in v for v in r.headers_all("Set-Cookie")),
+        r.headers)
+    r = admin("PATCH", API + "/users/%d" % S.u["wfmA"].id, {"active": False})
+    check("users: deactivate", r.status == 200 and r.get("active") is False, r)
+    r = as_(S.u["wfmA"], "GET", API + "/auth/me")
+    expect("users: a deactivated user's token -> 401", r, 401, "unauthorized")
+    r = call("GET", API + "/auth/me", cookie=S.u["wfmA"].cookie)
+    expect("users: a deactivated user's session -> 401", r, 401, "unauthorized")
+    admin("PATCH", API + "/users/%d" % S.u["wfmA"].id, {"active": True})
+
+
+def t_roles():
+    A = S.clients["A"]
+    body = {"client_id": A, "channel": "web", "subject": "role test"}
+    cv, qa, wfm, ag, sup = (S.u[k] for k in ["cvA", "qaA", "wfmA", "agentA", "supA"])
+    expect("roles: client_viewer POST /interactions -> 403",
+           as_(cv, "POST", API + "/interactions", body), 403, "forbidden")
+    expect("roles: client_viewer GET /interactions -> 200",
+           as_(cv, "GET", API + "/interactions"), 200)
+    expect("roles: client_viewer GET /customers -> 403",
+           as_(cv, "GET", API + "/customers"), 403, "forbidden")
+    expect("roles: client_viewer GET /users -> 403", as_(cv, "GET", API + "/users"), 403,
+           "forbidden")
+    expect("roles: qa POST /interactions -> 403", as_(qa, "POST", API + "/interactions", body),
+           403, "forbidden")
+    expect("roles: qa PATCH /interactions -> 403",
+           as_(qa, "PATCH", API + "/interactions/%d" % S.intA, {"priority": "low"}), 403,
+           "forbidden")
+    expect("roles: qa POST message -> 403",
+           as_(qa, "POST", API + "/interactions/%d/messages" % S.intA,
+               {"direction": "note", "body": "qa"}), 403, "forbidden")
+    expect("roles: qa POST /customers -> 403",
+           as_(qa, "POST", API + "/customers", {"client_id": A}), 403, "forbidden")
+    expect("roles: qa GET events -> 200",
+           as_(qa, "GET", API + "/interactions/%d/events" % S.intA), 200)
+    expect("roles: qa GET customer -> 200", as_(qa, "GET", API + "/customers/%d" % S.custA), 200)
+    expect("roles: wfm GET /customers -> 403", as_(wfm, "GET", API + "/customers"), 403,
+           "forbidden")
+    expect("roles: wfm GET events -> 403",
+           as_(wfm, "GET", API + "/interactions/%d/events" % S.intA), 403, "forbidden")
+    expect("roles: agent POST /clients -> 403",
+           as_(ag, "POST", API + "/clients", {"slug": "x-%s" % rand(), "name": "X"}), 403,
+           "forbidden")
+    expect("roles: agent POST /users -> 403",
+           as_(ag, "POST", API + "/users", {"email": "e%s@example.test" % rand(), "name": "E",
+                                            "role": "admin"}), 403, "forbidden")
+    expect("roles: agent cannot make itself admin -> 403",
+           as_(ag, "PATCH", API + "/users/%d" % ag.id, {"role": "admin"}), 403, "forbidden")
+    check("roles: agent still an agent", admin("GET", API + "/users/%d" % ag.id).get(
+        "role") == "agent")
+    expect("roles: supervisor GET /audit -> 403", as_(sup, "GET", API + "/audit"), 403,
+           "forbidden")
+    expect("roles: supervisor PATCH a client -> 403",
+           as_(sup, "PATCH", API + "/clients/%d" % A, {"name": "mine"}), 403, "forbidden")
+    expect("roles: supervisor PUT membership for itself -> 403",
+           as_(sup, "PUT", API + "/users/%d/clients/%d" % (sup.id, S.clients["B"])), 403,
+           "forbidden")
+    expect("roles: agent sees a colleague of its client",
+           as_(ag, "GET", API + "/users/%d" % S.u["supA"].id), 200)
+
+
+def t_throttle_account():
+    u = S.throttle_user
+    codes = []
+    for _ in range(5):
+        r, _, _ = login(u.email, "definitely wrong")
+        codes.append(r.status)
+    check("throttle: 5 wrong passwords -> 401 each", codes == [401] * 5, codes)
+    r, cookie, _ = login(u.email, u.password)
+    expect("throttle: 6th attempt (even with the right password) -> 429", r, 429,
+           "rate_limited")
+    check("throttle: no session when throttled", cookie is None, r.headers)
+    r, cookie, _ = login(u.email.upper(), u.password)
+    expect("throttle: account match ignores email case -> 429", r, 429, "rate_limited")
+    S.address_failures = 5
+
+
+def audit_top():
+    r = admin("GET", API + "/audit", query={"limit": 1})
+    items = r.get("items") or []
+    return items[0] if items else {"seq": 0}
+
+
+def t_audit():
+    before = audit_top()["seq"]
+    r = as_(S.u["supA"], "GET", API + "/customers/%d" % S.custA)
+    expect("audit: read a customer", r, 200)
+    top = audit_top()
+    check("audit: reading a customer adds one entry", top.get("seq") == before + 1, top)
+    check("audit: entry names action, entity, id, actor and client",
+          top.get("action") == "read" and top.get("entity") == "customer"
+          and top.get("entity_id") == S.custA and top.get("actor_id") == S.u["supA"].id
+          and top.get("client_id") == S.clients["A"], top)
+    before = top.get("seq", 0)
+    as_(S.u["supA"], "GET", API + "/customers/%d/history" % S.custA)
+    as_(S.u["supA"], "GET", API + "/customers", query={"client_id": S.clients["A"]})
+    check("audit: history and list reads are audited too", audit_top().get("seq") == before + 2)
+    before = audit_top().get("seq")
+    as_(S.u["supA"], "GET", API + "/customers/%d" % MISSING)
+    as_(S.u["supA"], "GET", API + "/interactions/%d" % S.intA)
+    check("audit: failed reads and interaction reads add nothing",
+          audit_top().get("seq") == before)
+    r = admin("GET", API + "/audit", query={"limit": 5})
+    items = r.get("items", [])
+    check("audit: list newest first and chained", r.status == 200 and len(items) == 5 and all(
+        items[i]["prev_hash"] == items[i + 1]["hash"] and items[i]["seq"] == items[i + 1]["seq"] + 1
+        for i in range(4)), r)
+    r = admin("GET", API + "/audit", query={"client_id": S.clients["B"], "limit": 200})
+    check("audit: client_id filter", r.status == 200 and r.get("items") and all(
+        i["client_id"] == S.clients["B"] for i in r.get("items", [])), r)
+    verify_audit_cli("audit: `caredesk audit verify` reports intact")
+
+
+def verify_audit_cli(name):
+    if not BIN or not DB:
+        check(name, False, "CAREDESK_BIN/CAREDESK_DB not set")
+        return
+    p = subprocess.run([BIN, "audit", "verify", "--db", DB], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    check(name, p.returncode == 0 and "intact" in p.stdout, "exit %d: %s" % (
+        p.returncode, p.stdout.strip()))
+
+
+def parse_routes_c():
+    """(METHOD, pattern) of every route in src/server/routes.c."""
+    text = open(os.path.join(SRC, "src/server/routes.c")).read()
+    table = text[text.index("const route routes[]"):]
+    table = table[:table.index("};")]
+    prefix = re.search(r'#define P "([^"]*)"', text).group(1)
+    out = set()
+    for m in re.finditer(r'\{\s*"(GET|POST|PUT|PATCH|DELETE|HEAD)",\s*(P\s+)?"([^"]*)"', table):
+        out.add((m.group(1), (prefix if m.group(2) else "") + m.group(3)))
+    return out
+
+
+def parse_perm_c():
+    """{action: {role: allowed}} from src/server/perm.c."""
+    text = open(os.path.join(SRC, "src/server/perm.c")).read()
+    out = {}
+    for m in re.finditer(r'\{\s*"([a-z_.]+)",\s*\{([01,\s]+)\}\s*\}', text):
+        vals = [int(x) for x in m.group(2).replace(" ", "").split(",") if x]
+        out[m.group(1)] = dict(zip(ROLES, [bool(v) for v in vals]))
+    return out
+
+
+def t_meta():
+    r = call("GET", "/healthz")
+    check("healthz: 200 ok", r.status == 200 and r.get("status") == "ok"
+          and r.get("store") in ("sqlite", "postgresql"), r)
+    check("healthz: names the store under test", r.get("store") == {
+        "sqlite": "sqlite", "pg": "postgresql"}.get(STORE), r)
+    r = call("GET", "/metrics")
+    text = r.body.decode("utf-8", "replace")
+    check("metrics: caredesk_http_requests_total present", r.status == 200
+          and "caredesk_http_requests_total" in text, text[:200])
+    check("metrics: route labels use route patterns", re.search(
+        r'caredesk_http_requests_total\{[^}]*route="/api/v1/interactions/\{interaction_id\}"',
+        text) and re.search(
+        r'caredesk_http_requests_total\{[^}]*route="/api/v1/interactions"[^}]*\} [1-9]', text),
+        text[:600])
+    check("metrics: no raw ids in route labels", not re.search(
+        r'route="/api/v1/[a-z/]*/\d', text))
+    r = call("GET", API + "/no-such-thing", token=ADMIN)
+    check("unknown /api/v1 path -> 404 with the JSON error shape",
+          r.status == 404 and r.code == "not_found" and set(r.error or {}) == {
+              "code", "message", "field"}, r)
+    r = call("GET", API + "/interactions/abc", token=ADMIN)
+    expect("non-numeric id -> 404", r, 404, "not_found")
+    r = call("GET", API + "/interactions/0", token=ADMIN)
+    expect("id 0 -> 404", r, 404, "not_found")
+    r = call("DELETE", API + "/interactions", token=ADMIN)
+    check("wrong method -> 405 with the JSON error shape",
+          r.status == 405 and set(r.error or {}) == {"code", "message", "field"}, r)
+    r = call("PUT", API + "/clients/%d" % S.clients["A"], {"name": "x"}, token=ADMIN)
+    expect("wrong method on an item -> 405", r, 405)
+    r = call("GET", API + "/interactions", token=ADMIN)
+    check("API answers carry nosniff and no-store", r.header("X-Content-Type-Options") == "nosniff"
+          and r.header("Cache-Control") == "no-store" and "application/json" in (
+              r.header("Content-Type") or ""), r.headers)
+
+
+# --------------------------------------------------------------------------
+# 5. hostile strings
+
+HOSTILE = [
+    "'; DROP TABLE interactions; --",
+    "\" OR \"1\"=\"1",
+    "x' OR '1'='1",
+    "Robert'); DELETE FROM customers WHERE ('1'='1",
+    "1; SELECT pg_sleep(5); --",
+    "<script>alert(document.cookie)</script>",
+    "<img src=x onerror=\"alert(1)\">",
+    "</textarea><svg/onload=alert(1)>",
+    "{{7*7}} ${7*7} %s%n%x",
+    "back\\slash \\u0041 \\\" quote",
+    "ünïcödé ✓ 😀 עברית مرحبا \u202e\u200b",
+    "line1\nline2\r\n\ttab",
+    "--",
+    "?",
+    "$1",
+]
+
+
+def t_hostile():
+    H = S.clients["H"]
+    sup = S.u["agentA"]
+    created = []
+    for i, v in enumerate(HOSTILE):
+        tag = v[:64] if v.strip() else "t%d" % i
+        body = {"client_id": H, "channel": "email", "subject": v, "queue": v[:100],
+                "category": v[:100], "tags": [tag], "custom_fields": {"f": v},
+                "customer": {"name": v, "identities": [
+                    {"kind": "chat", "value": "chat-%d-%s-%s" % (i, rand(), v[:200])}]},
+                "message": {"direction": "inbound", "body": v}}
+        r = admin("POST", API + "/interactions", body)
+        if not check("hostile #%d: stored (201)" % i, r.status == 201, r):
+            continue
+        created.append((v, tag, r.json))
+        g = admin("GET", API + "/interactions/%d" % r.json["id"])
+        same = (g.get("subject") == v and g.get("queue") == v[:100]
+                and g.get("category") == v[:100] and g.get("tags") == [tag]
+                and g.get("custom_fields") == {"f": v})
+        check("hostile #%d: fields returned verbatim" % i, same and g.get(
+            "subject", "").encode("utf-8") == v.encode("utf-8"), g)
+        m = admin("GET", API + "/interactions/%d/messages" % r.json["id"])
+        check("hostile #%d: message body verbatim" % i, [x["body"] for x in m.get(
+            "items", [])] == [v], m)
+        c = admin("GET", API + "/customers/%d" % (r.json.get("customer_id") or MISSING))
+        check("hostile #%d: customer name verbatim" % i, c.get("name") == v, c)
+    # Filters with hostile values match exactly, never everything.
+    for v, tag, row in created:
+        r = admin("GET", API + "/interactions", query={"client_id": H, "queue": v[:100]})
+        ids = [i["id"] for i in r.get("items", [])]
+        want = [x[2]["id"] for x in created if x[0][:100] == v[:100]]
+        check("hostile: queue filter %r matches exactly" % v[:30], r.status == 200
+              and sorted(ids) == sorted(want), r)
+        r = admin("GET", API + "/interactions", query={"client_id": H, "tag": tag})
+        want = [x[2]["id"] for x in created if x[1] == tag]
+        check("hostile: tag filter %r matches exactly" % tag[:30], r.status == 200
+              and sorted(i["id"] for i in r.get("items", [])) == sorted(want), r)
+    r = admin("GET", API + "/interactions", query={"client_id": H, "queue": "' OR 1=1 --"})
+    check("hostile: injection in a filter matches nothing", r.status == 200
+          and r.get("items") == [], r)
+    r = admin("GET", API + "/customers", query={"identity_kind": "email",
+                                                 "identity": "x' OR '1'='1@example.test"})
+    check("hostile: injection in identity lookup matches nothing", r.status == 200
+          and r.get("items") == [], r)
+    # Responses are JSON, never HTML.
+    r = admin("GET", API + "/interactions", query={"client_id": H})
+    check("hostile: lists still work and are JSON", r.status == 200 and len(
+        r.get("items", [])) == len(created) and "application/json" in (
+        r.header("Content-Type") or ""), r)
+    check("hostile: script text is JSON-escaped in context, never raw HTML response",
+          (r.header("Content-Type") or "").startswith("application/json")
+          and r.header("X-Content-Type-Options") == "nosniff", r.headers)
+    # Long query values.
+    r = admin("GET", API + "/interactions", query={"tag": "t" * 65})
+    expect("long query: tag over 64 bytes -> 413", r, 413, "too_large")
+    r = admin("GET", API + "/interactions", query={"queue": "q" * 5000})
+    expect("long query: 5000-byte queue -> 413", r, 413, "too_large")
+    r = admin("GET", API + "/interactions", query={"cursor": "9" * 3000})
+    expect("long query: 3000-byte cursor -> 413", r, 413, "too_large")
+    r = admin("GET", API + "/customers", query={"identity_kind": "email",
+                                                 "identity": "a@" + "b" * 400})
+    expect("long query: identity over 320 bytes -> 413", r, 413, "too_large")
+    r = raw_http("GET", API + "/interactions?queue=" + "q" * 200000, token=ADMIN)
+    check("long query: 200 KB URL refused with 414", r.status == 414, r)
+    r = admin("GET", API + "/interactions", query={"updated_since": "9" * 40})
+    check("long query: 40-digit integer -> 400", r.status == 400 and r.code == "invalid", r)
+    r = admin("GET", API + "/interactions", query={"queue": "bad\udcff".encode(
+        "utf-8", "surrogateescape").decode("latin-1")})
+    check("hostile query: invalid UTF-8 in a query value -> 400, not 500", r.status == 400, r)
+    expect("server still healthy after long URLs", call("GET", "/healthz"), 200)
+    # Path traversal on static files.
+    expect("static: / serves the UI", raw_http("GET", "/"), 200)
+    for p in ["/../etc/passwd", "/../../../../etc/passwd", "/%2e%2e/etc/passwd",
+              "/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2f..%2fetc%2fpasswd",
+              "/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/static/../../../etc/passwd",
+              "/index.html/../../../etc/passwd", "//etc/passwd", "/%2F%2Fetc%2Fpasswd",
+              "/..\\..\\..\\etc\\passwd", "/%5c..%5c..%5cetc%5cpasswd", "/....//....//etc/passwd",
+              "/%252e%252e/etc/passwd", "/.%2e/.%2e/etc/passwd", "/etc/passwd",
+              "/api/v1/../../etc/passwd", "/.git/config", "/../src/server/routes.c",
+              "/%2e%2e/CMakeLists.txt", "/%2e%2e%2fCMakeLists.txt", "/..%2fsrc%2fmain.c"]:
+        r = raw_http("GET", p)
+        check("static: traversal %s -> 404, no file contents" % p, r.status == 404
+              and b"root:" not in r.body and b"cmake_minimum_required" not in r.body
+              and b"#include" not in r.body, r)
+    r = raw_http("POST", "/index.html", b"{}")
+    expect("static: POST to a static file -> 405", r, 405)
+
+
+# --------------------------------------------------------------------------
+# 2. tenant isolation (generated from openapi.json)
+
+def fill_sample(text, ids):
+    for k in ["client", "customer", "interaction", "user"]:
+        text = text.replace("@%s@" % k, str(ids.get(k, MISSING)))
+    while "@rand@" in text:
+        text = text.replace("@rand@", rand(), 1)
+    return text
+
+
+def load_openapi():
+    r = call("GET", API + "/openapi.json")
+    check("openapi: GET /api/v1/openapi.json -> 200 JSON", r.status == 200 and isinstance(
+        r.get("paths"), dict), r)
+    if r.status != 200 or not isinstance(r.get("paths"), dict):
+        return None
+    ops = []
+    for path, item in r.json["paths"].items():
+        for method, op in item.items():
+            if method.lower() not in ("get", "post", "put", "patch", "delete"):
+                continue
+            ops.append((method.upper(), path, op))
+    return r.json, ops
+
+
+def path_params(path):
+    return re.findall(r"\{([a-z_]+)\}", path)
+
+
+def snapshot_b():
+    """Everything of client B, as the admin sees it."""
+    B = S.clients["B"]
+    snap = {}
+    snap["client"] = admin("GET", API + "/clients/%d" % B).json
+    snap["interaction"] = admin("GET", API + "/interactions/%d" % S.intB).json
+    snap["customer"] = admin("GET", API + "/customers/%d" % S.custB).json
+    snap["messages"] = admin("GET", API + "/interactions/%d/messages" % S.intB,
+                             query={"limit": 500}).json
+    snap["events"] = admin("GET", API + "/interactions/%d/events" % S.intB,
+                           query={"limit": 200}).json
+    snap["interactions"] = walk(API + "/interactions", ADMIN, {"client_id": B})[0]
+    snap["customers"] = walk(API + "/customers", ADMIN, {"client_id": B})[0]
+    snap["users"] = sorted(json.dumps(u, sort_keys=True) for u in walk(
+        API + "/users", ADMIN, {"client_id": B})[0])
+    snap["supB"] = admin("GET", API + "/users/%d" % S.u["supB"].id).json
+    snap["supB_tokens"] = as_(S.u["supB"], "GET", API + "/tokens").json
+    return snap
+
+
+def t_tenant(doc_ops):
+    section("tenant isolation")
+    _, ops = doc_ops
+    perms = parse_perm_c()
+    A, B = S.clients["A"], S.clients["B"]
+    before = snapshot_b()
+    check("tenant: B snapshot taken", before["interaction"] and before["customer"], before)
+
+    callers = [S.u["supA"], S.u["agentA"]]
+    exercised = set()
+    with_params = [(m, p, op) for m, p, op in ops if path_params(p)]
+    check("tenant: the table has routes with path parameters", len(with_params) >= 10,
+          len(with_params))
+
+    def ids_for(caller, side):
+        """Path parameter values: side 'A' (the caller's own), 'B', or 'missing'."""
+        if side == "missing":
+            return {k: MISSING for k in ["client_id", "customer_id", "interaction_id",
+                                         "user_id", "token_id"]}
+        if side == "B":
+            return {"client_id": B, "customer_id": S.custB, "interaction_id": S.intB,
+                    "user_id": S.u["supB"].id, "token_id": S.u["supB"].token_id}
+        return {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
+                "user_id": caller.id, "token_id": caller.token_id}
+
+    for method, path, op in with_params:
+        params = path_params(path)
+        unknown = [p for p in params if p not in ("client_id", "customer_id", "interaction_id",
+                                                  "user_id", "token_id")]
+        if not check("tenant: %s %s has known path parameters" % (method, path), not unknown,
+                     unknown):
+            continue
+        action = op.get("x-permission")
+        sample = op.get("x-sample")
+        # Variants: every parameter B's; for several parameters also each one
+        # B's alone with the others the caller's own.
+        variants = [tuple(params)]
+        if len(params) > 1:
+            variants += [(p,) for p in params]
+        for caller in callers:
+            allowed = bool(perms.get(action, {}).get(caller.role)) if action else True
+            want = 404 if allowed else 403
+            for bset in variants:
+                own = ids_for(caller, "A")
+                bv = dict(own, **{p: ids_for(caller, "B")[p] for p in bset})
+                mv = dict(own, **{p: MISSING for p in bset})
+                pb = path
+                pm = path
+                for p in params:
+                    pb = pb.replace("{%s}" % p, str(bv[p]))
+                    pm = pm.replace("{%s}" % p, str(mv[p]))
+                body_ids = {"client": A, "customer": S.custA, "interaction": S.intA,
+                            "user": caller.id}
+                b1 = fill_sample(sample, body_ids) if sample else None
+                b2 = fill_sample(sample, body_ids) if sample else None
+                rb = as_(caller, method, pb, b1)
+                rm = as_(caller, method, pm, b2)
+                label = "tenant: %s %s as %s (%s=B)" % (method, path, caller.role,
+                                                         ",".join(bset))
+                check(label + " -> %d" % want, rb.status == want, "B: %r" % rb)
+                check(label + " same status+code as a missing id",
+                      (rb.status, rb.code) == (rm.status, rm.code) and rb.code is not None,
+                      "B: %r / missing: %r" % (rb, rm))
+                check(label + " same error body as a missing id", rb.error == rm.error,
+                      "B: %r / missing: %r" % (rb, rm))
+                exercised.add((method, path))
+
+    # List routes with a client_id query parameter.
+    for method, path, op in ops:
+        if method != "GET" or path_params(path):
+            continue
+        if not any(p.get("in") == "query" and p.get("name") == "client_id"
+                   for p in op.get("parameters", [])):
+            continue
+        action = op.get("x-permission")
+        for caller in callers:
+            allowed = bool(perms.get(action, {}).get(caller.role)) if action else True
+            want = 404 if allowed else 403
+            rb = as_(caller, "GET", path, query={"client_id": B})
+            rm = as_(caller, "GET", path, query={"client_id": MISSING})
+            label = "tenant: GET %s?client_id=B as %s" % (path, caller.role)
+            check(label + " -> %d" % want, rb.status == want, rb)
+            check(label + " same as a missing client", (rb.status, rb.code, rb.error) == (
+                rm.status, rm.code, rm.error), (rb, rm))
+            exercised.add(("GET?client_id", path))
+    check("tenant: list routes with client_id were found", len(
+        [e for e in exercised if e[0] == "GET?client_id"]) >= 3, exercised)
+
+    # POST routes whose sample names a client.
+    for method, path, op in ops:
+        sample = op.get("x-sample") or ""
+        if method != "POST" or path_params(path) or "@client@" not in sample:
+            continue
+        action = op.get("x-permission")
+        for caller in callers:
+            allowed = bool(perms.get(action, {}).get(caller.role)) if action else True
+            want = 404 if allowed else 403
+            rb = as_(caller, "POST", path, fill_sample(sample, {
+                "client": B, "customer": S.custB, "interaction": S.intB, "user": S.u["supB"].id}))
+            rm = as_(caller, "POST", path, fill_sample(sample, {
+                "client": MISSING, "customer": MISSING, "interaction": MISSING,
+                "user": MISSING}))
+            label = "tenant: POST %s with client_id=B as %s" % (path, caller.role)
+            check(label + " -> %d" % want, rb.status == want, rb)
+            check(label + " same as a missing client", (rb.status, rb.code, rb.error) == (
+                rm.status, rm.code, rm.error), (rb, rm))
+            if "@customer@" in sample:
+                rb = as_(caller, "POST", path, fill_sample(sample, {
+                    "client": A, "customer": S.custB, "user": caller.id}))
+                rm = as_(caller, "POST", path, fill_sample(sample, {
+                    "client": A, "customer": MISSING, "user": caller.id}))
+                label = "tenant: POST %s with A's client and B's customer as %s" % (
+                    path, caller.role)
+                check(label + " -> %d" % want, rb.status == want, rb)
+                check(label + " same as a missing customer", (
+                    rb.status, rb.code, rb.error) == (rm.status, rm.code, rm.error), (rb, rm))
+    for caller in callers:
+        body = {"client_id": A, "channel": "chat", "subject": "assign to B's agent",
+                "assignee_id": S.u["agentB"].id}
+        rb = as_(caller, "POST", API + "/interactions", body)
+        rm = as_(caller, "POST", API + "/interactions", dict(body, assignee_id=MISSING))
+        check("tenant: assignee from client B as %s answers like a missing user" % caller.role,
+              rb.status in (404, 422) and (rb.status, rb.code, rb.error) == (
+                  rm.status, rm.code, rm.error), (rb, rm))
+        rb = as_(caller, "PATCH", API + "/interactions/%d" % S.intA,
+                 {"assignee_id": S.u["agentB"].id})
+        rm = as_(caller, "PATCH", API + "/interactions/%d" % S.intA, {"assignee_id": MISSING})
+        check("tenant: PATCH assignee to B's agent as %s answers like a missing user"
+              % caller.role, rb.status in (404, 422) and (rb.status, rb.code, rb.error) == (
+                  rm.status, rm.code, rm.error), (rb, rm))
+        rb = as_(caller, "POST", API + "/users", {"email": "x%s@example.test" % rand(),
+                                                  "name": "X", "role": "agent", "clients": [B]})
+        expect("tenant: POST /users for client B as %s -> 403" % caller.role, rb, 403,
+               "forbidden")
+
+    # Every route with a path parameter must have been exercised.
+    missing = [(m, p) for m, p, _ in with_params if (m, p) not in exercised]
+    check("tenant: every route with a path parameter was exercised", not missing, missing)
+    route_table = {x for x in parse_routes_c() if "{" in x[1]}
+    check("tenant: ...including every such route of src/server/routes.c",
+          route_table <= exercised, sorted(route_table - exercised))
+
+    # Nothing of B changed.
+    after = snapshot_b()
+    for k in before:
+        a, b = before[k], after[k]
+        if k == "customer" and isinstance(a, dict) and isinstance(b, dict):
+            pass
+        check("tenant: B's %s unchanged" % k, a == b, "before %s / after %s" % (
+            json.dumps(a)[:250], json.dumps(b)[:250]))
+    expect("tenant: B's supervisor token still works",
+           as_(S.u["supB"], "GET", API + "/auth/me"), 200)
+
+    # A's lists never show B's rows.
+    b_user_ids = {S.u["supB"].id, S.u["agentB"].id}
+    for caller in callers + [S.u["qaA"], S.u["cvA"]]:
+        role = caller.role
+        items, _, err = walk(API + "/interactions", caller.token)
+        check("tenant: %s's interaction list only holds client A" % role,
+              err is None and items and all(i["client_id"] == A for i in items),
+              err or [i["client_id"] for i in items if i["client_id"] != A][:5])
+        check("tenant: %s's interaction list lacks B's interaction" % role,
+              S.intB not in [i["id"] for i in items])
+        r = as_(caller, "GET", API + "/clients")
+        check("tenant: %s's client list is exactly [A]" % role, r.status == 200 and [
+            c["id"] for c in r.get("items", [])] == [A], r)
+        if perms.get("customer.read", {}).get(role):
+            items, _, err = walk(API + "/customers", caller.token)
+            check("tenant: %s's customer list only holds client A" % role,
+                  err is None and items and all(c["client_id"] == A for c in items)
+                  and S.custB not in [c["id"] for c in items], err)
+            r = as_(caller, "GET", API + "/customers", query={"identity_kind": "phone",
+                                                              "identity": S.custB_phone})
+            check("tenant: %s's identity lookup of B's phone only finds A's customer" % role,
+                  r.status == 200 and all(c["client_id"] == A for c in r.get("items", [])), r)
+        if perms.get("user.read", {}).get(role):
+            items, _, err = walk(API + "/users", caller.token)
+            ids = {u["id"] for u in items}
+            check("tenant: %s's user list lacks B-only users" % role,
+                  err is None and not (ids & b_user_ids) and caller.id in ids
+                  and S.u["agentAB"].id in ids, err or sorted(ids & b_user_ids))
+        r = as_(caller, "GET", API + "/interactions", query={"tag": "b-only"})
+        check("tenant: %s's tag filter does not reach B" % role, r.status == 200
+              and r.get("items") == [], r)
+        r = as_(caller, "GET", API + "/interactions", query={"customer_id": S.custB})
+        check("tenant: %s's customer_id=B filter does not reach B" % role, r.status == 200
+              and r.get("items") == [], r)
+    # The agent serving both sees both; B's own supervisor sees B only.
+    items, _, _ = walk(API + "/interactions", S.u["agentAB"].token)
+    check("tenant: an agent serving A and B sees both", {A, B} <= {
+        i["client_id"] for i in items})
+    items, _, _ = walk(API + "/interactions", S.u["supB"].token)
+    check("tenant: B's supervisor sees only B", items and all(
+        i["client_id"] == B for i in items))
+
+
+# --------------------------------------------------------------------------
+# 3. malformed input (generated from openapi.json)
+
+def store_snapshot():
+    """Counts and key rows as the admin sees them. Returns (snap, audited
+    calls made after reading the audit top)."""
+    audited = 0
+    snap = {"audit_top": audit_top().get("seq")}
+    snap["clients"] = admin("GET", API + "/clients").json
+    snap["users"] = walk(API + "/users", ADMIN)[0]
+    cust, pages, _ = walk(API + "/customers", ADMIN)
+    audited += pages
+    snap["customers"] = len(cust)
+    snap["interactions"] = len(walk(API + "/interactions", ADMIN)[0])
+    snap["tokens"] = admin("GET", API + "/tokens").json
+    snap["intA"] = admin("GET", API + "/interactions/%d" % S.intA).json
+    snap["intA_messages"] = admin("GET", API + "/interactions/%d/messages" % S.intA,
+                                  query={"limit": 500}).json
+    snap["intA_events"] = admin("GET", API + "/interactions/%d/events" % S.intA,
+                                query={"limit": 200}).json
+    snap["custA"] = admin("GET", API + "/customers/%d" % S.custA).json
+    audited += 1
+    return snap, audited
+
+
+def schema_of(op):
+    try:
+        return op["requestBody"]["content"]["application/json"]["schema"]
+    except (KeyError, TypeError):
+        return None
+
+
+def wrong_values(prop):
+    """Values of the wrong JSON type for a property schema."""
+    t = prop.get("type")
+    if t == "string":
+        return [("integer where string", 12345), ("object where string", {"a": "b"}),
+                ("array where string", ["x"]), ("boolean where string", True)]
+    if t == "integer":
+        return [("string where integer", "12"), ("float where integer", 1.5),
+                ("boolean where integer", True), ("object where integer", {})]
+    if t == "boolean":
+        return [("string where boolean", "true"), ("integer where boolean", 1)]
+    if t == "array":
+        return [("string where array", "x"), ("object where array", {})]
+    if t == "object":
+        return [("string where object", "x"), ("array where object", [])]
+    return []
+
+
+def t_malformed(doc_ops):
+    section("malformed input")
+    _, ops = doc_ops
+    A = S.clients["A"]
+    ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id}
+    path_ids = {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
+                "user_id": S.target.id, "token_id": MISSING}
+    before, audited = store_snapshot()
+    routes = [(m, p, op) for m, p, op in ops if op.get("x-sample")]
+    check("malformed: write routes with a sample found", len(routes) >= 10, len(routes))
+    covered = set()
+    for method, path, op in routes:
+        url = path
+        for p in path_params(path):
+            url = url.replace("{%s}" % p, str(path_ids[p]))
+        schema = schema_of(op) or {}
+        props = schema.get("properties", {})
+        base = json.loads(fill_sample(op["x-sample"], ids))
+        name = "%s %s" % (method, path)
+
+        def send(label, body, want, code=None, raw=False):
+            if raw:
+                r = call(method, url, body=body, token=ADMIN)
+            else:
+                r = call(method, url, body=json.dumps(body), token=ADMIN)
+            expect("malformed: %s: %s -> %d" % (name, label, want), r, want, code)
+            covered.add((method, path))
+
+        send("invalid JSON", b'{"a": ', 400, "invalid", raw=True)
+        send("trailing garbage", json.dumps(base).encode() + b" x", 400, "invalid", raw=True)
+        send("JSON array", [base], 400, "invalid")
+        send("JSON null", b"null", 400, "invalid", raw=True)
+        send("JSON string", b'"text"', 400, "invalid", raw=True)
+        send("empty body", b"", 400, "invalid", raw=True)
+        send("duplicate key", b"{" + json.dumps(base)[1:-1].encode() + b", " + json.dumps(
+            base)[1:-1].encode() + b"}" if base else b'{"a":1,"a":1}', 400, "invalid", raw=True)
+        for f in schema.get("required", []):
+            send("missing required %s" % f, {k: v for k, v in base.items() if k != f}, 400,
+                 "invalid")
+        if not schema.get("required"):
+            send("empty object (nothing to change)", {}, 400, "invalid")
+        send("unknown field", dict(base, zz_unknown=1), 400, "invalid")
+        for k, v in base.items():
+            sub = props.get(k, {})
+            if isinstance(v, dict) and sub.get("properties"):
+                send("unknown field inside %s" % k, dict(base, **{k: dict(v, zz=1)}), 400,
+                     "invalid")
+                for f in sub.get("required", []):
+                    send("missing required %s.%s" % (k, f),
+                         dict(base, **{k: {x: y for x, y in v.items() if x != f}}), 400,
+                         "invalid")
+        for k in props:
+            for label, wv in wrong_values(props[k]):
+                send("%s: %s" % (k, label), dict(base, **{k: wv}), 400, "invalid")
+        for k, v in base.items():
+            sub = props.get(k, {})
+            if isinstance(v, dict) and sub.get("properties"):
+                for kk in sub["properties"]:
+                    for label, wv in wrong_values(sub["properties"][kk])[:1]:
+                        send("%s.%s: %s" % (k, kk, label), dict(base, **{k: dict(v, **{kk: wv})}),
+                             400, "invalid")
+        for k, prop in props.items():
+            if prop.get("type") == "string" and "enum" not in prop and prop.get("maxLength"):
+                send("%s over %d bytes" % (k, prop["maxLength"]),
+                     dict(base, **{k: "x" * (prop["maxLength"] + 1)}), 413, "too_large")
+                # Multi-byte characters: the limit is bytes, so half as many 2-byte
+                # characters plus one are over it as well.
+                n = prop["maxLength"] // 2 + 1
+                send("%s over %d bytes in 2-byte characters" % (k, prop["maxLength"]),
+                     dict(base, **{k: "\u00e9" * n}), 413, "too_large")
+            if prop.get("type") == "string" and "enum" in prop:
+                send("%s not in its enum" % k, dict(base, **{k: "no-such-value"}), 400, "invalid")
+        for k, v in base.items():
+            sub = props.get(k, {})
+            if isinstance(v, dict) and sub.get("properties"):
+                for kk, pp in sub["properties"].items():
+                    if pp.get("type") == "string" and "enum" not in pp and pp.get("maxLength"):
+                        send("%s.%s over %d bytes" % (k, kk, pp["maxLength"]),
+                             dict(base, **{k: dict(v, **{kk: "y" * (pp["maxLength"] + 1)})}),
+                             413, "too_large")
+        # A 2 MiB body (announced with Content-Length).
+        big = json.dumps(dict(base, zz_pad="p" * (2 * 1024 * 1024))).encode()
+        r = raw_http(method, url, big, token=ADMIN)
+        expect("malformed: %s: 2 MiB body -> 413" % name, r, 413, "too_large")
+        # Strings: the first string property of the sample.
+        skey = next((k for k, v in base.items() if isinstance(v, str)
+                     and "enum" not in props.get(k, {})), None)
+        if skey is None:
+            skey = next((k for k, v in base.items() if isinstance(v, str)), None)
+        if skey:
+            marker = "MARKER-%s" % rand()
+            text = json.dumps(dict(base, **{skey: marker})).encode()
+            send("invalid UTF-8 in %s" % skey, text.replace(marker.encode(), b"ab\xff\xfecd"),
+                 400, "invalid", raw=True)
+            send("overlong UTF-8 in %s" % skey, text.replace(marker.encode(), b"\xc0\xaf"),
+                 400, "invalid", raw=True)
+            send("lone surrogate escape in %s" % skey, text.replace(
+                marker.encode(), b"\\ud800x"), 400, "invalid", raw=True)
+            send("NUL escape in %s" % skey, text.replace(marker.encode(), b"a\\u0000b"), 400,
+                 "invalid", raw=True)
+            send("raw control character in %s" % skey, text.replace(marker.encode(), b"a\x01b"),
+                 400, "invalid", raw=True)
+
+    # Store-level invalid values: well-formed, but refused by the store (422).
+    B = S.clients["B"]
+    cases = [
+        ("POST", API + "/clients", {"slug": "Bad Slug!", "name": "X"}),
+        ("POST", API + "/clients", {"slug": "ok-%s" % rand(), "name": ""}),
+        ("PATCH", API + "/clients/%d" % A, {"name": ""}),
+        ("POST", API + "/users", {"email": "no-at-sign", "name": "X", "role": "agent"}),
+        ("POST", API + "/users", {"email": "x%s@example.test" % rand(), "name": "",
+                                  "role": "agent"}),
+        ("POST", API + "/users", {"email": "x%s@example.test" % rand(), "name": "X",
+                                  "role": "agent", "password": "short"}),
+        ("PATCH", API + "/users/%d" % S.target.id, {"password": "short"}),
+        ("POST", API + "/customers/%d/identities" % S.custA, {"kind": "phone", "value": "12"}),
+        ("POST", API + "/customers/%d/identities" % S.custA, {"kind": "email",
+                                                              "value": "nobody"}),
+        ("POST", API + "/customers", {"client_id": A, "identities": [
+            {"kind": "email", "value": "   "}]}),
+        ("POST", API + "/interactions", {"client_id": A, "channel": "email",
+                                         "assignee_id": S.u["agentB"].id}),
+        ("POST", API + "/interactions", {"client_id": A, "channel": "email",
+                                         "message": {"direction": "inbound", "body": ""}}),
+        ("POST", API + "/interactions/%d/messages" % S.intA, {"direction": "note", "body": ""}),
+        ("PATCH", API + "/interactions/%d" % S.intA, {"assignee_id": S.agentF.id}),
+    ]
+    for method, url, body in cases:
+        r = call(method, url, body, token=ADMIN)
+        expect("invalid value: %s %s %s -> 422" % (method, url, json.dumps(body)[:70]), r, 422,
+               "invalid")
+    for method, url, body in [
+            ("POST", API + "/interactions", {"client_id": B + 1000000, "channel": "email"}),
+            ("POST", API + "/users", {"email": "x%s@example.test" % rand(), "name": "X",
+                                      "role": "agent", "clients": [MISSING]})]:
+        r = call(method, url, body, token=ADMIN)
+        expect("invalid reference: %s %s -> 404" % (method, json.dumps(body)[:60]), r, 404,
+               "not_found")
+    r = call("POST", API + "/users", {"email": "x%s@example.test" % rand(), "name": "X",
+                                      "role": "agent", "skills": [
+                                          {"name": "a", "proficiency": 1},
+                                          {"name": "a", "proficiency": 2}]}, token=ADMIN)
+    expect("invalid value: duplicate skill -> 409", r, 409, "conflict")
+    r = call("PUT", API + "/users/%d/skills" % S.target.id,
+             {"skills": [{"name": "a", "proficiency": 6}]}, token=ADMIN)
+    expect("malformed: proficiency out of range -> 400", r, 400, "invalid")
+    r = call("POST", API + "/interactions", {"client_id": 0, "channel": "email"}, token=ADMIN)
+    expect("malformed: client_id 0 -> 400", r, 400, "invalid")
+    r = call("POST", API + "/interactions", {"client_id": A, "channel": "email",
+                                             "tags": ["t"] * 33}, token=ADMIN)
+    expect("malformed: 33 tags -> 413", r, 413, "too_large")
+    r = call("POST", API + "/interactions", {"client_id": A, "channel": "email",
+                                             "custom_fields": {"k%d" % i: i for i in range(65)}},
+             token=ADMIN)
+    expect("malformed: 65 custom fields -> 413", r, 413, "too_large")
+    r = call("POST", API + "/interactions", {"client_id": 2 ** 63, "channel": "email"},
+             token=ADMIN)
+    expect("malformed: id beyond 64 bits -> 400", r, 400, "invalid")
+    r = call("POST", API + "/auth/logout", b"{}", token=ADMIN)
+    expect("malformed: body on a route that takes none -> 400", r, 400, "invalid")
+    r = call("DELETE", API + "/tokens/%d" % MISSING, b'{"x":1}', token=ADMIN)
+    expect("malformed: body on DELETE -> 400", r, 400, "invalid")
+    r = call("POST", API + "/auth/login", b'{"email":"x@example.test","password":1}')
+    expect("malformed: login with a non-string password -> 400", r, 400, "invalid")
+    r = raw_http("POST", API + "/interactions", json.dumps({"client_id": A, "channel": "web"})
+                 .encode(), token=ADMIN, extra=b"")
+    check("malformed: control (a valid raw POST) -> 201", r.status == 201, r)
+    expect("server still healthy after malformed input", call("GET", "/healthz"), 200)
+
+    after, _ = store_snapshot()
+    b, a = dict(before), dict(after)
+    # The control POST above created exactly one interaction (and its audit).
+    b_top, a_top = b.pop("audit_top"), a.pop("audit_top")
+    check("malformed: audit log grew only by the snapshot's own reads and the control",
+          a_top == b_top + audited + 1, "before %s + %d + 1, after %s" % (b_top, audited, a_top))
+    check("malformed: interaction count grew only by the control",
+          a.pop("interactions") == b.pop("interactions") + 1)
+    for k in b:
+        check("malformed: %s unchanged" % k, a[k] == b[k], "before %s / after %s" % (
+            json.dumps(b[k])[:300], json.dumps(a[k])[:300]))
+    missing = [(m, p) for m, p, _ in routes if (m, p) not in covered]
+    check("malformed: every write route with a body was exercised", not missing, missing)
+
+
+def t_route_table(doc_ops):
+    doc, ops = doc_ops
+    documented = {(m, p) for m, p, _ in ops}
+    table = parse_routes_c()
+    check("openapi: routes.c parsed", len(table) >= 30, len(table))
+    check("openapi: every route of src/server/routes.c is documented", table <= documented,
+          sorted(table - documented))
+    check("openapi: nothing documented that routes.c lacks", documented <= table,
+          sorted(documented - table))
+    perms = parse_perm_c()
+    bad = [(m, p, op.get("x-permission")) for m, p, op in ops
+           if op.get("x-permission") and op["x-permission"] not in perms]
+    check("openapi: every x-permission exists in perm.c", not bad, bad)
+    nosec = [(m, p) for m, p, op in ops if not op.get("x-permission")
+             and op.get("security") != [] and not p.startswith(API + "/auth/")]
+    check("openapi: routes without a permission are marked public", not nosec, nosec)
+    for m, p, op in ops:
+        if op.get("x-sample"):
+            try:
+                json.loads(fill_sample(op["x-sample"], {"client": 1, "customer": 1,
+                                                         "interaction": 1, "user": 1}))
+                ok = True
+            except ValueError:
+                ok = False
+            check("openapi: %s %s x-sample is valid JSON" % (m, p), ok, op["x-sample"])
+        if m in ("POST", "PUT", "PATCH") and schema_of(op) and not op.get("x-sample"):
+            check("openapi: %s %s has a body schema but no x-sample" % (m, p),
+                  p == API + "/auth/login")
+    # Every sample works when sent as is (as the admin, on A's objects).
+    A = S.clients["A"]
+    ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id}
+    for m, p, op in ops:
+        if not op.get("x-sample"):
+            continue
+        url = p
+        for k in path_params(p):
+            url = url.replace("{%s}" % k, str({"client_id": A, "customer_id": S.custA,
+                                               "interaction_id": S.intA,
+                                               "user_id": S.target.id}.get(k, MISSING)))
+        r = call(m, url, fill_sample(op["x-sample"], ids), token=ADMIN)
+        ok_status = [int(s) for s in op.get("responses", {}) if s.isdigit()]
+        check("openapi: %s %s x-sample accepted (%s)" % (m, p, ok_status), r.status in ok_status,
+              r)
+
+
+# --------------------------------------------------------------------------
+# throttle per address: LAST (it locks 127.0.0.1 out of logins)
+
+def t_throttle_address():
+    section("login throttling per address (last)")
+    n = getattr(S, "address_failures", 0)
+    fails = []
+    # Up to 4 failures per fresh (nonexistent) account stay below the account limit.
+    while n < 20:
+        for _ in range(min(4, 20 - n)):
+            r, _, _ = login("nobody-%s@example.test" % rand(), "wrong password")
+            fails.append(r.status)
+            n += 1
+    check("throttle: failures up to the address limit answered 401", all(
+        s == 401 for s in fails) and len(fails) >= 1, fails)
+    r, _, _ = login("fresh-%s@example.test" % rand(), "wrong password")
+    expect("throttle: 21st failure from one address, fresh account -> 429", r, 429,
+           "rate_limited")
+    u = S.u["supA"]
+    r, cookie, _ = login(u.email, u.password)
+    expect("throttle: even a right password from the throttled address -> 429", r, 429,
+           "rate_limited")
+    expect("throttle: API tokens keep working", as_(u, "GET", API + "/auth/me"), 200)
+
+
+# --------------------------------------------------------------------------
+
+def run(name, fn, *args):
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - a crash fails the section, not the suite
+        check("%s completed without an exception" % name, False, traceback.format_exc())
+
+
+def main():
+    t0 = time.time()
+    print("caredesk API tests against %s (%s)" % (URL, STORE))
+    run("setup", setup)
+    if not hasattr(S, "intB"):
+        print("setup failed; stopping")
+        print("%d passed, %d failed" % (PASSED, FAILED))
+        return 1
+    section("functional")
+    for fn in [t_crud, t_pagination, t_filters, t_identity_matching, t_lifecycle,
+               t_versions_events_fields_tags, t_idempotency, t_sessions, t_roles,
+               t_throttle_account, t_audit, t_meta]:
+        run(fn.__name__, fn)
+    section("hostile strings")
+    run("hostile", t_hostile)
+    # The generated sections need openapi.json; they run after the others so a
+    # failure to serve it does not hide the rest.
+    section("route table")
+    doc_ops = None
+    try:
+        doc_ops = load_openapi()
+    except Exception:  # noqa: BLE001
+        check("openapi: loaded", False, traceback.format_exc())
+    if doc_ops:
+        run("route table", t_route_table, doc_ops)
+        run("tenant", t_tenant, doc_ops)
+        run("malformed", t_malformed, doc_ops)
+    else:
+        check("tenant isolation and malformed-input tables ran", False,
+              "openapi.json unavailable")
+    section("audit chain after everything")
+    run("audit verify", verify_audit_cli, "audit: chain intact after the whole suite")
+    run("throttle address", t_throttle_address)
+    print("(%.1f s)" % (time.time() - t0))
+    print("%d passed, %d failed" % (PASSED, FAILED))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+/* test_store.c - the store on SQLite: tenant isolation, lifecycle,
+ * customer identity resolution, events and the audit chain. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/cd_err.h"
+#include "store/store.h"
+
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    char path[256];
+    store *st;
+    int64_t client_a, client_b, agent_a, cust_b, inter_b;
+} fixture;
+
+static int64_t id_of(json_t *v)
+{
+    return json_integer_value(json_object_get(v, "id"));
+}
+
+static store_tx *sys_tx(fixture *f)
+{
+    store_ctx ctx;
+    store_tx *tx = NULL;
+    store_ctx_system(&ctx);
+    assert_int_equal(store_begin(f->st, &ctx, 1000, 1, &tx), 0);
+    return tx;
+}
+
+static store_tx *user_tx(fixture *f, int64_t user, const char *role)
+{
+    store_ctx ctx;
+    store_tx *tx = NULL;
+    memset(&ctx, 0, sizeof ctx);
+    assert_int_equal(store_begin(f->st, &ctx, 2000, 1, &tx), 0);
+    assert_int_equal(store_tx_authenticate(tx, user, role), 0);
+    return tx;
+}
+
+static int64_t create(store_tx *tx, int (*fn)(store_tx *, json_t *, json_t **), const char *js)
+{
+    json_t *in = json_loads(js, 0, NULL), *out = NULL;
+    assert_non_null(in);
+    int rc = fn(tx, in, &out);
+    if (rc)
+        fprintf(stderr, "create failed: %s %s: %s\n", js, store_err_field(tx),
+                store_err_message(tx));
+    assert_int_equal(rc, 0);
+    int64_t id = id_of(out);
+    json_decref(in);
+    json_decref(out);
+    return id;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    char err[128], js[512];
+    snprintf(f->path, sizeof f->path, "/tmp/caredesk-test-store-%d.db", getpid());
+    unlink(f->path);
+    assert_int_equal(store_open(f->path, 2, &f->st, err, sizeof err), 0);
+    assert_int_equal(store_migrate(f->st, NULL), 0);
+    store_tx *tx = sys_tx(f);
+    f->client_a = create(tx, store_client_create, "{\"slug\":\"aaa\",\"name\":\"A\"}");
+    f->client_b = create(tx, store_client_create, "{\"slug\":\"bbb\",\"name\":\"B\"}");
+    snprintf(js, sizeof js, "{\"email\":\"a@x.test\",\"name\":\"A\",\"role\":\"agent\",\"clients\":[%lld]}",
+             (long long)f->client_a);
+    f->agent_a = create(tx, store_user_create, js);
+    snprintf(js, sizeof js, "{\"client_id\":%lld,\"name\":\"Bea\",\"identities\":[{\"kind\":\"phone\",\"value\":\"+1 (555) 010-0200\"}]}",
+             (long long)f->client_b);
+    f->cust_b = create(tx, store_customer_create, js);
+    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"email\",\"customer_id\":%lld,\"message\":{\"direction\":\"inbound\",\"body\":\"hi\"}}",
+             (long long)f->client_b, (long long)f->cust_b);
+    f->inter_b = create(tx, store_interaction_create, js);
+    assert_int_equal(store_commit(tx), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char p[300];
+    store_close(f->st);
+    unlink(f->path);
+    snprintf(p, sizeof p, "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", f->path);
+    unlink(p);
+    free(f);
+    return 0;
+}
+
+static void test_tenant_isolation(void **state)
+{
+    fixture *f = *state;
+    store_tx *tx = user_tx(f, f->agent_a, "agent");
+    json_t *out = NULL, *patch = json_pack("{s:s}", "priority", "urgent"), *q = json_object();
+    char js[256];
+
+    assert_int_equal(store_interaction_get(tx, f->inter_b, &out), CD_ENOTFOUND);
+    assert_int_equal(store_interaction_get(tx, 999999, &out), CD_ENOTFOUND);
+    assert_int_equal(store_interaction_update(tx, f->inter_b, patch, &out), CD_ENOTFOUND);
+    assert_int_equal(store_customer_get(tx, f->cust_b, &out), CD_ENOTFOUND);
+    assert_int_equal(store_customer_history(tx, f->cust_b, &out), CD_ENOTFOUND);
+    assert_int_equal(store_client_get(tx, f->client_b, &out), CD_ENOTFOUND);
+    assert_int_equal(store_message_list(tx, f->inter_b, q, &out), CD_ENOTFOUND);
+    assert_int_equal(store_event_list(tx, f->inter_b, q, &out), CD_ENOTFOUND);
+    json_object_set_new(q, "client_id", json_integer(f->client_b));
+    assert_int_equal(store_interaction_list(tx, q, &out), CD_ENOTFOUND);
+    /* A list without a filter holds only the caller's clients. */
+    json_object_clear(q);
+    assert_int_equal(store_interaction_list(tx, q, &out), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "items")), 0);
+    json_decref(out);
+    /* Writing into B, or pointing at B's customer from A, is refused. */
+    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"chat\"}", (long long)f->client_b);
+    json_t *in = json_loads(js, 0, NULL);
+    assert_int_equal(store_interaction_create(tx, in, &out), CD_ENOTFOUND);
+    json_decref(in);
+    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"chat\",\"customer_id\":%lld}",
+             (long long)f->client_a, (long long)f->cust_b);
+    in = json_loads(js, 0, NULL);
+    assert_int_equal(store_interaction_create(tx, in, &out), CD_ENOTFOUND);
+    json_decref(in);
+    json_decref(patch);
+    json_decref(q);
+    store_rollback(tx);
+}
+
+static void test_lifecycle_and_events(void **state)
+{
+    fixture *f = *state;
+    store_tx *tx = sys_tx(f);
+    json_t *out = NULL, *p;
+
+    p = json_pack("{s:s}", "status", "resolved");
+    assert_int_equal(store_interaction_update(tx, f->inter_b, p, &out), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 2);
+    json_decref(out);
+    json_decref(p);
+    p = json_pack("{s:s}", "status", "pending");
+    assert_int_equal(store_interaction_update(tx, f->inter_b, p, &out), CD_ESTATE);
+    json_decref(p);
+    p = json_pack("{s:s, s:i}", "status", "closed", "version", 1);
+    assert_int_equal(store_interaction_update(tx, f->inter_b, p, &out), CD_ECONFLICT);
+    json_decref(p);
+    p = json_pack("{s:{s:s, s:n}}", "custom_fields", "order", "A-1", "missing");
+    assert_int_equal(store_interaction_update(tx, f->inter_b, p, &out), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(out, "custom_fields"), "order")), "A-1");
+    json_decref(out);
+    json_decref(p);
+    json_t *q = json_object();
+    assert_int_equal(store_event_list(tx, f->inter_b, q, &out), 0);
+    /* created, message, updated (status), updated (custom_fields) */
+    json_t *items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), 4);
+    json_t *status_ev = json_array_get(items, 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(status_ev, "before_json"), "status")), "new");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(status_ev, "after_json"), "status")), "resolved");
+    json_decref(out);
+    json_decref(q);
+    assert_int_equal(store_commit(tx), 0);
+}
+
+static void test_identity_resolution(void **state)
+{
+    fixture *f = *state;
+    store_tx *tx = sys_tx(f);
+    char js[512];
+    json_t *out = NULL;
+    /* The same phone typed differently, plus a new email: same customer. */
+    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"voice\",\"customer\":{\"identities\":[{\"kind\":\"phone\",\"value\":\"+15550100200\"},{\"kind\":\"email\",\"value\":\"Bea@Example.test\"}]}}",
+             (long long)f->client_b);
+    json_t *in = json_loads(js, 0, NULL);
+    assert_int_equal(store_interaction_create(tx, in, &out), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "customer_id")), f->cust_b);
+    json_decref(out);
+    json_decref(in);
+    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"chat\",\"customer\":{\"identities\":[{\"kind\":\"email\",\"value\":\"bea@example.TEST \"}]}}",
+             (long long)f->client_b);
+    in = json_loads(js, 0, NULL);
+    assert_int_equal(store_interaction_create(tx, in, &out), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "customer_id")), f->cust_b);
+    json_decref(out);
+    json_decref(in);
+    assert_int_equal(store_customer_history(tx, f->cust_b, &out), 0);
+    assert_true(json_array_size(json_object_get(out, "items")) >= 3);
+    json_decref(out);
+    assert_int_equal(store_commit(tx), 0);
+}
+
+static void test_audit_tamper(void **state)
+{
+    fixture *f = *state;
+    int64_t bad = -1, checked = 0;
+    sqlite3 *db;
+    assert_int_equal(store_audit_verify(f->st, &bad, &checked), 0);
+    assert_int_equal(bad, 0);
+    assert_true(checked >= 5);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, "UPDATE audit_log SET actor_id = 42 WHERE seq = 3", 0, 0, 0),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_audit_verify(f->st, &bad, &checked), 0);
+    assert_int_equal(bad, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tenant_isolation),
+        cmocka_unit_test(test_lifecycle_and_events),
+        cmocka_unit_test(test_identity_resolution),
+        cmocka_unit_test(test_audit_tamper),
+    };
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
