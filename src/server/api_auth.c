@@ -4,6 +4,7 @@
 
 #include "core/cd_err.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,10 +41,20 @@ static int login_refused(req *r, const char *email)
     return 0;
 }
 
+/* Throttling counts per account whatever the letter case typed. */
+static void account_key(const char *email, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; email[i] && i + 1 < n; i++)
+        out[i] = (char)tolower((unsigned char)email[i]);
+    out[i] = '\0';
+}
+
 int api_login(req *r)
 {
-    const char *email = json_string_value(json_object_get(r->in, "email"));
+    char email[256];
     const char *password = json_string_value(json_object_get(r->in, "password"));
+    account_key(json_string_value(json_object_get(r->in, "email")), email, sizeof email);
     char token[AUTH_TOKEN_LEN], csrf[AUTH_TOKEN_LEN], hash[AUTH_HASH_HEX];
     char dummy[crypto_pwhash_STRBYTES];
     int64_t by_account, by_address;

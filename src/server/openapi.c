@@ -21,6 +21,8 @@ static json_t *path_params(const char *pattern)
 
 static json_t *query_params(const jschema_field *q, json_t *list)
 {
+    if (!q)
+        return list;
     json_t *schema = jschema_to_openapi(q, 1), *props = json_object_get(schema, "properties");
     for (; q && q->name; q++)
         json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:O}", "name", q->name, "in",

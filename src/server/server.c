@@ -10,6 +10,7 @@
 #include "server/routes.h"
 #include "server/static_files.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -167,14 +168,20 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         value = "";
     if (f->type == JS_INT) {
         char *end;
+        errno = 0;
         long long v = strtoll(value, &end, 10);
-        if (!*value || *end) {
+        if (!*value || *end || errno == ERANGE) {
             w->rc = req_bad(w->r, CD_EINVAL, key, "must be an integer");
             return MHD_NO;
         }
         json_object_set_new(w->r->query, key, json_integer(v));
     } else {
-        json_object_set_new(w->r->query, key, json_string(value));
+        json_t *s = json_string(value); /* NULL for invalid UTF-8 */
+        if (!s) {
+            w->rc = req_bad(w->r, CD_EINVAL, key, "must be valid UTF-8 text");
+            return MHD_NO;
+        }
+        json_object_set_new(w->r->query, key, s);
     }
     return MHD_YES;
 }
@@ -191,7 +198,6 @@ static int parse_query(req *r)
         return w.rc;
     if (json_object_size(r->query) == 0)
         return 0;
-    /* json_object_set_new with an invalid UTF-8 value yields no key. */
     rc = r->route->query ? jschema_check(r->route->query, r->query, 0, &field, msg, sizeof msg)
                          : 0;
     return rc ? req_bad(r, rc, field, msg) : 0;
@@ -256,6 +262,29 @@ static int run_handler(req *r)
     return rc;
 }
 
+/* A concurrent request with the same Idempotency-Key committed first (our
+ * insert of the stored answer collided): answer as it did. 1 if replayed. */
+static int replay_after_race(req *r)
+{
+    const char *key = req_header(r, "Idempotency-Key");
+    store_ctx anon;
+    int rc = 0, replayed = 0;
+    if (!key || strcmp(r->method, "POST") != 0)
+        return 0;
+    memset(&anon, 0, sizeof anon);
+    if (store_begin(r->srv->st, &anon, r->now, 0, &r->tx))
+        return 0;
+    json_decref(r->out);
+    r->out = NULL;
+    if (!auth_request(r) && idem_replay(r, key, &rc) && !rc && r->out)
+        replayed = 1;
+    store_rollback(r->tx);
+    r->tx = NULL;
+    if (replayed)
+        r->err_code[0] = '\0';
+    return replayed;
+}
+
 static int run_in_tx(req *r)
 {
     store_ctx anon;
@@ -277,23 +306,12 @@ static int run_in_tx(req *r)
         fail_from_store(r, rc);
         store_rollback(r->tx);
         r->tx = NULL;
-        return rc;
+        return rc == CD_ECONFLICT && replay_after_race(r) ? 0 : rc;
     }
     rc = store_commit(r->tx);
     r->tx = NULL;
-    if (rc == CD_ECONFLICT && req_header(r, "Idempotency-Key")) {
-        /* A concurrent retry with the same key won: answer as it did. */
-        json_decref(r->out);
-        r->out = NULL;
-        if (!store_begin(r->srv->st, &anon, r->now, 0, &r->tx)) {
-            if (!auth_request(r) && idem_replay(r, req_header(r, "Idempotency-Key"), &rc) && !rc)
-                r->err_code[0] = '\0';
-            store_rollback(r->tx);
-            r->tx = NULL;
-            if (!rc)
-                return 0;
-        }
-    }
+    if (rc == CD_ECONFLICT && replay_after_race(r))
+        return 0;
     if (rc)
         req_fail(r, rc, NULL, NULL);
     return rc;
@@ -305,8 +323,10 @@ static void dispatch_api(req *r)
     r->route = routes_match(r->method, r->url, r->ids, &mismatch);
     if (!r->route) {
         req_fail(r, CD_ENOTFOUND, "", mismatch ? "method not allowed here" : "no such endpoint");
-        if (mismatch)
+        if (mismatch) {
             r->status = 405;
+            snprintf(r->err_code, sizeof r->err_code, "method_not_allowed");
+        }
         return;
     }
     if (r->body_too_big) {

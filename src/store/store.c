@@ -217,6 +217,22 @@ const store_ctx *store_tx_ctx(const store_tx *tx)
     return &tx->ctx;
 }
 
+int store__client_check(store_tx *tx, int64_t client_id)
+{
+    json_t *row = NULL;
+    int rc;
+    if (client_id <= 0 || !store__allows(tx, client_id))
+        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
+    if (!tx->ctx.all_clients)
+        return 0; /* a membership row references an existing client */
+    rc = store__q1(tx, "SELECT id FROM clients WHERE id = $1",
+                   json_pack("[I]", (json_int_t)client_id), &row);
+    json_decref(row);
+    if (rc == CD_ENOTFOUND)
+        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
+    return rc;
+}
+
 int store_tx_authenticate(store_tx *tx, int64_t user_id, const char *role)
 {
     store_ctx *ctx = &tx->ctx;

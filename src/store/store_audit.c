@@ -41,7 +41,8 @@ int store_audit_append(store_tx *tx, const char *action, const char *entity, int
 int store__audit(store_tx *tx, const char *action, const char *entity, int64_t entity_id,
                  int64_t client_id, json_t *detail)
 {
-    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *text =
+        detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
     int rc;
     if (detail && !text)
         return CD_ENOMEM;
@@ -105,6 +106,8 @@ int store_audit_list(store_tx *tx, json_t *query, json_t **out)
     json_t *rows = NULL;
     sqlb b;
     int rc = store__page_args(tx, query, &before, &limit);
+    if (!rc && client)
+        rc = store__client_check(tx, client);
     if (rc)
         return rc;
     store__sqlb_init(&b, "SELECT seq AS id, seq, at, actor_id, action, entity, entity_id, "

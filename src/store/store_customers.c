@@ -140,9 +140,9 @@ int store_customer_create(store_tx *tx, json_t *in, json_t **out)
     size_t i;
     int rc;
 
-    if (!client || !store__allows(tx, client))
-        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
-    rc = check_customer_fields(tx, in);
+    rc = store__client_check(tx, client);
+    if (!rc)
+        rc = check_customer_fields(tx, in);
     if (rc)
         return rc;
     rc = store__q1(tx,
@@ -244,8 +244,8 @@ int store_customer_list(store_tx *tx, json_t *query, json_t **out)
     int rc = store__page_args(tx, query, &before, &limit);
     if (rc)
         return rc;
-    if (client && !store__allows(tx, client))
-        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
+    if (client && (rc = store__client_check(tx, client)))
+        return rc;
     store__sqlb_init(&b, "SELECT " CUSTOMER_COLUMNS " FROM customers c WHERE 1 = 1");
     store__sqlb_param(&b, " AND id < $?", json_integer(before));
     if (client)
@@ -268,7 +268,8 @@ int store_customer_list(store_tx *tx, json_t *query, json_t **out)
     store__sqlb_cleanup(&b);
     json_array_foreach(rows, i, row) if (!rc) rc = customer_complete(tx, row);
     if (!rc)
-        rc = store__audit(tx, "list", "customer", 0, client, json_object_get(query, "identity_kind"));
+        rc = store__audit(tx, "list", "customer", 0, client,
+                          kind ? json_object_get(query, "identity_kind") : NULL);
     if (rc) {
         json_decref(rows);
         return rc;

@@ -176,7 +176,7 @@ static int interaction_insert(store_tx *tx, int64_t client, json_t *in, json_t *
     json_t *tags = tags_unique(json_object_get(in, "tags"));
     json_t *fields = json_object_get(in, "custom_fields");
     char *tags_text = json_dumps(tags, JSON_COMPACT);
-    char *fields_text = json_dumps(fields ? fields : json_object(), JSON_COMPACT);
+    char *fields_text = fields ? json_dumps(fields, JSON_COMPACT) : cd_strdup("{}");
     json_t *category = json_object_get(in, "category");
     int rc = CD_ENOMEM;
     if (!tags_text || !fields_text)
@@ -210,9 +210,9 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
     json_t *customer = NULL, *row = NULL, *msg = NULL, *m = json_object_get(in, "message");
     int rc;
 
-    if (!client || !store__allows(tx, client))
-        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
-    rc = check_fields(tx, in);
+    rc = store__client_check(tx, client);
+    if (!rc)
+        rc = check_fields(tx, in);
     if (!rc)
         rc = check_assignee(tx, client, json_object_get(in, "assignee_id"));
     if (!rc)
@@ -269,8 +269,8 @@ int store_interaction_list(store_tx *tx, json_t *query, json_t **out)
     int rc = store__page_args(tx, query, &before, &limit);
     if (rc)
         return rc;
-    if (client && !store__allows(tx, client))
-        return store__fail(tx, CD_ENOTFOUND, "client_id", "no such client");
+    if (client && (rc = store__client_check(tx, client)))
+        return rc;
     store__sqlb_init(&b, "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE 1 = 1");
     store__sqlb_param(&b, " AND id < $?", json_integer(before));
     list_filters(&b, query);
@@ -398,8 +398,9 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         const char *k;
         json_t *v;
         json_object_foreach(after, k, v) json_array_append_new(keys, json_string(k));
-        rc = store__audit(tx, "update", "interaction", id, client,
-                          json_pack("{s:o}", "fields", keys));
+        json_t *detail = json_pack("{s:o}", "fields", keys);
+        rc = store__audit(tx, "update", "interaction", id, client, detail);
+        json_decref(detail);
     }
 done:
     if (!rc) {

@@ -39,6 +39,9 @@ int store__fail(store_tx *tx, int err, const char *field, const char *fmt, ...)
 
 /* 1 if the caller may see rows of client_id, else 0. */
 int store__allows(const store_tx *tx, int64_t client_id);
+/* 0 if client_id names a client the caller may see, else CD_ENOTFOUND on
+ * field "client_id" (the same answer for missing and forbidden). */
+int store__client_check(store_tx *tx, int64_t client_id);
 
 /* A dynamically built statement with its parameter list. */
 typedef struct sqlb {

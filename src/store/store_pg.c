@@ -38,7 +38,8 @@ enum {
 
 struct store_conn {
     PGconn *pg;
-    int in_tx; /* between begin and commit/rollback */
+    int in_tx;     /* between begin and commit/rollback */
+    int tx_failed; /* a statement failed inside it: see tx_aborted */
     char err[512];
 };
 
@@ -50,8 +51,11 @@ __attribute__((format(printf, 2, 3))) static void set_err(store_conn *c, const c
     va_start(ap, fmt);
     vsnprintf(c->err, sizeof c->err, fmt, ap);
     va_end(ap);
-    n = strlen(c->err); /* libpq messages end in a newline */
-    while (n > 0 && (c->err[n - 1] == '\n' || c->err[n - 1] == ' '))
+    /* libpq's own messages span lines; keep ours on one. */
+    for (n = 0; c->err[n]; n++)
+        if (c->err[n] == '\n' || c->err[n] == '\t')
+            c->err[n] = ' ';
+    while (n > 0 && c->err[n - 1] == ' ')
         c->err[--n] = '\0';
 }
 
@@ -66,7 +70,25 @@ static int map_sqlstate(const char *state)
         return CD_EBUSY;
     if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
         return CD_EINVAL;
+    /* protocol_violation on a live connection: we never speak the protocol
+     * by hand, so it is a parameter count that does not match the SQL. */
+    if (strcmp(state, "08P01") == 0)
+        return CD_EINVAL;
     return CD_EIO;
+}
+
+/* One line, like SQLite's: the primary message, then the detail if any. */
+static void set_result_err(store_conn *c, const PGresult *res)
+{
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+    if (!primary)
+        set_err(c, "%s", PQresultErrorMessage(res)); /* client-side error */
+    else if (detail)
+        set_err(c, "%s (%s)", primary, detail);
+    else
+        set_err(c, "%s", primary);
 }
 
 /* 0 if res succeeded; else records the message and maps the error. */
@@ -82,7 +104,7 @@ static int check_result(store_conn *c, const PGresult *res)
     case PGRES_EMPTY_QUERY:
         return 0;
     case PGRES_FATAL_ERROR:
-        set_err(c, "%s", PQresultErrorMessage(res));
+        set_result_err(c, res);
         if (PQstatus(c->pg) != CONNECTION_OK)
             return CD_EIO;
         return map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE));
@@ -321,18 +343,23 @@ static int64_t changes_of(PGresult *res)
  * Backend operations.
  * ---------------------------------------------------------------------- */
 
-static int pg_exec(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
-                   int64_t *changes_out)
+/* After an error inside a transaction the server refuses every statement
+ * until ROLLBACK (25P02). The same is enforced here for errors found on
+ * this side (a bad parameter), so a transaction always fails as a whole,
+ * on both backends. */
+static int tx_aborted(store_conn *c)
+{
+    set_err(c, "current transaction is aborted by an earlier error; roll it back");
+    return CD_EIO;
+}
+
+static int exec_params(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
+                       int64_t *changes_out)
 {
     text_params p;
     PGresult *res;
-    int rc;
+    int rc = ensure_connected(c);
 
-    if (rows_out)
-        *rows_out = NULL;
-    if (changes_out)
-        *changes_out = 0;
-    rc = ensure_connected(c);
     if (rc != 0)
         return rc;
     rc = params_init(c, params, &p);
@@ -349,30 +376,76 @@ static int pg_exec(store_conn *c, const char *sql, json_t *params, json_t **rows
     return rc;
 }
 
+static int pg_exec(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
+                   int64_t *changes_out)
+{
+    int rc;
+
+    if (rows_out)
+        *rows_out = NULL;
+    if (changes_out)
+        *changes_out = 0;
+    if (c->tx_failed)
+        return tx_aborted(c);
+    rc = exec_params(c, sql, params, rows_out, changes_out);
+    c->tx_failed = rc != 0 && c->in_tx;
+    return rc;
+}
+
 static int pg_exec_script(store_conn *c, const char *sql)
 {
-    int rc = ensure_connected(c);
+    int rc;
 
-    return rc != 0 ? rc : command(c, sql, NULL);
+    if (c->tx_failed)
+        return tx_aborted(c);
+    rc = ensure_connected(c);
+    if (rc == 0)
+        rc = command(c, sql, NULL);
+    c->tx_failed = rc != 0 && c->in_tx;
+    return rc;
 }
 
 static int pg_begin(store_conn *c, int write)
 {
-    int rc = ensure_connected(c);
+    int rc;
 
+    (void)write; /* READ COMMITTED either way: rows lock as they are written */
+    if (c->in_tx) {
+        set_err(c, "a transaction is already open on this connection");
+        return CD_EIO;
+    }
+    rc = ensure_connected(c);
     if (rc == 0)
         rc = command(c, "BEGIN", NULL);
     c->in_tx = rc == 0;
+    c->tx_failed = 0;
     return rc;
 }
 
-/* After an error inside a transaction PostgreSQL answers COMMIT with
- * "ROLLBACK": nothing was committed, and the caller must hear it. */
+static int pg_rollback(store_conn *c)
+{
+    c->in_tx = 0;
+    c->tx_failed = 0;
+    /* Nothing to roll back (also spares the server's WARNING), or the
+     * connection is gone and the server rolled back for us. */
+    if (PQtransactionStatus(c->pg) == PQTRANS_IDLE || PQstatus(c->pg) != CONNECTION_OK)
+        return 0;
+    return command(c, "ROLLBACK", NULL);
+}
+
+/* The server answers COMMIT of a failed transaction with "ROLLBACK":
+ * nothing was committed, and the caller must hear it. */
 static int pg_commit(store_conn *c)
 {
     PGresult *res = NULL;
-    int rc = command(c, "COMMIT", &res);
+    int rc;
 
+    if (c->tx_failed) {
+        pg_rollback(c);
+        set_err(c, "transaction was aborted by an earlier error; COMMIT rolled back");
+        return CD_EIO;
+    }
+    rc = command(c, "COMMIT", &res);
     c->in_tx = 0; /* a COMMIT ends the transaction even when it fails */
     if (rc == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         set_err(c, "transaction was aborted by an earlier error; COMMIT rolled back");
@@ -380,12 +453,6 @@ static int pg_commit(store_conn *c)
     }
     PQclear(res);
     return rc;
-}
-
-static int pg_rollback(store_conn *c)
-{
-    c->in_tx = 0;
-    return command(c, "ROLLBACK", NULL);
 }
 
 static const char *pg_errmsg(store_conn *c)

@@ -9,10 +9,13 @@
  * reused buffers).
  *
  * Durability: the database runs in WAL mode with synchronous=NORMAL, so a
- * COMMIT only write()s its WAL frames. After a write transaction commits,
- * the backend fdatasync()s the WAL itself, and concurrent committers on the
- * same database file share one fdatasync (group commit); see "State
- * shared by all connections" below. */
+ * COMMIT only write()s its WAL frames. After a write transaction commits
+ * (or a write runs in autocommit mode), the backend fdatasync()s the WAL
+ * itself, and concurrent committers on the same database file share one
+ * fdatasync (group commit); see "State shared by all connections" below.
+ *
+ * Transactions fail as a whole, as in PostgreSQL (see tx_aborted), so code
+ * tested on SQLite behaves the same on PostgreSQL. */
 #include "store/backend.h"
 
 #include "core/cd_err.h"
@@ -247,7 +250,7 @@ static int wal_sync(shared_file *f)
  * commit then fails with CD_EIO until all connections to the file close. */
 static int group_commit(shared_file *f)
 {
-    unsigned long long mine, target;
+    unsigned long long mine;
     int rc;
 
     pthread_mutex_lock(&f->lock);
@@ -255,7 +258,8 @@ static int group_commit(shared_file *f)
     while (f->synced_seq < mine && f->syncing && !f->failed)
         pthread_cond_wait(&f->synced, &f->lock);
     if (f->synced_seq < mine && !f->failed) {
-        target = f->commit_seq;
+        unsigned long long target = f->commit_seq; /* all counted in so far */
+
         f->syncing = 1;
         pthread_mutex_unlock(&f->lock);
         rc = wal_sync(f);
@@ -286,7 +290,9 @@ typedef struct cached_stmt {
 struct store_conn {
     sqlite3 *db;
     shared_file *shared; /* NULL unless the database is a file in WAL mode */
-    int in_gate;         /* holds shared->gate: a write transaction is open */
+    int in_gate;         /* holds the shared writer gate */
+    int in_tx;           /* between begin and commit/rollback */
+    int tx_failed;       /* a statement failed inside it: see tx_aborted */
     unsigned long long tick;
     cached_stmt cache[STMT_CACHE_SIZE];
     char err[256];
@@ -387,8 +393,9 @@ static int prepare(store_conn *c, const char *sql, sqlite3_stmt **out)
     if (rc != SQLITE_OK) {
         rc = fail(c, rc);
     } else if (!*out || !only_space(tail)) {
+        /* CD_EIO like PostgreSQL's syntax error for the same SQL. */
         set_err(c, "exec takes exactly one SQL statement");
-        rc = CD_EINVAL;
+        rc = CD_EIO;
     }
     if (rc != 0) {
         sqlite3_finalize(*out);
@@ -495,7 +502,6 @@ static int bind_one(store_conn *c, sqlite3_stmt *st, int i, json_t *v)
 static int bind_params(store_conn *c, sqlite3_stmt *st, json_t *params)
 {
     size_t n = params ? json_array_size(params) : 0;
-    int rc;
 
     if (params && !json_is_array(params)) {
         set_err(c, "params must be a JSON array");
@@ -507,7 +513,7 @@ static int bind_params(store_conn *c, sqlite3_stmt *st, json_t *params)
         return CD_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
-        rc = bind_one(c, st, (int)i + 1, json_array_get(params, i));
+        int rc = bind_one(c, st, (int)i + 1, json_array_get(params, i));
         if (rc != 0)
             return rc;
     }
@@ -561,7 +567,7 @@ static int append_row(store_conn *c, sqlite3_stmt *st, json_t *rows)
     json_t *row = json_object();
     json_t *v;
     const char *name;
-    int i, rc = CD_ENOMEM;
+    int i, rc;
 
     if (!row)
         return CD_ENOMEM;
@@ -640,19 +646,15 @@ static int run(store_conn *c, sqlite3_stmt *st, json_t *rows, int64_t *changes)
     return 0;
 }
 
-static int sq_exec(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
-                   int64_t *changes_out)
+/* Runs one statement: the body of exec, and BEGIN/COMMIT/ROLLBACK. */
+static int exec_sql(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
+                    int64_t *changes_out)
 {
     sqlite3_stmt *st;
     json_t *rows = NULL;
     int64_t changes = 0;
-    int rc;
+    int rc = stmt_get(c, sql, &st);
 
-    if (rows_out)
-        *rows_out = NULL;
-    if (changes_out)
-        *changes_out = 0;
-    rc = stmt_get(c, sql, &st);
     if (rc != 0)
         return rc;
     rc = bind_params(c, st, params);
@@ -678,15 +680,45 @@ out_reset:
     return rc;
 }
 
+/* A transaction fails as a whole, as in PostgreSQL: after an error inside
+ * it every statement fails until rollback, and commit rolls back. SQLite
+ * alone would undo only the failed statement and commit the rest, and code
+ * relying on that would break on PostgreSQL. */
+static int tx_aborted(store_conn *c)
+{
+    set_err(c, "current transaction is aborted by an earlier error; roll it back");
+    return CD_EIO;
+}
+
+static int sq_exec(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
+                   int64_t *changes_out)
+{
+    int rc;
+
+    if (rows_out)
+        *rows_out = NULL;
+    if (changes_out)
+        *changes_out = 0;
+    if (c->tx_failed)
+        return tx_aborted(c);
+    rc = exec_sql(c, sql, params, rows_out, changes_out);
+    c->tx_failed = rc != 0 && c->in_tx;
+    return rc;
+}
+
 static int sq_exec_script(store_conn *c, const char *sql)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    int rc;
 
+    if (c->tx_failed)
+        return tx_aborted(c);
+    rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     gate_check(c);
     if (rc != SQLITE_OK) {
         set_err(c, "%s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
+        c->tx_failed = c->in_tx;
         return map_sqlite(rc);
     }
     return sqlite3_get_autocommit(c->db) ? make_durable(c) : 0;
@@ -694,9 +726,13 @@ static int sq_exec_script(store_conn *c, const char *sql)
 
 static int sq_begin(store_conn *c, int write)
 {
-    if (!write)
-        return sq_exec(c, "BEGIN", NULL, NULL, NULL);
-    if (c->shared && !c->in_gate) {
+    int rc;
+
+    if (c->in_tx) {
+        set_err(c, "a transaction is already open on this connection");
+        return CD_EIO;
+    }
+    if (write && c->shared && !c->in_gate) {
         if (gate_enter(c->shared) != 0) {
             set_err(c, "database is locked (another write transaction of this process)");
             return CD_EBUSY;
@@ -705,27 +741,45 @@ static int sq_begin(store_conn *c, int write)
     }
     /* IMMEDIATE takes the write lock now: a deferred transaction that
      * writes later can fail with SQLITE_BUSY_SNAPSHOT, without waiting. */
-    return sq_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-}
-
-/* The gate opens inside sq_exec, as soon as COMMIT returns, so the next
- * writer runs while this one waits for its fdatasync. */
-static int sq_commit(store_conn *c)
-{
-    int wrote = sqlite3_txn_state(c->db, NULL) == SQLITE_TXN_WRITE;
-    int rc = sq_exec(c, "COMMIT", NULL, NULL, NULL);
-
-    return rc == 0 && wrote ? make_durable(c) : rc;
+    rc = exec_sql(c, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+    c->in_tx = rc == 0;
+    c->tx_failed = 0;
+    return rc;
 }
 
 static int sq_rollback(store_conn *c)
 {
+    c->in_tx = 0;
+    c->tx_failed = 0;
     /* Some errors (I/O, full disk, out of memory) already rolled back. */
     if (sqlite3_get_autocommit(c->db)) {
         gate_check(c);
         return 0;
     }
-    return sq_exec(c, "ROLLBACK", NULL, NULL, NULL);
+    return exec_sql(c, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* The gate opens inside exec_sql, as soon as COMMIT returns, so the next
+ * writer runs while this one waits for its fdatasync. A failed COMMIT ends
+ * the transaction, as in PostgreSQL. */
+static int sq_commit(store_conn *c)
+{
+    int wrote, rc;
+
+    if (c->tx_failed) {
+        sq_rollback(c);
+        set_err(c, "transaction was aborted by an earlier error; COMMIT rolled back");
+        return CD_EIO;
+    }
+    wrote = sqlite3_txn_state(c->db, NULL) == SQLITE_TXN_WRITE;
+    rc = exec_sql(c, "COMMIT", NULL, NULL, NULL);
+    c->in_tx = 0;
+    if (rc != 0) {
+        if (!sqlite3_get_autocommit(c->db))
+            exec_sql(c, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return wrote ? make_durable(c) : 0;
 }
 
 static const char *sq_errmsg(store_conn *c)

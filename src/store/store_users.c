@@ -165,8 +165,8 @@ int store_user_list(store_tx *tx, json_t *query, json_t **out)
     int rc = store__page_args(tx, query, &before, &limit);
     if (rc)
         return rc;
-    if (client && !store__allows(tx, client))
-        return CD_ENOTFOUND;
+    if (client && (rc = store__client_check(tx, client)))
+        return rc;
     store__sqlb_init(&b, "SELECT id, email, name, role, active, created_at, updated_at FROM users "
                          "u WHERE 1 = 1");
     store__sqlb_param(&b, " AND id < $?", json_integer(before));

@@ -285,6 +285,9 @@ def parallel(fns):
 def login(email, password):
     """Logs in; returns (Resp, session cookie value or None, csrf or None)."""
     r = call("POST", API + "/auth/login", {"email": email, "password": password})
+    if r.status == 401:
+        with _out_lock:
+            S.address_failures = getattr(S, "address_failures", 0) + 1
     cookie = None
     for v in r.headers_all("Set-Cookie"):
         m = re.match(r"cd_session=([^;]*)", v)
@@ -713,12 +716,54 @@ def t_versions_events_fields_tags():
     check("events: update records before/after and actor", upd and upd[0].get(
         "before_json") == {"priority": "normal"} and upd[0].get("after_json") == {
         "priority": "high"} and upd[0].get("actor_id") == sup.id and upd[0].get("at"), upd)
+    r = as_(sup, "POST", path + "/messages", {"direction": "outbound", "body": "evented"})
+    ev2 = as_(sup, "GET", path + "/events", query={"limit": 1}).get("items") or [{}]
+    check("events: a message adds a message event", r.status == 201 and ev2[0].get(
+        "kind") == "message" and ev2[0].get("after_json", {}).get("message_id") == r.get("id")
+        and ev2[0].get("actor_id") == sup.id, ev2)
+    check("events: a message does not bump the version",
+          as_(sup, "GET", path).get("version") == v + 1)
     created = [e for e in items if e.get("kind") == "created"]
     check("events: creation recorded with actor", created and created[0].get(
         "actor_id") == sup.id and created[0].get("after_json", {}).get("subject") == "versions",
         created)
     r = as_(sup, "PATCH", path, {"priority": "high"})
     check("version: no-op patch keeps version", r.status == 200 and r.get("version") == v + 1, r)
+    # Concurrent writers holding the same version: exactly one wins.
+    cur = as_(sup, "GET", path).get("version")
+    n_events = len(as_(sup, "GET", path + "/events", query={"limit": 200}).get("items", []))
+    barrier = threading.Barrier(8)
+    subjects = ["racer %d" % k for k in range(8)]
+
+    def racer(k):
+        def go():
+            conn = http.client.HTTPConnection(HOST, PORT, timeout=60)
+            try:
+                conn.connect()
+                barrier.wait()
+                conn.request("PATCH", path, body=json.dumps(
+                    {"subject": subjects[k], "version": cur}).encode(), headers={
+                    "Authorization": "Bearer " + sup.token, "Content-Type": "application/json"})
+                r = conn.getresponse()
+                return Resp(r.status, r.getheaders(), r.read())
+            except (OSError, http.client.HTTPException) as e:
+                return Resp(0, [], repr(e).encode())
+            finally:
+                conn.close()
+        return go
+
+    res = parallel([racer(k) for k in range(8)])
+    wins = [r for r in res if r.status == 200]
+    check("version: 8 concurrent patches at one version -> one 200, seven 409",
+          len(wins) == 1 and all(r.status == 409 and r.code == "conflict"
+                                 for r in res if r.status != 200),
+          [(r.status, r.code) for r in res])
+    g = as_(sup, "GET", path)
+    check("version: the winner's change is the one stored, version+1", wins and g.get(
+        "subject") == wins[0].get("subject") and g.get("version") == cur + 1, g)
+    n2 = len(as_(sup, "GET", path + "/events", query={"limit": 200}).get("items", []))
+    check("version: exactly one event for the concurrent patches", n2 == n_events + 1,
+          "%d -> %d" % (n_events, n2))
 
     r = as_(sup, "PATCH", path, {"custom_fields": {"amount": None, "note": "x"}})
     check("custom_fields: merge, null removes", r.status == 200 and r.get("custom_fields") == {
@@ -778,24 +823,52 @@ def t_idempotency():
     expect("idempotency: key reused for another request -> 422", r, 422, "invalid")
     r = as_(ag, "POST", API + "/interactions", body, headers={"Idempotency-Key": "k" * 201})
     expect("idempotency: key over 200 bytes -> 400", r, 400, "invalid")
+    key = "fail-first-%s" % rand()
+    q2 = "idem-retry-%s" % rand()
+    r = as_(ag, "POST", API + "/interactions", dict(body, queue=q2, assignee_id=S.agentF.id),
+            headers={"Idempotency-Key": key})
+    expect("idempotency: a failing first attempt -> 422", r, 422, "invalid")
+    r = as_(ag, "POST", API + "/interactions", dict(body, queue=q2),
+            headers={"Idempotency-Key": key})
+    check("idempotency: a failure is not stored; the corrected retry creates (201)",
+          r.status == 201 and r.header("Idempotent-Replayed") is None
+          and count_in_queue(q2, A) == 1, r)
 
-    queue = "idem-conc-%s" % rand()
-    key = "conc-%s" % rand()
-    body = dict(body, queue=queue)
-    barrier = threading.Barrier(8)
+    # 8 threads, each with its connection open before a barrier releases
+    # them together; several rounds to make the race likely.
+    data = json.dumps(body).encode()
+    for rnd in range(3):
+        queue = "idem-conc-%s" % rand()
+        key = "conc-%s" % rand()
+        data = json.dumps(dict(body, queue=queue)).encode()
+        barrier = threading.Barrier(8)
 
-    def one():
-        barrier.wait()
-        return as_(ag, "POST", API + "/interactions", body, headers={"Idempotency-Key": key})
+        def one():
+            conn = http.client.HTTPConnection(HOST, PORT, timeout=60)
+            try:
+                conn.connect()
+                barrier.wait()
+                conn.request("POST", API + "/interactions", body=data, headers={
+                    "Authorization": "Bearer " + ag.token, "Content-Type": "application/json",
+                    "Idempotency-Key": key})
+                r = conn.getresponse()
+                return Resp(r.status, r.getheaders(), r.read())
+            except (OSError, http.client.HTTPException) as e:
+                return Resp(0, [], repr(e).encode())
+            finally:
+                conn.close()
 
-    res = parallel([one] * 8)
-    n = count_in_queue(queue, A)
-    check("idempotency: 8 concurrent same-key requests create exactly one", n == 1,
-          "%d created" % n)
-    ids = {r.get("id") for r in res if r.status == 201}
-    check("idempotency: every concurrent request answered 201 with the same id",
-          all(r.status == 201 for r in res) and len(ids) == 1,
-          [(r.status, r.get("id"), r.code) for r in res])
+        res = parallel([one] * 8)
+        n = count_in_queue(queue, A)
+        check("idempotency: 8 concurrent same-key requests create exactly one (round %d)"
+              % (rnd + 1), n == 1, "%d created" % n)
+        ids = {r.get("id") for r in res if r.status == 201}
+        check("idempotency: every concurrent request answered 201 with the same id (round %d)"
+              % (rnd + 1), all(r.status == 201 for r in res) and len(ids) == 1,
+              [(r.status, r.get("id"), r.code) for r in res])
+        check("idempotency: all but one concurrent answer marked replayed (round %d)"
+              % (rnd + 1), sum(1 for r in res if r.header("Idempotent-Replayed") == "true") == 7,
+              [r.header("Idempotent-Replayed") for r in res])
 
 
 def t_sessions():
@@ -933,8 +1006,7 @@ def t_throttle_account():
            "rate_limited")
     check("throttle: no session when throttled", cookie is None, r.headers)
     r, cookie, _ = login(u.email.upper(), u.password)
-    expect("throttle: account match ignores email case -> 429", r, 429, "rate_limited")
-    S.address_failures = 5
+    expect("throttle: the same account in other letter case -> 429", r, 429, "rate_limited")
 
 
 def audit_top():
@@ -1063,14 +1135,19 @@ HOSTILE = [
 ]
 
 
+def cut(v, n):
+    """v truncated to at most n UTF-8 bytes, on a character boundary."""
+    b = v.encode("utf-8")[:n]
+    return b.decode("utf-8", "ignore")
+
+
 def t_hostile():
     H = S.clients["H"]
-    sup = S.u["agentA"]
     created = []
     for i, v in enumerate(HOSTILE):
-        tag = v[:64] if v.strip() else "t%d" % i
-        body = {"client_id": H, "channel": "email", "subject": v, "queue": v[:100],
-                "category": v[:100], "tags": [tag], "custom_fields": {"f": v},
+        tag = cut(v, 64)
+        body = {"client_id": H, "channel": "email", "subject": v, "queue": cut(v, 100),
+                "category": cut(v, 100), "tags": [tag], "custom_fields": {"f": v},
                 "customer": {"name": v, "identities": [
                     {"kind": "chat", "value": "chat-%d-%s-%s" % (i, rand(), v[:200])}]},
                 "message": {"direction": "inbound", "body": v}}
@@ -1079,8 +1156,8 @@ def t_hostile():
             continue
         created.append((v, tag, r.json))
         g = admin("GET", API + "/interactions/%d" % r.json["id"])
-        same = (g.get("subject") == v and g.get("queue") == v[:100]
-                and g.get("category") == v[:100] and g.get("tags") == [tag]
+        same = (g.get("subject") == v and g.get("queue") == cut(v, 100)
+                and g.get("category") == cut(v, 100) and g.get("tags") == [tag]
                 and g.get("custom_fields") == {"f": v})
         check("hostile #%d: fields returned verbatim" % i, same and g.get(
             "subject", "").encode("utf-8") == v.encode("utf-8"), g)
@@ -1090,10 +1167,10 @@ def t_hostile():
         c = admin("GET", API + "/customers/%d" % (r.json.get("customer_id") or MISSING))
         check("hostile #%d: customer name verbatim" % i, c.get("name") == v, c)
     # Filters with hostile values match exactly, never everything.
-    for v, tag, row in created:
-        r = admin("GET", API + "/interactions", query={"client_id": H, "queue": v[:100]})
+    for v, tag, _ in created:
+        r = admin("GET", API + "/interactions", query={"client_id": H, "queue": cut(v, 100)})
         ids = [i["id"] for i in r.get("items", [])]
-        want = [x[2]["id"] for x in created if x[0][:100] == v[:100]]
+        want = [x[2]["id"] for x in created if cut(x[0], 100) == cut(v, 100)]
         check("hostile: queue filter %r matches exactly" % v[:30], r.status == 200
               and sorted(ids) == sorted(want), r)
         r = admin("GET", API + "/interactions", query={"client_id": H, "tag": tag})
@@ -1129,9 +1206,9 @@ def t_hostile():
     check("long query: 200 KB URL refused with 414", r.status == 414, r)
     r = admin("GET", API + "/interactions", query={"updated_since": "9" * 40})
     check("long query: 40-digit integer -> 400", r.status == 400 and r.code == "invalid", r)
-    r = admin("GET", API + "/interactions", query={"queue": "bad\udcff".encode(
-        "utf-8", "surrogateescape").decode("latin-1")})
-    check("hostile query: invalid UTF-8 in a query value -> 400, not 500", r.status == 400, r)
+    r = admin("GET", API + "/interactions?client_id=%d&queue=bad%%FF%%FE" % H)
+    check("hostile query: invalid UTF-8 in a filter value -> 400 (not ignored)",
+          r.status == 400 and r.code == "invalid", r)
     expect("server still healthy after long URLs", call("GET", "/healthz"), 200)
     # Path traversal on static files.
     expect("static: / serves the UI", raw_http("GET", "/"), 200)
@@ -1149,6 +1226,21 @@ def t_hostile():
               and b"#include" not in r.body, r)
     r = raw_http("POST", "/index.html", b"{}")
     expect("static: POST to a static file -> 405", r, 405)
+    # The body limit is 1 MiB: exactly 1 MiB is accepted, one byte more is not.
+    base = json.dumps({"client_id": H, "channel": "web", "subject": "exactly 1 MiB"}).encode()
+    limit = 1024 * 1024
+    r = raw_http("POST", API + "/interactions", base + b" " * (limit - len(base)), token=ADMIN)
+    expect("body limit: a body of exactly 1 MiB is accepted -> 201", r, 201)
+    r = raw_http("POST", API + "/interactions", base + b" " * (limit + 1 - len(base)),
+                 token=ADMIN)
+    expect("body limit: 1 MiB + 1 byte -> 413", r, 413, "too_large")
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in [base[:-1]] + [
+        b" " * 65536] * 32 + [b"}"]) + b"0\r\n\r\n"
+    r = raw_request(("POST %s/interactions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n" % (API, ADMIN)).encode() + chunks)
+    expect("body limit: 2 MiB chunked body (no Content-Length) -> 413", r, 413, "too_large")
+    expect("server still healthy after oversized bodies", call("GET", "/healthz"), 200)
 
 
 # --------------------------------------------------------------------------
@@ -1166,6 +1258,9 @@ def load_openapi():
     r = call("GET", API + "/openapi.json")
     check("openapi: GET /api/v1/openapi.json -> 200 JSON", r.status == 200 and isinstance(
         r.get("paths"), dict), r)
+    h = call("GET", "/healthz")
+    check("openapi: server still alive after serving openapi.json", h.status == 200,
+          "GET /healthz afterwards: %r (the server died?)" % h)
     if r.status != 200 or not isinstance(r.get("paths"), dict):
         return None
     ops = []
@@ -1207,7 +1302,10 @@ def t_tenant(doc_ops):
     perms = parse_perm_c()
     A, B = S.clients["A"], S.clients["B"]
     before = snapshot_b()
-    check("tenant: B snapshot taken", before["interaction"] and before["customer"], before)
+    check("tenant: B snapshot taken (every part read)", all(
+        v and not (isinstance(v, dict) and "error" in v) for v in before.values())
+        and len(before["messages"].get("items", [])) == 2
+        and len(before["interactions"]) == 1, json.dumps(before)[:600])
 
     callers = [S.u["supA"], S.u["agentA"]]
     exercised = set()
@@ -1347,12 +1445,23 @@ def t_tenant(doc_ops):
     after = snapshot_b()
     for k in before:
         a, b = before[k], after[k]
-        if k == "customer" and isinstance(a, dict) and isinstance(b, dict):
-            pass
         check("tenant: B's %s unchanged" % k, a == b, "before %s / after %s" % (
             json.dumps(a)[:250], json.dumps(b)[:250]))
     expect("tenant: B's supervisor token still works",
            as_(S.u["supB"], "GET", API + "/auth/me"), 200)
+    ab = S.u["agentAB"]
+    expect("tenant: agent serving A and B reads B's interaction",
+           as_(ab, "GET", API + "/interactions/%d" % S.intB), 200)
+    expect("tenant: admin removes the agent from B",
+           admin("DELETE", API + "/users/%d/clients/%d" % (ab.id, B)), 204)
+    r = as_(ab, "GET", API + "/interactions/%d" % S.intB)
+    expect("tenant: removal takes effect at once (same token) -> 404", r, 404, "not_found")
+    r = as_(ab, "POST", API + "/interactions/%d/messages" % S.intB,
+            {"direction": "note", "body": "after removal"})
+    expect("tenant: removed agent cannot write to B -> 404", r, 404, "not_found")
+    expect("tenant: admin adds the agent back to B",
+           admin("PUT", API + "/users/%d/clients/%d" % (ab.id, B)), 204)
+    expect("tenant: access back", as_(ab, "GET", API + "/interactions/%d" % S.intB), 200)
 
     # A's lists never show B's rows.
     b_user_ids = {S.u["supB"].id, S.u["agentB"].id}
@@ -1447,6 +1556,27 @@ def wrong_values(prop):
     return []
 
 
+def with_marker(obj, marker, where=""):
+    """A copy of obj with its first string leaf replaced by marker; (copy, path)."""
+    if isinstance(obj, str):
+        return marker, where or "(body)"
+    if isinstance(obj, dict):
+        out, found = {}, None
+        for k, v in obj.items():
+            if found is None:
+                v, found = with_marker(v, marker, (where + "." if where else "") + k)
+            out[k] = v
+        return out, found
+    if isinstance(obj, list):
+        out, found = [], None
+        for i, v in enumerate(obj):
+            if found is None:
+                v, found = with_marker(v, marker, "%s[%d]" % (where, i))
+            out.append(v)
+        return out, found
+    return obj, None
+
+
 def t_malformed(doc_ops):
     section("malformed input")
     _, ops = doc_ops
@@ -1512,11 +1642,6 @@ def t_malformed(doc_ops):
             if prop.get("type") == "string" and "enum" not in prop and prop.get("maxLength"):
                 send("%s over %d bytes" % (k, prop["maxLength"]),
                      dict(base, **{k: "x" * (prop["maxLength"] + 1)}), 413, "too_large")
-                # Multi-byte characters: the limit is bytes, so half as many 2-byte
-                # characters plus one are over it as well.
-                n = prop["maxLength"] // 2 + 1
-                send("%s over %d bytes in 2-byte characters" % (k, prop["maxLength"]),
-                     dict(base, **{k: "\u00e9" * n}), 413, "too_large")
             if prop.get("type") == "string" and "enum" in prop:
                 send("%s not in its enum" % k, dict(base, **{k: "no-such-value"}), 400, "invalid")
         for k, v in base.items():
@@ -1531,14 +1656,11 @@ def t_malformed(doc_ops):
         big = json.dumps(dict(base, zz_pad="p" * (2 * 1024 * 1024))).encode()
         r = raw_http(method, url, big, token=ADMIN)
         expect("malformed: %s: 2 MiB body -> 413" % name, r, 413, "too_large")
-        # Strings: the first string property of the sample.
-        skey = next((k for k, v in base.items() if isinstance(v, str)
-                     and "enum" not in props.get(k, {})), None)
-        if skey is None:
-            skey = next((k for k, v in base.items() if isinstance(v, str)), None)
+        # Bad bytes inside the first string value of the sample.
+        marker = "MARKER-%s" % rand()
+        marked, skey = with_marker(base, marker)
         if skey:
-            marker = "MARKER-%s" % rand()
-            text = json.dumps(dict(base, **{skey: marker})).encode()
+            text = json.dumps(marked).encode()
             send("invalid UTF-8 in %s" % skey, text.replace(marker.encode(), b"ab\xff\xfecd"),
                  400, "invalid", raw=True)
             send("overlong UTF-8 in %s" % skey, text.replace(marker.encode(), b"\xc0\xaf"),
@@ -1556,6 +1678,7 @@ def t_malformed(doc_ops):
         ("POST", API + "/clients", {"slug": "Bad Slug!", "name": "X"}),
         ("POST", API + "/clients", {"slug": "ok-%s" % rand(), "name": ""}),
         ("PATCH", API + "/clients/%d" % A, {"name": ""}),
+        ("PATCH", API + "/clients/%d" % A, {"slug": "new-slug-%s" % rand()}),
         ("POST", API + "/users", {"email": "no-at-sign", "name": "X", "role": "agent"}),
         ("POST", API + "/users", {"email": "x%s@example.test" % rand(), "name": "",
                                   "role": "agent"}),
@@ -1580,6 +1703,9 @@ def t_malformed(doc_ops):
                "invalid")
     for method, url, body in [
             ("POST", API + "/interactions", {"client_id": B + 1000000, "channel": "email"}),
+            ("POST", API + "/customers", {"client_id": B + 1000000, "name": "nobody's"}),
+            ("POST", API + "/interactions", {"client_id": A, "channel": "email",
+                                             "customer_id": MISSING}),
             ("POST", API + "/users", {"email": "x%s@example.test" % rand(), "name": "X",
                                       "role": "agent", "clients": [MISSING]})]:
         r = call(method, url, body, token=ADMIN)
@@ -1632,7 +1758,7 @@ def t_malformed(doc_ops):
 
 
 def t_route_table(doc_ops):
-    doc, ops = doc_ops
+    _, ops = doc_ops
     documented = {(m, p) for m, p, _ in ops}
     table = parse_routes_c()
     check("openapi: routes.c parsed", len(table) >= 30, len(table))
@@ -1695,7 +1821,7 @@ def t_throttle_address():
     expect("throttle: 21st failure from one address, fresh account -> 429", r, 429,
            "rate_limited")
     u = S.u["supA"]
-    r, cookie, _ = login(u.email, u.password)
+    r, _, _ = login(u.email, u.password)
     expect("throttle: even a right password from the throttled address -> 429", r, 429,
            "rate_limited")
     expect("throttle: API tokens keep working", as_(u, "GET", API + "/auth/me"), 200)

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # cluster.sh - a throwaway PostgreSQL cluster for tests.
 #
-#   cluster.sh start DIR   initdb (once) and start a cluster in DIR; prints
-#                          postgresql://postgres@127.0.0.1:PORT/caredesk
+#   cluster.sh start DIR [OWNER_PID]
+#                          initdb (once) and start a cluster in DIR; prints
+#                          postgresql://postgres@127.0.0.1:PORT/caredesk.
+#                          With OWNER_PID, a detached watcher stops the
+#                          cluster once that process is gone, so a test that
+#                          is killed does not leave a server behind.
 #   cluster.sh stop DIR    stops it (fast mode) and removes DIR
 #
 # The server uses the newest /usr/lib/postgresql/*/bin (or $PG_BINDIR),
@@ -25,7 +29,7 @@ die() {
   exit 1
 }
 
-usage() { die "usage: cluster.sh start|stop DIR"; }
+usage() { die "usage: cluster.sh start DIR [OWNER_PID] | stop DIR"; }
 
 pg_bindir() {
   local d
@@ -124,7 +128,7 @@ start_on() {
   fi
   pg pg_ctl -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
   tail -n 20 "$DIR/server.log" >&2 2>/dev/null || true
-  die "server did not come up within ${START_TIMEOUT}s (log: $DIR/server.log)"
+  die "server did not start (waited up to ${START_TIMEOUT}s; log: $DIR/server.log)"
 }
 
 create_db() {
@@ -132,6 +136,15 @@ create_db() {
   if [[ -z $("${q[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$DB'") ]]; then
     "${q[@]}" -c "CREATE DATABASE $DB" >&2 || die "could not create database $DB"
   fi
+}
+
+# Stops the cluster when process $1 is gone. Detached (own session, no
+# inherited stdio) so it survives the caller's process group being killed
+# and holds none of the caller's pipes.
+watch_owner() {
+  [[ $1 =~ ^[0-9]+$ ]] || die "OWNER_PID must be a process id"
+  setsid -f bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec bash "$2" stop "$3"' \
+    watcher "$1" "$SELF" "$DIR" </dev/null >/dev/null 2>&1
 }
 
 cmd_start() {
@@ -150,6 +163,7 @@ cmd_start() {
     ((i < PORT_TRIES)) || die "no port worked after $PORT_TRIES tries"
   done
   create_db "$port"
+  [[ -z $OWNER ]] || watch_owner "$OWNER"
   url "$port"
 }
 
@@ -167,9 +181,18 @@ cmd_stop() {
   rm -rf -- "$DIR"
 }
 
-(($# == 2)) || usage
+# The server outlives this script: it must not inherit the caller's pipes
+# (a caller reading our stdout to EOF would wait for the server to exit).
+# No redirection on this loop: bash would park stderr on a high fd for it.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  if ((fd > 2 && fd < 255)); then eval "exec $fd>&-"; fi
+done
+[[ $# -eq 2 || ($# -eq 3 && $1 == start) ]] || usage
 DIR=$2
+OWNER=${3:-}
 [[ -n $DIR ]] || usage
+SELF=$(cd -- "$(dirname -- "$0")" && pwd -P)/$(basename -- "$0")
 unset PGHOST PGHOSTADDR PGPORT PGDATA PGUSER PGDATABASE PGOPTIONS PGSERVICE PGPASSWORD
 BINDIR=$(pg_bindir)
 [[ $1 != start ]] || mkdir -p -- "$DIR"

@@ -18,6 +18,7 @@
 #include "store/backend.h"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +99,9 @@ static int run_capture(char *const argv[], char *out, size_t outlen)
     ssize_t n;
     size_t len = 0;
 
-    if (pipe(fds) != 0)
+    /* O_CLOEXEC: only the dup2'd stdout may reach the child, or the
+     * server it leaves running would hold the pipe and read() never ends. */
+    if (pipe2(fds, O_CLOEXEC) != 0)
         return -1;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
@@ -117,13 +120,18 @@ static int run_capture(char *const argv[], char *out, size_t outlen)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* cluster.sh start|stop DIR; start passes our pid, so that the cluster is
+ * stopped even if this test is killed before its teardown. */
 static int cluster(const char *cmd, const char *dir, char *out, size_t outlen)
 {
     const char *src = getenv("CAREDESK_SRC");
-    char script[512];
-    char *argv[] = {"/bin/bash", script, (char *)cmd, (char *)dir, NULL};
+    char script[512], pid[24];
+    char *argv[] = {"/bin/bash", script, (char *)cmd, (char *)dir, pid, NULL};
 
     snprintf(script, sizeof script, "%s/tests/pg/cluster.sh", src && *src ? src : ".");
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    if (strcmp(cmd, "start") != 0)
+        argv[4] = NULL;
     return run_capture(argv, out, outlen);
 }
 
@@ -154,6 +162,8 @@ static int group_teardown_sqlite(void **state)
     const char *suffixes[] = {"", "-wal", "-shm"};
     char path[300];
 
+    if (!fx)
+        return 0;
     for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
         snprintf(path, sizeof path, "%s%s", fx->target, suffixes[i]);
         unlink(path);
@@ -175,6 +185,7 @@ static int group_setup_pg(void **state)
         strncmp(fx->target, "postgresql://", 13) != 0) {
         fprintf(stderr, "could not start a PostgreSQL cluster in %s\n", fx->dir);
         cluster("stop", fx->dir, fx->target, sizeof fx->target);
+        rmdir(fx->dir); /* still there if the script failed early */
         free(fx);
         return -1;
     }
@@ -186,8 +197,11 @@ static int group_teardown_pg(void **state)
 {
     fixture *fx = *state;
     char out[64];
-    int rc = cluster("stop", fx->dir, out, sizeof out);
+    int rc;
 
+    if (!fx)
+        return 0; /* setup failed and cleaned up */
+    rc = cluster("stop", fx->dir, out, sizeof out);
     free(fx);
     return rc == 0 ? 0 : -1;
 }
@@ -351,6 +365,46 @@ static void commit_persists_across_reconnect(void **state)
     assert_int_equal(count_rows(fx), 1);
 }
 
+/* An error inside a transaction dooms all of it, on both backends: later
+ * statements fail, commit rolls back and says so. */
+static void error_aborts_transaction(void **state)
+{
+    fixture *fx = *state;
+
+    assert_int_equal(fx->be->begin(fx->c, 1), 0);
+    insert_name(fx, "first", 0);
+    insert_name(fx, "first", CD_ECONFLICT);
+    insert_name(fx, "second", CD_EIO);
+    assert_int_equal(fx->be->commit(fx->c), CD_EIO);
+    assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
+    assert_int_equal(count_rows(fx), 0);
+
+    /* A parameter refused before reaching the database dooms it too. */
+    assert_int_equal(fx->be->begin(fx->c, 1), 0);
+    insert_name(fx, "third", 0);
+    exec_expect(fx, "INSERT INTO t (name) VALUES ($1)", json_pack("[[]]"), CD_EINVAL);
+    assert_int_equal(fx->be->commit(fx->c), CD_EIO);
+    assert_int_equal(count_rows(fx), 0);
+
+    /* And the connection is fine afterwards. */
+    assert_int_equal(fx->be->begin(fx->c, 1), 0);
+    insert_name(fx, "fourth", 0);
+    assert_int_equal(fx->be->commit(fx->c), 0);
+    assert_int_equal(count_rows(fx), 1);
+}
+
+static void begin_twice_fails(void **state)
+{
+    fixture *fx = *state;
+
+    assert_int_equal(fx->be->begin(fx->c, 1), 0);
+    assert_int_equal(fx->be->begin(fx->c, 1), CD_EIO);
+    insert_name(fx, "still open", 0);
+    assert_int_equal(fx->be->rollback(fx->c), 0);
+    assert_int_equal(fx->be->rollback(fx->c), 0); /* nothing open: a no-op */
+    assert_int_equal(count_rows(fx), 0);
+}
+
 static void read_transaction(void **state)
 {
     fixture *fx = *state;
@@ -371,6 +425,8 @@ static void invalid_params_are_einval(void **state)
     exec_expect(fx, sql, json_pack("[[i]]", 1), CD_EINVAL);
     exec_expect(fx, sql, json_pack("[s#]", "a\0b", (int)3), CD_EINVAL);
     exec_expect(fx, sql, json_pack("{s:s}", "a", "b"), CD_EINVAL);
+    exec_expect(fx, sql, json_pack("[s, s]", "a", "b"), CD_EINVAL); /* too many */
+    exec_expect(fx, sql, NULL, CD_EINVAL);                           /* too few */
     assert_int_equal(count_rows(fx), 0);
 }
 
@@ -382,6 +438,7 @@ static void bad_sql_is_eio(void **state)
     assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
     exec_expect(fx, "SELECT * FROM no_such_table", NULL, CD_EIO);
     assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
+    exec_expect(fx, "SELECT 1; SELECT 2", NULL, CD_EIO); /* exec runs one statement */
     assert_int_equal(fx->be->exec_script(fx->c, "CREATE TABLE"), CD_EIO);
     assert_true(strlen(fx->be->errmsg(fx->c)) > 0);
 }
@@ -471,11 +528,10 @@ static void *writer_main(void *arg)
     writer *w = arg;
     const store_backend *be = w->fx->be;
     store_conn *c = NULL;
-    json_t *params;
     int rc = be->connect(w->fx->target, &c, w->err, sizeof w->err);
 
     for (int i = 0; rc == 0 && i < TXNS_PER_THREAD; i++) {
-        params = json_pack("[I]", (json_int_t)(w->id * 1000 + i));
+        json_t *params = json_pack("[I]", (json_int_t)(w->id * 1000 + i));
         rc = be->begin(c, 1);
         if (rc == 0)
             rc = be->exec(c, "INSERT INTO t (n) VALUES ($1)", params, NULL, NULL);
@@ -521,6 +577,8 @@ int main(void)
         T(not_null_violation_is_invalid),
         T(rollback_discards),
         T(commit_persists_across_reconnect),
+        T(error_aborts_transaction),
+        T(begin_twice_fails),
         T(read_transaction),
         T(invalid_params_are_einval),
         T(bad_sql_is_eio),
