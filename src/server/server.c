@@ -285,21 +285,47 @@ static int replay_after_race(req *r)
     return replayed;
 }
 
-static int run_in_tx(req *r)
+/* Who is calling and may they do this: credentials, role, CSRF. */
+static int admit(req *r)
 {
-    store_ctx anon;
-    int rc;
-    memset(&anon, 0, sizeof anon);
-    rc = store_begin(r->srv->st, &anon, r->now, (r->route->flags & R_WRITE) != 0, &r->tx);
+    int rc = auth_request(r);
+    if (!rc && r->route->action && !perm_allows(req_ctx(r)->role, r->route->action))
+        rc = req_fail(r, CD_EFORBIDDEN, "", NULL);
+    if (!rc)
+        rc = check_csrf(r);
+    return rc;
+}
+
+/* For writes, the caller is admitted in a read transaction of its own, so
+ * the write lock is held only for the work itself. */
+static int admit_before_write(req *r, store_ctx *ctx)
+{
+    int rc = store_begin(r->srv->st, ctx, r->now, 0, &r->tx);
     if (rc)
         return req_fail(r, rc, NULL, NULL);
-    if (!(r->route->flags & R_PUBLIC)) {
-        rc = auth_request(r);
-        if (!rc && r->route->action && !perm_allows(req_ctx(r)->role, r->route->action))
-            rc = req_fail(r, CD_EFORBIDDEN, "", NULL);
-        if (!rc)
-            rc = check_csrf(r);
-    }
+    rc = admit(r);
+    if (!rc)
+        *ctx = *req_ctx(r);
+    else
+        fail_from_store(r, rc);
+    store_rollback(r->tx);
+    r->tx = NULL;
+    return rc;
+}
+
+static int run_in_tx(req *r)
+{
+    store_ctx ctx;
+    int write = (r->route->flags & R_WRITE) != 0, pub = (r->route->flags & R_PUBLIC) != 0;
+    int rc = 0;
+    memset(&ctx, 0, sizeof ctx);
+    if (write && !pub && (rc = admit_before_write(r, &ctx)))
+        return rc;
+    rc = store_begin(r->srv->st, &ctx, r->now, write, &r->tx);
+    if (rc)
+        return req_fail(r, rc, NULL, NULL);
+    if (!write && !pub)
+        rc = admit(r);
     if (!rc)
         rc = run_handler(r);
     if (rc) {

@@ -67,12 +67,14 @@ static int check_assignee(store_tx *tx, int64_t client, json_t *assignee)
     return rc;
 }
 
-static int tags_write(store_tx *tx, int64_t id, json_t *tags)
+/* Writes the tag index rows; replace != 0 first drops the old ones. */
+static int tags_write(store_tx *tx, int64_t id, json_t *tags, int replace)
 {
     json_t *t;
     size_t i;
-    int rc = store__exec(tx, "DELETE FROM interaction_tags WHERE interaction_id = $1",
-                         json_pack("[I]", (json_int_t)id), NULL);
+    int rc = !replace ? 0
+                      : store__exec(tx, "DELETE FROM interaction_tags WHERE interaction_id = $1",
+                                    json_pack("[I]", (json_int_t)id), NULL);
     json_array_foreach(tags, i, t) {
         if (rc)
             break;
@@ -196,7 +198,7 @@ static int interaction_insert(store_tx *tx, int64_t client, json_t *in, json_t *
                              (json_int_t)tx->now),
                    row);
     if (!rc)
-        rc = tags_write(tx, store__int(*row, "id"), tags);
+        rc = tags_write(tx, store__int(*row, "id"), tags, 0);
 out:
     cd_free(tags_text);
     cd_free(fields_text);
@@ -390,7 +392,7 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         goto done;
     rc = interaction_write(tx, id, next, store__int(cur, "version"));
     if (!rc && json_object_get(after, "tags"))
-        rc = tags_write(tx, id, json_object_get(next, "tags"));
+        rc = tags_write(tx, id, json_object_get(next, "tags"), 1);
     if (!rc)
         rc = store__event(tx, client, id, "updated", before, after);
     if (!rc) {

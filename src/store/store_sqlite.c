@@ -93,6 +93,9 @@ typedef struct shared_file {
     unsigned long long synced_seq; /* commits known durable */
     int syncing;                   /* a thread is in fdatasync */
     int failed;                    /* an fdatasync failed: sticky */
+    int wal_frames;                /* frames in the WAL after the last commit */
+    int checkpointed_at;           /* wal_frames when the last checkpoint ran */
+    int checkpointing;             /* a thread is checkpointing */
     int fd;                        /* on wal_path; only the syncer touches it */
 } shared_file;
 
@@ -609,10 +612,54 @@ static int step_all(store_conn *c, sqlite3_stmt *st, json_t *rows)
  * Backend operations.
  * ---------------------------------------------------------------------- */
 
+/* Checkpointing. SQLite's automatic checkpoint runs inside the COMMIT that
+ * crosses the threshold, that is inside the writer gate, so every writer
+ * would wait for it. Instead a WAL hook records the WAL's size, and a
+ * committer that finds it grown past CHECKPOINT_FRAMES runs a PASSIVE
+ * checkpoint after its sync, outside the gate, while others go on writing. */
+#define CHECKPOINT_FRAMES 2000
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    shared_file *f = arg;
+    (void)db;
+    (void)name;
+    pthread_mutex_lock(&f->lock);
+    if (frames < f->checkpointed_at)
+        f->checkpointed_at = 0; /* the WAL restarted from its beginning */
+    f->wal_frames = frames;
+    pthread_mutex_unlock(&f->lock);
+    return SQLITE_OK;
+}
+
+static void maybe_checkpoint(store_conn *c)
+{
+    shared_file *f = c->shared;
+    int go;
+    pthread_mutex_lock(&f->lock);
+    go = !f->checkpointing && f->wal_frames - f->checkpointed_at >= CHECKPOINT_FRAMES;
+    if (go) {
+        f->checkpointing = 1;
+        f->checkpointed_at = f->wal_frames;
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (!go)
+        return;
+    /* Failure is harmless: the pages stay in the WAL for the next try. */
+    sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&f->lock);
+    f->checkpointing = 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
 static int make_durable(store_conn *c)
 {
-    if (!c->shared || group_commit(c->shared) == 0)
+    if (!c->shared)
         return 0;
+    if (group_commit(c->shared) == 0) {
+        maybe_checkpoint(c);
+        return 0;
+    }
     set_err(c, "committed but could not make it durable: fdatasync of %s failed",
             c->shared->wal_path);
     return CD_EIO;
@@ -822,7 +869,10 @@ static int configure_durability(store_conn *c)
     if (rc != SQLITE_OK)
         return rc;
     c->shared = shared_acquire(path, sqlite3_filename_wal(path));
-    return c->shared ? SQLITE_OK : SQLITE_NOMEM;
+    if (!c->shared)
+        return SQLITE_NOMEM;
+    sqlite3_wal_hook(c->db, on_wal_commit, c->shared); /* replaces auto-checkpoint */
+    return SQLITE_OK;
 }
 
 static int configure(store_conn *c)
@@ -879,7 +929,9 @@ static int sq_connect(const char *target, store_conn **out, char *err, size_t er
 
 const store_backend store_sqlite_backend = {
     .name = "sqlite",
-    .id_column = "INTEGER PRIMARY KEY AUTOINCREMENT",
+    /* Rows are never deleted from the tables with ids that matter, so plain
+     * rowids never repeat; AUTOINCREMENT would add a write per insert. */
+    .id_column = "INTEGER PRIMARY KEY",
     .connect = sq_connect,
     .disconnect = sq_disconnect,
     .exec = sq_exec,
