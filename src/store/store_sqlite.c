@@ -36,6 +36,12 @@
 
 #define STMT_CACHE_SIZE 128
 #define BUSY_TIMEOUT_MS 10000
+#define BATCH_MAX 64    /* requests sharing one write transaction at most */
+#define BATCH_RING 1024 /* outcomes of recent batches, by batch id */
+
+typedef struct store_conn store_conn;
+static void sq_disconnect(store_conn *c);
+static int sq_connect(const char *target, store_conn **out, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------
  * State shared by all connections of this process to one database file:
@@ -93,6 +99,16 @@ typedef struct shared_file {
     unsigned long long synced_seq; /* commits known durable */
     int syncing;                   /* a thread is in fdatasync */
     int failed;                    /* an fdatasync failed: sticky */
+    int gate_waiters;              /* threads waiting in gate_enter */
+    store_conn *writer;            /* write transactions run here; gate holder only */
+    int batch_open;                /* writer holds an open batch transaction */
+    unsigned long long batch_id;   /* the open (or last) batch */
+    int batch_members;             /* requests released into the open batch */
+    pthread_cond_t batch_done;
+    struct {
+        unsigned long long id;
+        int rc;
+    } outcome[BATCH_RING];         /* published by whoever ends a batch */
     int wal_frames;                /* frames in the WAL after the last commit */
     int checkpointed_at;           /* wal_frames when the last checkpoint ran */
     int checkpointing;             /* a thread is checkpointing */
@@ -117,9 +133,13 @@ static int shared_init_sync(shared_file *f)
         goto err_mutex;
     if (pthread_cond_init(&f->gate_free, &attr) != 0)
         goto err_synced;
+    if (pthread_cond_init(&f->batch_done, NULL) != 0)
+        goto err_gate;
     rc = 0;
     goto out_attr;
 
+err_gate:
+    pthread_cond_destroy(&f->gate_free);
 err_synced:
     pthread_cond_destroy(&f->synced);
 err_mutex:
@@ -151,8 +171,10 @@ err_free:
 
 static void shared_destroy(shared_file *f)
 {
+    sq_disconnect(f->writer);
     if (f->fd >= 0)
         close(f->fd);
+    pthread_cond_destroy(&f->batch_done);
     pthread_cond_destroy(&f->gate_free);
     pthread_cond_destroy(&f->synced);
     pthread_mutex_destroy(&f->lock);
@@ -206,8 +228,10 @@ static int gate_enter(shared_file *f)
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += BUSY_TIMEOUT_MS / 1000;
     pthread_mutex_lock(&f->lock);
+    f->gate_waiters++;
     while (f->gate_held && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&f->gate_free, &f->lock, &deadline);
+    f->gate_waiters--;
     rc = f->gate_held ? CD_EBUSY : 0;
     f->gate_held = 1;
     pthread_mutex_unlock(&f->lock);
@@ -293,6 +317,9 @@ typedef struct cached_stmt {
 struct store_conn {
     sqlite3 *db;
     shared_file *shared; /* NULL unless the database is a file in WAL mode */
+    int is_writer;       /* this is shared->writer (holds no reference) */
+    int in_batch;        /* in a write transaction, running on shared->writer */
+    unsigned long long batch;
     int in_gate;         /* holds the shared writer gate */
     int in_tx;           /* between begin and commit/rollback */
     int tx_failed;       /* a statement failed inside it: see tx_aborted */
@@ -727,6 +754,203 @@ out_reset:
     return rc;
 }
 
+/* ------------------------------------------------------------------------
+ * Write batching. Every write transaction of this process runs on one
+ * writer connection, inside a SAVEPOINT of a shared transaction (a batch):
+ * a request that finishes while others queue at the gate releases its
+ * savepoint and hands the gate on without committing; the request that
+ * finds nobody waiting (or the BATCH_MAXth) commits the batch, syncs it
+ * and publishes the outcome. Every member waits for that outcome, so a
+ * success still means durable. Many requests then share one COMMIT, one
+ * WAL append of the pages they all touched, and one fdatasync. A request
+ * that fails rolls back to its savepoint and leaves the batch intact; an
+ * error that ends the whole transaction (I/O, disk full) fails every
+ * member of the batch.
+ * ---------------------------------------------------------------------- */
+
+static void batch_publish(shared_file *f, unsigned long long id, int rc)
+{
+    pthread_mutex_lock(&f->lock);
+    f->outcome[id % BATCH_RING].id = id;
+    f->outcome[id % BATCH_RING].rc = rc;
+    pthread_cond_broadcast(&f->batch_done);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static int batch_wait(shared_file *f, unsigned long long id)
+{
+    int rc;
+    pthread_mutex_lock(&f->lock);
+    while (f->outcome[id % BATCH_RING].id != id)
+        pthread_cond_wait(&f->batch_done, &f->lock);
+    rc = f->outcome[id % BATCH_RING].rc;
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+/* The batch died with the writer's transaction (gate held). */
+static void batch_abort(shared_file *f, int rc)
+{
+    if (!sqlite3_get_autocommit(f->writer->db))
+        exec_sql(f->writer, "ROLLBACK", NULL, NULL, NULL);
+    f->batch_open = 0;
+    batch_publish(f, f->batch_id, rc ? rc : CD_EIO);
+}
+
+static int writer_open(store_conn *c)
+{
+    shared_file *f = c->shared;
+    char err[200];
+    if (f->writer)
+        return 0;
+    if (sq_connect(f->db_path, &f->writer, err, sizeof err) != 0) {
+        set_err(c, "%s", err);
+        return CD_EIO;
+    }
+    /* The writer belongs to f: drop the reference its connect took, or f
+     * could never be freed. c still holds one, so f stays. */
+    pthread_mutex_lock(&registry_lock);
+    f->refs--;
+    pthread_mutex_unlock(&registry_lock);
+    f->writer->is_writer = 1;
+    return 0;
+}
+
+static void copy_err(store_conn *to, const store_conn *from)
+{
+    snprintf(to->err, sizeof to->err, "%s", from->err);
+}
+
+static int batch_join(store_conn *c)
+{
+    shared_file *f = c->shared;
+    int rc;
+    if (gate_enter(f) != 0) {
+        set_err(c, "database is locked (another write transaction of this process)");
+        return CD_EBUSY;
+    }
+    c->in_gate = 1;
+    rc = writer_open(c);
+    if (!rc && !f->batch_open) {
+        rc = exec_sql(f->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (!rc) {
+            f->batch_open = 1;
+            f->batch_id++;
+            f->batch_members = 0;
+        }
+    }
+    if (!rc)
+        rc = exec_sql(f->writer, "SAVEPOINT request", NULL, NULL, NULL);
+    if (rc) {
+        if (f->writer)
+            copy_err(c, f->writer);
+        if (f->batch_open)
+            batch_abort(f, CD_EIO);
+        gate_leave(f);
+        c->in_gate = 0;
+        return rc;
+    }
+    c->in_batch = 1;
+    c->batch = f->batch_id;
+    c->in_tx = 1;
+    c->tx_failed = 0;
+    return 0;
+}
+
+/* Commits the open batch and makes it durable (gate held on entry,
+ * released inside). Returns the batch's outcome. */
+static int batch_commit(store_conn *c)
+{
+    shared_file *f = c->shared;
+    unsigned long long id = f->batch_id;
+    int rc = exec_sql(f->writer, "COMMIT", NULL, NULL, NULL);
+    if (rc) {
+        copy_err(c, f->writer);
+        if (!sqlite3_get_autocommit(f->writer->db))
+            exec_sql(f->writer, "ROLLBACK", NULL, NULL, NULL);
+    }
+    f->batch_open = 0;
+    gate_leave(f);
+    c->in_gate = 0;
+    if (!rc && group_commit(f) != 0) {
+        set_err(c, "committed but could not make it durable: fdatasync of %s failed",
+                f->wal_path);
+        rc = CD_EIO;
+    }
+    batch_publish(f, id, rc);
+    if (!rc)
+        maybe_checkpoint(c); /* on c's own idle connection, not the writer */
+    return rc;
+}
+
+/* Ends c's part of the batch: keep != 0 releases its savepoint (commit),
+ * else rolls it back. Returns once the outcome is known. */
+static int batch_end(store_conn *c, int keep)
+{
+    shared_file *f = c->shared;
+    store_conn *w = f->writer;
+    unsigned long long id = c->batch;
+    int rc = 0, waiters;
+
+    c->in_batch = 0;
+    c->in_tx = 0;
+    c->tx_failed = 0;
+    if (!f->batch_open || f->batch_id != id) { /* the batch died under us */
+        gate_leave(f);
+        c->in_gate = 0;
+        return keep ? batch_wait(f, id) : 0;
+    }
+    if (keep && exec_sql(w, "RELEASE request", NULL, NULL, NULL) != 0) {
+        copy_err(c, w);
+        keep = 0;
+        rc = CD_EIO;
+    }
+    if (!keep && !sqlite3_get_autocommit(w->db)) {
+        exec_sql(w, "ROLLBACK TO request", NULL, NULL, NULL);
+        exec_sql(w, "RELEASE request", NULL, NULL, NULL);
+    }
+    f->batch_members += keep;
+    pthread_mutex_lock(&f->lock);
+    waiters = f->gate_waiters;
+    pthread_mutex_unlock(&f->lock);
+    if (waiters > 0 && f->batch_members < BATCH_MAX) {
+        gate_leave(f); /* the next request joins this batch */
+        c->in_gate = 0;
+        return keep ? batch_wait(f, id) : rc;
+    }
+    if (f->batch_members == 0) { /* nothing to keep: end it quietly */
+        exec_sql(w, "ROLLBACK", NULL, NULL, NULL);
+        f->batch_open = 0;
+        batch_publish(f, id, 0);
+        gate_leave(f);
+        c->in_gate = 0;
+        return rc;
+    }
+    int committed = batch_commit(c);
+    return keep ? committed : rc;
+}
+
+/* Runs one statement of a batched write transaction on the writer. */
+static int batch_exec(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
+                      int64_t *changes_out)
+{
+    shared_file *f = c->shared;
+    int rc;
+    if (!f->batch_open || f->batch_id != c->batch) {
+        c->tx_failed = 1;
+        set_err(c, "the write transaction was lost to an earlier failure");
+        return CD_EIO;
+    }
+    rc = exec_sql(f->writer, sql, params, rows_out, changes_out);
+    if (rc) {
+        copy_err(c, f->writer);
+        c->tx_failed = 1;
+        if (sqlite3_get_autocommit(f->writer->db))
+            batch_abort(f, rc);
+    }
+    return rc;
+}
+
 /* A transaction fails as a whole, as in PostgreSQL: after an error inside
  * it every statement fails until rollback, and commit rolls back. SQLite
  * alone would undo only the failed statement and commit the rest, and code
@@ -748,6 +972,8 @@ static int sq_exec(store_conn *c, const char *sql, json_t *params, json_t **rows
         *changes_out = 0;
     if (c->tx_failed)
         return tx_aborted(c);
+    if (c->in_batch)
+        return batch_exec(c, sql, params, rows_out, changes_out);
     rc = exec_sql(c, sql, params, rows_out, changes_out);
     c->tx_failed = rc != 0 && c->in_tx;
     return rc;
@@ -760,6 +986,21 @@ static int sq_exec_script(store_conn *c, const char *sql)
 
     if (c->tx_failed)
         return tx_aborted(c);
+    if (c->in_batch) {
+        shared_file *f = c->shared;
+        if (!f->batch_open || f->batch_id != c->batch)
+            return batch_exec(c, "SELECT 1", NULL, NULL, NULL); /* reports the loss */
+        rc = sqlite3_exec(f->writer->db, sql, NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            set_err(c, "%s", msg ? msg : sqlite3_errstr(rc));
+            sqlite3_free(msg);
+            c->tx_failed = 1;
+            if (sqlite3_get_autocommit(f->writer->db))
+                batch_abort(f, map_sqlite(rc));
+            return map_sqlite(rc);
+        }
+        return 0;
+    }
     rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     gate_check(c);
     if (rc != SQLITE_OK) {
@@ -779,6 +1020,8 @@ static int sq_begin(store_conn *c, int write)
         set_err(c, "a transaction is already open on this connection");
         return CD_EIO;
     }
+    if (write && c->shared && !c->is_writer)
+        return batch_join(c);
     if (write && c->shared && !c->in_gate) {
         if (gate_enter(c->shared) != 0) {
             set_err(c, "database is locked (another write transaction of this process)");
@@ -796,6 +1039,8 @@ static int sq_begin(store_conn *c, int write)
 
 static int sq_rollback(store_conn *c)
 {
+    if (c->in_batch)
+        return batch_end(c, 0);
     c->in_tx = 0;
     c->tx_failed = 0;
     /* Some errors (I/O, full disk, out of memory) already rolled back. */
@@ -818,6 +1063,8 @@ static int sq_commit(store_conn *c)
         set_err(c, "transaction was aborted by an earlier error; COMMIT rolled back");
         return CD_EIO;
     }
+    if (c->in_batch)
+        return batch_end(c, 1);
     wrote = sqlite3_txn_state(c->db, NULL) == SQLITE_TXN_WRITE;
     rc = exec_sql(c, "COMMIT", NULL, NULL, NULL);
     c->in_tx = 0;
@@ -893,12 +1140,15 @@ static void sq_disconnect(store_conn *c)
 {
     if (!c)
         return;
+    if (c->in_batch)
+        batch_end(c, 0);
     for (int i = 0; i < STMT_CACHE_SIZE; i++)
         cache_clear_slot(&c->cache[i]);
     sqlite3_close_v2(c->db); /* rolls back an open transaction */
     if (c->in_gate)
         gate_leave(c->shared);
-    shared_release(c->shared);
+    if (!c->is_writer)
+        shared_release(c->shared);
     cd_free(c);
 }
 
