@@ -303,8 +303,12 @@ static int seed_interaction(demo *d, store_tx *tx, void *arg)
     int rc = store_interaction_create(tx, in, &out);
     json_decref(in);
     int64_t id = rc ? 0 : json_integer_value(json_object_get(out, "id"));
+    int64_t agent = rc ? 0 : json_integer_value(json_object_get(out, "assignee_id"));
     json_decref(out);
     out = NULL;
+    /* The assigned agent writes the replies and moves the status. */
+    if (!rc && agent)
+        rc = store_tx_authenticate(tx, agent, "agent");
     if (!rc && strcmp(status, "new") != 0)
         rc = add_messages(d, tx, dc, id, 1 + rng_below(&d->r, 4));
     if (!rc && strcmp(status, "new") != 0) {

@@ -47,6 +47,11 @@ typedef struct req {
 
 /* Sets an error response (for errors found outside the store). */
 int req_fail(req *r, int err, const char *field, const char *msg);
+/* Ends the request's read transaction and opens a write transaction for
+ * the same caller in its place (committed by the dispatcher). For handlers
+ * that must do slow work (a password check) before writing, so the write
+ * lock is not held meanwhile. */
+int req_write_tx(req *r);
 /* Finishes a handler: on rc == 0 answers status; returns rc. */
 int req_reply(req *r, int status, int rc);
 /* A request header, or NULL. */

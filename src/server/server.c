@@ -102,6 +102,14 @@ static void fail_from_store(req *r, int err)
         req_fail(r, err, NULL, NULL);
 }
 
+int req_write_tx(req *r)
+{
+    store_ctx ctx = *store_tx_ctx(r->tx);
+    store_rollback(r->tx);
+    r->tx = NULL;
+    return store_begin(r->srv->st, &ctx, r->now, 1, &r->tx);
+}
+
 int req_reply(req *r, int status, int rc)
 {
     if (!rc)

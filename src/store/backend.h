@@ -29,7 +29,13 @@ typedef struct store_backend {
      * NULL, receives a new JSON array of row objects (caller decrefs).
      * changes_out, if not NULL, receives the number of rows changed.
      * Returns 0 or a CD_E* code (unique violation -> CD_ECONFLICT,
-     * lock or serialization failure -> CD_EBUSY, others -> CD_EIO). */
+     * lock or serialization failure -> CD_EBUSY, other constraint and data
+     * errors -> CD_EINVAL, a wrong parameter count -> CD_EINVAL, everything
+     * else -> CD_EIO). A failed statement inside a transaction aborts the
+     * whole transaction on both backends, as PostgreSQL does: later
+     * statements fail with CD_EIO and commit rolls back. Use ON CONFLICT DO
+     * NOTHING where a conflict is expected. PostgreSQL infers parameter
+     * types from the SQL, so a bare "SELECT $1" returns text. */
     int (*exec)(store_conn *c, const char *sql, json_t *params, json_t **rows_out,
                 int64_t *changes_out);
     /* Runs a script of several statements without parameters (migrations). */
