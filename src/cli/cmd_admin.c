@@ -75,10 +75,10 @@ static const char *password_from_env(const char *given)
 int cmd_user(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},   {"email", required_argument, 0, 'e'},
-        {"name", required_argument, 0, 'n'}, {"role", required_argument, 0, 'r'},
+        {"db", required_argument, 0, 'd'},       {"email", required_argument, 0, 'e'},
+        {"name", required_argument, 0, 'n'},     {"role", required_argument, 0, 'r'},
         {"password", required_argument, 0, 'p'}, {"client", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *db = CLI_DEFAULT_DB;
     user_args a = {.role = "agent"};
     store *st;
@@ -93,16 +93,27 @@ int cmd_user(int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'e': a.email = optarg; break;
-        case 'n': a.name = optarg; break;
-        case 'r': a.role = optarg; break;
-        case 'p': a.password = optarg; break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'e':
+            a.email = optarg;
+            break;
+        case 'n':
+            a.name = optarg;
+            break;
+        case 'r':
+            a.role = optarg;
+            break;
+        case 'p':
+            a.password = optarg;
+            break;
         case 'c':
             if (a.nclients < 32)
                 a.clients[a.nclients++] = optarg;
             break;
-        default: return 2;
+        default:
+            return 2;
         }
     }
     if (!a.email) {
@@ -130,16 +141,23 @@ int cmd_init(int argc, char **argv)
     int c, rc = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'e': a.email = optarg; break;
-        case 'p': a.password = optarg; break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'e':
+            a.email = optarg;
+            break;
+        case 'p':
+            a.password = optarg;
+            break;
         case 'h':
             printf("usage: caredesk init [--db TARGET] [--admin-email E --admin-password P]\n"
                    "Creates the store (default %s) with every migration applied and,\n"
                    "if asked, a first administrator (password also from CAREDESK_PASSWORD).\n",
                    CLI_DEFAULT_DB);
             return 0;
-        default: return 2;
+        default:
+            return 2;
         }
     }
     if (cli_open(db, 1, &st))
@@ -191,11 +209,11 @@ static int client_add_tx(store_tx *tx, void *arg)
 int cmd_client(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},           {"slug", required_argument, 0, 's'},
-        {"name", required_argument, 0, 'n'},         {"display-name", required_argument, 0, 'D'},
-        {"from", required_argument, 0, 'f'},         {"signature", required_argument, 0, 'S'},
-        {"tone", required_argument, 0, 't'},         {"timezone", required_argument, 0, 'z'},
-        {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
+        {"db", required_argument, 0, 'd'},   {"slug", required_argument, 0, 's'},
+        {"name", required_argument, 0, 'n'}, {"display-name", required_argument, 0, 'D'},
+        {"from", required_argument, 0, 'f'}, {"signature", required_argument, 0, 'S'},
+        {"tone", required_argument, 0, 't'}, {"timezone", required_argument, 0, 'z'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     const char *db = CLI_DEFAULT_DB;
     json_t *in = json_object(), *brand = json_object();
     store *st;
@@ -211,15 +229,34 @@ int cmd_client(int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 's': json_object_set_new(in, "slug", json_string(optarg)); break;
-        case 'n': json_object_set_new(in, "name", json_string(optarg)); break;
-        case 'D': json_object_set_new(brand, "display_name", json_string(optarg)); break;
-        case 'f': json_object_set_new(brand, "from_address", json_string(optarg)); break;
-        case 'S': json_object_set_new(brand, "signature", json_string(optarg)); break;
-        case 't': json_object_set_new(brand, "tone_notes", json_string(optarg)); break;
-        case 'z': json_object_set_new(in, "timezone", json_string(optarg)); break;
-        default: json_decref(in); json_decref(brand); return 2;
+        case 'd':
+            db = optarg;
+            break;
+        case 's':
+            json_object_set_new(in, "slug", json_string(optarg));
+            break;
+        case 'n':
+            json_object_set_new(in, "name", json_string(optarg));
+            break;
+        case 'D':
+            json_object_set_new(brand, "display_name", json_string(optarg));
+            break;
+        case 'f':
+            json_object_set_new(brand, "from_address", json_string(optarg));
+            break;
+        case 'S':
+            json_object_set_new(brand, "signature", json_string(optarg));
+            break;
+        case 't':
+            json_object_set_new(brand, "tone_notes", json_string(optarg));
+            break;
+        case 'z':
+            json_object_set_new(in, "timezone", json_string(optarg));
+            break;
+        default:
+            json_decref(in);
+            json_decref(brand);
+            return 2;
         }
     }
     json_object_set_new(in, "brand", brand);
@@ -280,10 +317,17 @@ int cmd_token(int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'e': a.email = optarg; break;
-        case 'n': a.name = optarg; break;
-        default: return 2;
+        case 'd':
+            db = optarg;
+            break;
+        case 'e':
+            a.email = optarg;
+            break;
+        case 'n':
+            a.name = optarg;
+            break;
+        default:
+            return 2;
         }
     }
     if (!a.email) {

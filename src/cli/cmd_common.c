@@ -52,8 +52,8 @@ void cli_report(const char *what, store_tx *tx, int rc)
 {
     const char *field = tx ? store_err_field(tx) : "";
     const char *msg = tx ? store_err_message(tx) : "";
-    fprintf(stderr, "caredesk: %s failed: %s%s%s%s%s\n", what, cd_strerror(rc),
-            *field ? " (" : "", field, *field ? ")" : "", "");
+    fprintf(stderr, "caredesk: %s failed: %s%s%s%s%s\n", what, cd_strerror(rc), *field ? " (" : "",
+            field, *field ? ")" : "", "");
     if (msg && *msg)
         fprintf(stderr, "  %s\n", msg);
 }

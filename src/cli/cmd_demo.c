@@ -48,10 +48,14 @@ typedef struct demo_client {
 } demo_client;
 
 static const demo_client clients[] = {
-    {"northwind-energy", "Northwind Energy Ltd", "Northwind Energy", "care@northwind-energy.example",
+    {"northwind-energy",
+     "Northwind Energy Ltd",
+     "Northwind Energy",
+     "care@northwind-energy.example",
      "Warm regards,\nThe Northwind Energy care team",
      "Warm, plain-spoken, no jargon. Always give the next step and a time frame.",
-     "Europe/London", "mail.example",
+     "Europe/London",
+     "mail.example",
      {"Bill higher than usual", "Power outage on my street", "Moving house next month",
       "Smart meter not sending readings", "Direct debit change", "Tariff renewal question",
       "Refund for overpayment", "Engineer appointment"},
@@ -71,10 +75,14 @@ static const demo_client clients[] = {
       "Your refund is on its way and should reach your bank in 3 to 5 working days."},
      {"billing", "faults", "moves"},
      {"bill-shock", "outage", "smart-meter", "refund", "vulnerable"}},
-    {"blue-harbor-bank", "Blue Harbor Bank N.A.", "Blue Harbor Bank",
-     "support@blueharbor-bank.example", "Kind regards,\nBlue Harbor Bank Customer Care",
+    {"blue-harbor-bank",
+     "Blue Harbor Bank N.A.",
+     "Blue Harbor Bank",
+     "support@blueharbor-bank.example",
+     "Kind regards,\nBlue Harbor Bank Customer Care",
      "Formal and precise. Never ask for full card numbers or PINs. Verify identity first.",
-     "America/New_York", "inbox.example",
+     "America/New_York",
+     "inbox.example",
      {"Card declined abroad", "Unrecognised transaction", "Lost debit card",
       "Mortgage payment date", "Online banking locked", "Wire transfer status",
       "Overdraft fee dispute", "Update mailing address"},
@@ -96,16 +104,16 @@ static const demo_client clients[] = {
      {"fraud", "card", "dispute", "kyc", "courtesy-refund"}},
 };
 
-static const char *first_names[] = {"Olivia", "Liam",  "Amara", "Noah",  "Sofia", "Mateo",
-                                    "Priya",  "Lucas", "Chen",  "Fatima", "Jonas", "Aisha",
-                                    "Diego",  "Mia",   "Kenji", "Zara",  "Tomasz", "Leila"};
+static const char *first_names[] = {"Olivia", "Liam",  "Amara", "Noah",   "Sofia",  "Mateo",
+                                    "Priya",  "Lucas", "Chen",  "Fatima", "Jonas",  "Aisha",
+                                    "Diego",  "Mia",   "Kenji", "Zara",   "Tomasz", "Leila"};
 static const char *last_names[] = {"Okafor", "Smith",  "Garcia", "Nguyen", "Kowalski",
                                    "Haddad", "Brown",  "Silva",  "Tanaka", "Müller",
                                    "Patel",  "O'Neil", "Rossi",  "Ahmed",  "Johansson"};
 static const char *channels[] = {"email", "email", "chat", "chat", "voice", "social", "web"};
 static const char *priorities[] = {"low", "normal", "normal", "normal", "high", "urgent"};
-static const char *statuses[] = {"new", "open", "open", "pending", "on_hold", "resolved",
-                                 "resolved", "closed", "closed", "closed"};
+static const char *statuses[] = {"new",      "open",     "open",   "pending", "on_hold",
+                                 "resolved", "resolved", "closed", "closed",  "closed"};
 
 typedef struct demo {
     store *st;
@@ -142,10 +150,10 @@ static int seed_clients(demo *d, store_tx *tx, void *arg)
     for (int i = 0; i < 2; i++) {
         const demo_client *c = &clients[i];
         json_t *out = NULL;
-        json_t *in = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "slug", c->slug, "name",
-                               c->name, "timezone", c->tz, "brand", "display_name", c->display,
-                               "from_address", c->from, "signature", c->signature, "tone_notes",
-                               c->tone);
+        json_t *in =
+            json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "slug", c->slug, "name", c->name,
+                      "timezone", c->tz, "brand", "display_name", c->display, "from_address",
+                      c->from, "signature", c->signature, "tone_notes", c->tone);
         int rc = store_client_create(tx, in, &out);
         json_decref(in);
         if (rc)
@@ -183,8 +191,8 @@ static json_t *skills_of(const char *spec)
         if (!colon)
             continue;
         *colon = '\0';
-        json_array_append_new(list, json_pack("{s:s, s:i}", "name", tok, "proficiency",
-                                              colon[1] - '0'));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:i}", "name", tok, "proficiency", colon[1] - '0'));
     }
     return list;
 }
@@ -198,9 +206,9 @@ static int seed_users(demo *d, store_tx *tx, void *arg)
         for (int c = 0; c < 2; c++)
             if (u->serves & (1 << c))
                 json_array_append_new(ids, json_integer(d->client_ids[c]));
-        json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "email", u->email, "name",
-                               u->name, "role", u->role, "password_hash", d->password_hash,
-                               "clients", ids, "skills", skills_of(u->skills));
+        json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "email", u->email, "name", u->name,
+                               "role", u->role, "password_hash", d->password_hash, "clients", ids,
+                               "skills", skills_of(u->skills));
         int rc = store_user_create(tx, in, &out);
         json_decref(in);
         if (rc)
@@ -243,7 +251,9 @@ static int seed_customers(demo *d, store_tx *tx, void *arg)
             json_array_append_new(ids, json_pack("{s:s, s:s}", "kind", "social", "value", handle));
         json_t *in = json_pack("{s:I, s:s, s:s, s:o}", "client_id", (json_int_t)d->client_ids[c],
                                "name", name, "tier",
-                               i % 10 == 0 ? "enterprise" : i % 4 == 0 ? "premium" : "standard",
+                               i % 10 == 0  ? "enterprise"
+                               : i % 4 == 0 ? "premium"
+                                            : "standard",
                                "identities", ids);
         int rc = store_customer_create(tx, in, &out);
         json_decref(in);
@@ -285,21 +295,22 @@ static int seed_interaction(demo *d, store_tx *tx, void *arg)
     const demo_client *dc = &clients[oi->client];
     int topic = rng_below(&d->r, 8);
     /* A few customers come back often, on several channels. */
-    int who = rng_below(&d->r, 3) == 0 ? rng_below(&d->r, 6) : rng_below(&d->r, CUSTOMERS_PER_CLIENT);
+    int who =
+        rng_below(&d->r, 3) == 0 ? rng_below(&d->r, 6) : rng_below(&d->r, CUSTOMERS_PER_CLIENT);
     const char *status = PICK(&d->r, statuses);
     json_t *in, *out = NULL, *tags = json_array();
     if (rng_below(&d->r, 2))
         json_array_append_new(tags, json_string(PICK(&d->r, dc->tags)));
-    json_t *assignee = strcmp(status, "new") == 0
-                           ? json_null()
-                           : json_integer(d->agent_ids[oi->client][rng_below(
-                                 &d->r, d->nagents[oi->client])]);
+    json_t *assignee =
+        strcmp(status, "new") == 0
+            ? json_null()
+            : json_integer(d->agent_ids[oi->client][rng_below(&d->r, d->nagents[oi->client])]);
     in = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:{s:s, s:s}}", "client_id",
                    (json_int_t)d->client_ids[oi->client], "channel", PICK(&d->r, channels),
-                   "subject", dc->subjects[topic], "priority", PICK(&d->r, priorities),
-                   "queue", dc->queues[topic % 3], "tags", tags, "assignee_id", assignee,
-                   "customer_id", (json_int_t)d->customer_ids[oi->client][who], "message",
-                   "direction", "inbound", "body", dc->openers[topic]);
+                   "subject", dc->subjects[topic], "priority", PICK(&d->r, priorities), "queue",
+                   dc->queues[topic % 3], "tags", tags, "assignee_id", assignee, "customer_id",
+                   (json_int_t)d->customer_ids[oi->client][who], "message", "direction", "inbound",
+                   "body", dc->openers[topic]);
     int rc = store_interaction_create(tx, in, &out);
     json_decref(in);
     int64_t id = rc ? 0 : json_integer_value(json_object_get(out, "id"));

@@ -36,14 +36,16 @@ static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},      {"listen", required_argument, 0, 'l'},
-        {"web", required_argument, 0, 'w'},     {"threads", required_argument, 0, 't'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"listen", required_argument, 0, 'l'},
+                                         {"web", required_argument, 0, 'w'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *db = CLI_DEFAULT_DB, *listen = "127.0.0.1:8080";
-    server_config cfg = {.web_root = "web", .threads = 16, .body_limit = 1 << 20,
-                         .log_requests = 1};
+    server_config cfg = {
+        .web_root = "web", .threads = 16, .body_limit = 1 << 20, .log_requests = 1};
     char host[64], err[256] = "";
     int c, sig;
     store *st = NULL;
@@ -52,13 +54,27 @@ int cmd_serve(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'w': cfg.web_root = optarg; break;
-        case 't': cfg.threads = atoi(optarg); break;
-        case 'q': cfg.log_requests = 0; break;
-        case 'h': help(); return 0;
-        default: help(); return 2;
+        case 'd':
+            db = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'w':
+            cfg.web_root = optarg;
+            break;
+        case 't':
+            cfg.threads = atoi(optarg);
+            break;
+        case 'q':
+            cfg.log_requests = 0;
+            break;
+        case 'h':
+            help();
+            return 0;
+        default:
+            help();
+            return 2;
         }
     }
     if (parse_listen(listen, host, sizeof host, &cfg.port)) {

@@ -3,6 +3,7 @@
 
 const char *cd_strerror(int err)
 {
+    /* clang-format off */
     switch (err) {
     case CD_OK: return "ok";
     case CD_ENOMEM: return "out_of_memory";
@@ -17,5 +18,6 @@ const char *cd_strerror(int err)
     case CD_ERATE: return "rate_limited";
     case CD_ESTATE: return "invalid_state";
     }
-    return "unknown";
+
+    /* clang-format on */ return "unknown";
 }

@@ -21,9 +21,8 @@ static const jschema_field *find_field(const jschema_field *fields, const char *
     return NULL;
 }
 
-__attribute__((format(printf, 6, 7))) static int fail(int err, const char **field,
-                                                      const char *name, char *msg, size_t msglen,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static int
+fail(int err, const char **field, const char *name, char *msg, size_t msglen, const char *fmt, ...)
 {
     va_list ap;
     *field = name;
@@ -68,10 +67,10 @@ static int check_tags(const jschema_field *f, json_t *v, const char **field, cha
                     f->name);
     if (json_array_size(v) > max_items)
         return fail(CD_ETOOBIG, field, f->name, msg, msglen, "%s has too many items", f->name);
-    json_array_foreach(v, i, item) {
+    json_array_foreach (v, i, item) {
         if (!json_is_string(item) || json_string_length(item) == 0)
-            return fail(CD_EINVAL, field, f->name, msg, msglen,
-                        "%s must hold non-empty strings", f->name);
+            return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must hold non-empty strings",
+                        f->name);
         if (json_string_length(item) > max_len)
             return fail(CD_ETOOBIG, field, f->name, msg, msglen, "an item of %s is too long",
                         f->name);
@@ -88,7 +87,7 @@ static int check_map(const jschema_field *f, json_t *v, const char **field, char
         return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must be an object", f->name);
     if (json_object_size(v) > MAP_MAX_KEYS)
         return fail(CD_ETOOBIG, field, f->name, msg, msglen, "%s has too many keys", f->name);
-    json_object_foreach(v, key, val) {
+    json_object_foreach (v, key, val) {
         if (strlen(key) == 0 || strlen(key) > MAP_KEY_MAX)
             return fail(CD_EINVAL, field, f->name, msg, msglen, "%s has a bad key", f->name);
         if (json_is_object(val) || json_is_array(val))
@@ -136,11 +135,11 @@ static int check_value(const jschema_field *f, json_t *v, const char **field, ch
             return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must be an array of ids",
                         f->name);
         if (json_array_size(v) > max_items)
-            return fail(CD_ETOOBIG, field, f->name, msg, msglen, "%s has too many items",
-                        f->name);
-        json_array_foreach(v, i, item) if (!json_is_integer(item) || json_integer_value(item) < 1)
-            return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must hold positive integers",
-                        f->name);
+            return fail(CD_ETOOBIG, field, f->name, msg, msglen, "%s has too many items", f->name);
+        json_array_foreach (v, i, item)
+            if (!json_is_integer(item) || json_integer_value(item) < 1)
+                return fail(CD_EINVAL, field, f->name, msg, msglen,
+                            "%s must hold positive integers", f->name);
         return 0;
     }
     case JS_OBJECT:
@@ -153,9 +152,8 @@ static int check_value(const jschema_field *f, json_t *v, const char **field, ch
         if (!json_is_array(v))
             return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must be an array", f->name);
         if (json_array_size(v) > max_items)
-            return fail(CD_ETOOBIG, field, f->name, msg, msglen, "%s has too many items",
-                        f->name);
-        json_array_foreach(v, i, item) {
+            return fail(CD_ETOOBIG, field, f->name, msg, msglen, "%s has too many items", f->name);
+        json_array_foreach (v, i, item) {
             if (!json_is_object(item))
                 return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must hold objects",
                             f->name);
@@ -178,7 +176,7 @@ int jschema_check(const jschema_field *fields, json_t *obj, int patch, const cha
 
     if (!json_is_object(obj))
         return fail(CD_EINVAL, field, "", msg, msglen, "%s", "the body must be a JSON object");
-    json_object_foreach(obj, key, val) {
+    json_object_foreach (obj, key, val) {
         f = find_field(fields, key);
         if (!f)
             return fail(CD_EINVAL, field, "", msg, msglen, "unknown field '%.64s'", key);

@@ -11,15 +11,15 @@
 #include <stddef.h>
 
 typedef enum {
-    JS_STRING,    /* JSON string, max_len bytes at most (0 = 4096) */
-    JS_INT,       /* JSON integer within [min, max] */
-    JS_BOOL,      /* true or false */
-    JS_ENUM,      /* JSON string, one of enum_values */
-    JS_TAGS,      /* array of strings, at most max (64) items of max_len (64) */
-    JS_MAP,       /* object of scalar values (custom fields), at most 64 keys */
-    JS_OBJECT,    /* nested object checked against sub */
-    JS_ARRAY,     /* array of objects, each checked against sub, at most max */
-    JS_IDS,       /* array of positive integers (ids), at most max items */
+    JS_STRING, /* JSON string, max_len bytes at most (0 = 4096) */
+    JS_INT,    /* JSON integer within [min, max] */
+    JS_BOOL,   /* true or false */
+    JS_ENUM,   /* JSON string, one of enum_values */
+    JS_TAGS,   /* array of strings, at most max (64) items of max_len (64) */
+    JS_MAP,    /* object of scalar values (custom fields), at most 64 keys */
+    JS_OBJECT, /* nested object checked against sub */
+    JS_ARRAY,  /* array of objects, each checked against sub, at most max */
+    JS_IDS,    /* array of positive integers (ids), at most max items */
 } jschema_type;
 
 #define JS_REQUIRED 1u /* must be present (ignored when checking a patch) */
@@ -29,11 +29,11 @@ typedef struct jschema_field {
     const char *name;
     jschema_type type;
     unsigned flags;
-    long long min, max;                 /* JS_INT range; JS_TAGS/JS_ARRAY max items */
-    size_t max_len;                     /* JS_STRING / JS_TAGS item byte limit */
-    const char *const *enum_values;     /* JS_ENUM: NULL-terminated */
-    const struct jschema_field *sub;    /* JS_OBJECT / JS_ARRAY: NULL-terminated by name */
-    const char *doc;                    /* one line for the OpenAPI document */
+    long long min, max;              /* JS_INT range; JS_TAGS/JS_ARRAY max items */
+    size_t max_len;                  /* JS_STRING / JS_TAGS item byte limit */
+    const char *const *enum_values;  /* JS_ENUM: NULL-terminated */
+    const struct jschema_field *sub; /* JS_OBJECT / JS_ARRAY: NULL-terminated by name */
+    const char *doc;                 /* one line for the OpenAPI document */
 } jschema_field;
 
 /* Checks obj against fields (terminated by an entry with name NULL).

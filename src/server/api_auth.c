@@ -13,8 +13,8 @@
 #define MAX_FAILS_PER_ADDRESS 20
 
 /* {user, csrf_token, clients}: what the UI needs to start. */
-static int me_payload(req *r, json_int_t id, const char *email, const char *name,
-                      const char *role, const char *csrf)
+static int me_payload(req *r, json_int_t id, const char *email, const char *name, const char *role,
+                      const char *csrf)
 {
     json_t *clients = NULL;
     int rc = store_client_list(r->tx, &clients);

@@ -26,8 +26,8 @@ int api_health(req *r)
     json_decref(clients);
     if (rc)
         return req_fail(r, CD_EBUSY, "", "the store does not answer");
-    r->out = json_pack("{s:s, s:s}", "status", "ok", "store",
-                       store_backend_name(server_store(r->srv)));
+    r->out =
+        json_pack("{s:s, s:s}", "status", "ok", "store", store_backend_name(server_store(r->srv)));
     return req_reply(r, 200, 0);
 }
 

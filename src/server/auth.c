@@ -32,8 +32,7 @@ void auth_token_new(const char *prefix, char out[AUTH_TOKEN_LEN])
 void auth_token_hash(const char *token, char out[AUTH_HASH_HEX])
 {
     unsigned char digest[32];
-    crypto_generichash(digest, sizeof digest, (const unsigned char *)token, strlen(token), NULL,
-                       0);
+    crypto_generichash(digest, sizeof digest, (const unsigned char *)token, strlen(token), NULL, 0);
     sodium_bin2hex(out, AUTH_HASH_HEX, digest, sizeof digest);
 }
 

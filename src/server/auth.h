@@ -7,8 +7,8 @@
 
 #include <sodium.h>
 
-#define AUTH_TOKEN_LEN 64   /* buffer size for a new token */
-#define AUTH_HASH_HEX 65    /* BLAKE2b-256 hex and NUL */
+#define AUTH_TOKEN_LEN 64 /* buffer size for a new token */
+#define AUTH_HASH_HEX 65  /* BLAKE2b-256 hex and NUL */
 #define AUTH_SESSION_MS (12LL * 3600 * 1000)
 
 /* Hashes a password with argon2id (libsodium's interactive limits). */

@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const double bounds_ms[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500};
+static const double bounds_ms[] = {0.1, 0.25, 0.5, 1,   2.5, 5,    10,
+                                   25,  50,   100, 250, 500, 1000, 2500};
 #define NB (sizeof bounds_ms / sizeof *bounds_ms)
 
 typedef struct series {
@@ -106,7 +107,9 @@ char *metrics_render(const metrics *m)
         for (int c = 1; c < 6; c++) {
             uint64_t v = atomic_load(&m->s[i].by_class[c]);
             if (v)
-                put(&b, "caredesk_http_requests_total{method=\"%s\",route=\"%s\",code=\"%dxx\"} %" PRIu64 "\n",
+                put(&b,
+                    "caredesk_http_requests_total{method=\"%s\",route=\"%s\",code=\"%dxx\"} "
+                    "%" PRIu64 "\n",
                     m->methods[i], m->labels[i], c, v);
         }
     put(&b, "# HELP caredesk_http_request_duration_seconds Time to answer, by route.\n"
@@ -117,15 +120,21 @@ char *metrics_render(const metrics *m)
         for (size_t k = 0; k <= NB; k++) {
             cum += atomic_load(&s->bucket[k]);
             if (k < NB)
-                put(&b, "caredesk_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+                put(&b,
+                    "caredesk_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le="
+                    "\"%g\"} %" PRIu64 "\n",
                     m->methods[i], m->labels[i], bounds_ms[k] / 1000.0, cum);
             else
-                put(&b, "caredesk_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+                put(&b,
+                    "caredesk_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le="
+                    "\"+Inf\"} %" PRIu64 "\n",
                     m->methods[i], m->labels[i], cum);
         }
         put(&b, "caredesk_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
             m->methods[i], m->labels[i], (double)atomic_load(&s->sum_us) / 1e6);
-        put(&b, "caredesk_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %" PRIu64 "\n",
+        put(&b,
+            "caredesk_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %" PRIu64
+            "\n",
             m->methods[i], m->labels[i], cum);
     }
     return b.p;

@@ -11,10 +11,9 @@ static json_t *path_params(const char *pattern)
     json_t *list = json_array();
     for (const char *p = strchr(pattern, '{'); p; p = strchr(p + 1, '{')) {
         const char *end = strchr(p, '}');
-        json_array_append_new(
-            list, json_pack("{s:s%, s:s, s:b, s:{s:s, s:i}}", "name", p + 1, (size_t)(end - p - 1),
-                            "in", "path", "required", 1, "schema", "type", "integer", "minimum",
-                            1));
+        json_array_append_new(list, json_pack("{s:s%, s:s, s:b, s:{s:s, s:i}}", "name", p + 1,
+                                              (size_t)(end - p - 1), "in", "path", "required", 1,
+                                              "schema", "type", "integer", "minimum", 1));
     }
     return list;
 }
@@ -25,9 +24,9 @@ static json_t *query_params(const jschema_field *q, json_t *list)
         return list;
     json_t *schema = jschema_to_openapi(q, 1), *props = json_object_get(schema, "properties");
     for (; q && q->name; q++)
-        json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:O}", "name", q->name, "in",
-                                              "query", "required", 0, "schema",
-                                              json_object_get(props, q->name)));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:b, s:O}", "name", q->name, "in", "query",
+                                        "required", 0, "schema", json_object_get(props, q->name)));
     json_decref(schema);
     return list;
 }
@@ -38,16 +37,16 @@ static json_t *operation(const route *rt)
     json_t *op = json_pack("{s:s, s:o}", "summary", rt->summary, "parameters",
                            query_params(rt->query, path_params(rt->pattern)));
     snprintf(status, sizeof status, "%d", rt->ok_status);
-    json_object_set_new(
-        op, "responses",
-        json_pack("{s:{s:s}, s:{s:s, s:{s:{s:{s:s}}}}}", status, "description", "success", "4XX",
-                  "description", "error", "content", "application/json", "schema", "$ref",
-                  "#/components/schemas/Error"));
+    json_object_set_new(op, "responses",
+                        json_pack("{s:{s:s}, s:{s:s, s:{s:{s:{s:s}}}}}", status, "description",
+                                  "success", "4XX", "description", "error", "content",
+                                  "application/json", "schema", "$ref",
+                                  "#/components/schemas/Error"));
     if (rt->body) {
         json_t *content = json_pack("{s:{s:o}}", "application/json", "schema",
                                     jschema_to_openapi(rt->body, rt->patch));
-        json_object_set_new(op, "requestBody", json_pack("{s:b, s:o}", "required", 1, "content",
-                                                         content));
+        json_object_set_new(op, "requestBody",
+                            json_pack("{s:b, s:o}", "required", 1, "content", content));
     }
     if (rt->flags & R_PUBLIC)
         json_object_set_new(op, "security", json_array());
@@ -77,11 +76,10 @@ json_t *routes_openapi(void)
     return json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:o, s:{s:{s:{s:s, s:{s:{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}}}}},"
         " s:{s:{s:s, s:s}, s:{s:s, s:s, s:s}}}, s:[{s:[]}, {s:[]}]}",
-        "openapi", "3.0.3", "info", "title", "caredesk API", "version", "1",
-        "description", "Customer care operations for many clients. Times are UTC epoch ms.",
-        "paths", paths, "components", "schemas", "Error", "type", "object", "properties", "error",
-        "type", "object", "properties", "code", "type", "string", "message", "type", "string",
-        "field", "type", "string", "securitySchemes", "bearer", "type", "http", "scheme", "bearer",
-        "cookie", "type", "apiKey", "in", "cookie", "name", "cd_session", "security", "bearer",
-        "cookie");
+        "openapi", "3.0.3", "info", "title", "caredesk API", "version", "1", "description",
+        "Customer care operations for many clients. Times are UTC epoch ms.", "paths", paths,
+        "components", "schemas", "Error", "type", "object", "properties", "error", "type", "object",
+        "properties", "code", "type", "string", "message", "type", "string", "field", "type",
+        "string", "securitySchemes", "bearer", "type", "http", "scheme", "bearer", "cookie", "type",
+        "apiKey", "in", "cookie", "name", "cd_session", "security", "bearer", "cookie");
 }

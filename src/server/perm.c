@@ -12,6 +12,7 @@ typedef struct {
 
 static const char *const roles[] = {"admin", "supervisor", "agent", "qa", "wfm", "client_viewer"};
 
+/* clang-format off */
 static const perm_row table[] = {
     /*                          adm sup agt qa wfm cv */
     {"client.read",            {1, 1, 1, 1, 1, 1}},
@@ -27,6 +28,7 @@ static const perm_row table[] = {
     {"token.manage",           {1, 1, 1, 1, 1, 1}},
     {"audit.read",             {1, 0, 0, 0, 0, 0}},
 };
+/* clang-format on */
 
 int perm_allows(const char *role, const char *action)
 {

@@ -22,9 +22,9 @@ typedef struct req {
     size_t body_len, body_cap;
     int body_too_big;
 
-    json_t *in;      /* parsed, validated body (NULL when none) */
-    json_t *query;   /* typed query parameters */
-    int64_t ids[2];  /* numeric path parameters, in order */
+    json_t *in;     /* parsed, validated body (NULL when none) */
+    json_t *query;  /* typed query parameters */
+    int64_t ids[2]; /* numeric path parameters, in order */
 
     store_tx *tx;
     int64_t now;
@@ -37,7 +37,7 @@ typedef struct req {
     /* response */
     int status;
     json_t *out;
-    char *raw;             /* non-JSON body (OpenAPI, metrics), owned */
+    char *raw; /* non-JSON body (OpenAPI, metrics), owned */
     const char *raw_type;
     char set_cookie[256];
     char location[128];

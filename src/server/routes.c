@@ -7,23 +7,34 @@
 #include <string.h>
 
 /* --- value sets ------------------------------------------------------- */
-static const char *const roles[] = {"admin", "supervisor", "agent", "qa", "wfm", "client_viewer",
-                                    NULL};
+static const char *const roles[] = {"admin", "supervisor",    "agent", "qa",
+                                    "wfm",   "client_viewer", NULL};
 static const char *const tiers[] = {"standard", "premium", "enterprise", NULL};
 static const char *const channels[] = {"email", "chat", "voice", "social", "web", NULL};
 static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
 static const char *const directions[] = {"inbound", "outbound", "note", NULL};
 static const char *const identity_kinds[] = {"email", "phone", "chat", "social", NULL};
 
-#define ID_FIELD(n, f, d) {n, JS_INT, f, 1, INT64_MAX, 0, NULL, NULL, d}
-#define STR(n, f, len, d) {n, JS_STRING, f, 0, 0, len, NULL, NULL, d}
-#define ENUM(n, f, set, d) {n, JS_ENUM, f, 0, 0, 0, set, NULL, d}
-#define END {0}
+#define ID_FIELD(n, f, d)                                                                          \
+    {                                                                                              \
+        n, JS_INT, f, 1, INT64_MAX, 0, NULL, NULL, d                                               \
+    }
+#define STR(n, f, len, d)                                                                          \
+    {                                                                                              \
+        n, JS_STRING, f, 0, 0, len, NULL, NULL, d                                                  \
+    }
+#define ENUM(n, f, set, d)                                                                         \
+    {                                                                                              \
+        n, JS_ENUM, f, 0, 0, 0, set, NULL, d                                                       \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* --- bodies ----------------------------------------------------------- */
-static const jschema_field login_body[] = {
-    STR("email", JS_REQUIRED, 254, "account email"),
-    STR("password", JS_REQUIRED, 1024, "password"), END};
+static const jschema_field login_body[] = {STR("email", JS_REQUIRED, 254, "account email"),
+                                           STR("password", JS_REQUIRED, 1024, "password"), END};
 
 static const jschema_field brand_fields[] = {
     STR("display_name", 0, 200, "name customers see"),
@@ -35,11 +46,13 @@ static const jschema_field client_body[] = {
     STR("slug", JS_REQUIRED, 40, "short unique name, a-z 0-9 -"),
     STR("name", JS_REQUIRED, 200, "company name"),
     {"brand", JS_OBJECT, 0, 0, 0, 0, NULL, brand_fields, "brand used when speaking for the client"},
-    STR("timezone", 0, 64, "IANA timezone"), END};
+    STR("timezone", 0, 64, "IANA timezone"),
+    END};
 
 static const jschema_field skill_fields[] = {
     STR("name", JS_REQUIRED, 64, "skill or language"),
-    {"proficiency", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, "1 (basic) to 5 (expert)"}, END};
+    {"proficiency", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, "1 (basic) to 5 (expert)"},
+    END};
 
 static const jschema_field user_body[] = {
     STR("email", JS_REQUIRED, 254, "login email"),
@@ -47,12 +60,15 @@ static const jschema_field user_body[] = {
     ENUM("role", JS_REQUIRED, roles, "role"),
     {"password", JS_STRING, 0, 0, 0, 1024, NULL, NULL, "initial password (min 8 characters)"},
     {"clients", JS_IDS, 0, 0, 256, 0, NULL, NULL, "ids of clients served"},
-    {"skills", JS_ARRAY, 0, 0, 64, 0, NULL, skill_fields, "skills with proficiency"}, END};
+    {"skills", JS_ARRAY, 0, 0, 64, 0, NULL, skill_fields, "skills with proficiency"},
+    END};
 
 static const jschema_field user_patch[] = {
-    STR("name", 0, 200, "display name"), ENUM("role", 0, roles, "role"),
+    STR("name", 0, 200, "display name"),
+    ENUM("role", 0, roles, "role"),
     {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false blocks login and ends sessions"},
-    {"password", JS_STRING, 0, 0, 0, 1024, NULL, NULL, "new password (min 8 characters)"}, END};
+    {"password", JS_STRING, 0, 0, 0, 1024, NULL, NULL, "new password (min 8 characters)"},
+    END};
 
 static const jschema_field skills_body[] = {
     {"skills", JS_ARRAY, JS_REQUIRED, 0, 64, 0, NULL, skill_fields, "replaces all skills"}, END};
@@ -66,7 +82,8 @@ static const jschema_field identity_fields[] = {
 
 static const jschema_field customer_body[] = {
     ID_FIELD("client_id", JS_REQUIRED, "owning client"),
-    STR("name", 0, 200, "customer name"), ENUM("tier", 0, tiers, "service tier"),
+    STR("name", 0, 200, "customer name"),
+    ENUM("tier", 0, tiers, "service tier"),
     STR("locale", JS_NULLABLE, 35, "BCP 47 language tag"),
     STR("timezone", JS_NULLABLE, 64, "IANA timezone"),
     {"identities", JS_ARRAY, 0, 0, 32, 0, NULL, identity_fields, "how to reach and recognise"},
@@ -77,11 +94,12 @@ static const jschema_field customer_patch[] = {
     STR("locale", JS_NULLABLE, 35, "BCP 47 language tag"),
     STR("timezone", JS_NULLABLE, 64, "IANA timezone"), END};
 
-static const jschema_field customer_ref[] = {
-    STR("name", 0, 200, "customer name"), ENUM("tier", 0, tiers, "service tier"),
-    {"identities", JS_ARRAY, JS_REQUIRED, 0, 32, 0, NULL, identity_fields,
-     "found again by any of these, else created"},
-    END};
+static const jschema_field customer_ref[] = {STR("name", 0, 200, "customer name"),
+                                             ENUM("tier", 0, tiers, "service tier"),
+                                             {"identities", JS_ARRAY, JS_REQUIRED, 0, 32, 0, NULL,
+                                              identity_fields,
+                                              "found again by any of these, else created"},
+                                             END};
 
 static const jschema_field message_body[] = {
     ENUM("direction", JS_REQUIRED, directions, "inbound, outbound (reply) or note (internal)"),
@@ -100,12 +118,15 @@ static const jschema_field interaction_body[] = {
     ID_FIELD("assignee_id", JS_NULLABLE, "agent serving the client"),
     ID_FIELD("customer_id", JS_NULLABLE, "existing customer of the client"),
     {"customer", JS_OBJECT, 0, 0, 0, 0, NULL, customer_ref, "customer found or created"},
-    {"message", JS_OBJECT, 0, 0, 0, 0, NULL, message_body, "first message"}, END};
+    {"message", JS_OBJECT, 0, 0, 0, 0, NULL, message_body, "first message"},
+    END};
 
 static const jschema_field interaction_patch[] = {
     ENUM("status", 0, lifecycle_statuses, "new status (transitions are checked)"),
-    ENUM("priority", 0, priorities, "priority"), STR("subject", 0, 500, "subject"),
-    STR("queue", 0, 100, "queue"), STR("category", JS_NULLABLE, 100, "category"),
+    ENUM("priority", 0, priorities, "priority"),
+    STR("subject", 0, 500, "subject"),
+    STR("queue", 0, 100, "queue"),
+    STR("category", JS_NULLABLE, 100, "category"),
     {"tags", JS_TAGS, 0, 0, 32, 64, NULL, NULL, "replaces the tags"},
     {"custom_fields", JS_MAP, 0, 0, 0, 0, NULL, NULL, "merged; null removes a key"},
     ID_FIELD("assignee_id", JS_NULLABLE, "agent serving the client, or null"),
@@ -113,9 +134,11 @@ static const jschema_field interaction_patch[] = {
     END};
 
 /* --- queries ---------------------------------------------------------- */
-#define PAGE                                                                                      \
-    STR("cursor", 0, 24, "next_cursor of the previous page"),                                     \
-        {"limit", JS_INT, 0, 1, 200, 0, NULL, NULL, "page size (default 50)"}
+#define PAGE                                                                                       \
+    STR("cursor", 0, 24, "next_cursor of the previous page"),                                      \
+    {                                                                                              \
+        "limit", JS_INT, 0, 1, 200, 0, NULL, NULL, "page size (default 50)"                        \
+    }
 
 static const jschema_field page_query[] = {PAGE, END};
 static const jschema_field by_client_query[] = {ID_FIELD("client_id", 0, "only this client"), PAGE,
@@ -134,10 +157,12 @@ static const jschema_field interaction_query[] = {
     STR("tag", 0, 64, "has this tag"),
     ID_FIELD("customer_id", 0, "customer"),
     {"updated_since", JS_INT, 0, 0, INT64_MAX, 0, NULL, NULL, "epoch ms"},
-    PAGE, END};
+    PAGE,
+    END};
 static const jschema_field message_query[] = {
     STR("cursor", 0, 24, "next_cursor of the previous page"),
-    {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"}, END};
+    {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"},
+    END};
 
 /* --- the table -------------------------------------------------------- */
 #define P "/api/v1"
@@ -160,8 +185,9 @@ const route routes[] = {
     {"GET", P "/users", api_user_list, "user.read", 0, NULL, 0, by_client_query, 200,
      "Users the caller may see", NULL},
     {"POST", P "/users", api_user_create, "user.write", R_WRITE, user_body, 0, NULL, 201,
-     "Add a user", "{\"email\":\"u@rand@@example.test\",\"name\":\"U\",\"role\":\"agent\","
-                   "\"clients\":[@client@]}"},
+     "Add a user",
+     "{\"email\":\"u@rand@@example.test\",\"name\":\"U\",\"role\":\"agent\","
+     "\"clients\":[@client@]}"},
     {"GET", P "/users/{user_id}", api_user_get, "user.read", 0, NULL, 0, NULL, 200, "One user",
      NULL},
     {"PATCH", P "/users/{user_id}", api_user_update, "user.write", R_WRITE, user_patch, 1, NULL,
@@ -183,16 +209,16 @@ const route routes[] = {
 
     {"GET", P "/customers", api_customer_list, "customer.read", R_WRITE, NULL, 0, customer_query,
      200, "Customers, or the one with an identity (audited)", NULL},
-    {"POST", P "/customers", api_customer_create, "customer.write", R_WRITE, customer_body, 0,
-     NULL, 201, "Add a customer",
+    {"POST", P "/customers", api_customer_create, "customer.write", R_WRITE, customer_body, 0, NULL,
+     201, "Add a customer",
      "{\"client_id\":@client@,\"name\":\"C\",\"identities\":[{\"kind\":\"email\","
      "\"value\":\"c@rand@@example.test\"}]}"},
-    {"GET", P "/customers/{customer_id}", api_customer_get, "customer.read", R_WRITE, NULL, 0,
-     NULL, 200, "One customer (audited)", NULL},
+    {"GET", P "/customers/{customer_id}", api_customer_get, "customer.read", R_WRITE, NULL, 0, NULL,
+     200, "One customer (audited)", NULL},
     {"PATCH", P "/customers/{customer_id}", api_customer_update, "customer.write", R_WRITE,
      customer_patch, 1, NULL, 200, "Change a customer", "{\"tier\":\"premium\"}"},
-    {"POST", P "/customers/{customer_id}/identities", api_customer_identity_add,
-     "customer.write", R_WRITE, identity_fields, 0, NULL, 201, "Add an identity",
+    {"POST", P "/customers/{customer_id}/identities", api_customer_identity_add, "customer.write",
+     R_WRITE, identity_fields, 0, NULL, 201, "Add an identity",
      "{\"kind\":\"phone\",\"value\":\"+1555@rand@\"}"},
     {"GET", P "/customers/{customer_id}/history", api_customer_history, "customer.read", R_WRITE,
      NULL, 0, NULL, 200, "Every interaction of a customer on every channel (audited)", NULL},
@@ -203,11 +229,10 @@ const route routes[] = {
      interaction_body, 0, NULL, 201, "Create an interaction, optionally with its first message",
      "{\"client_id\":@client@,\"channel\":\"email\",\"subject\":\"Hello\","
      "\"customer_id\":@customer@,\"message\":{\"direction\":\"inbound\",\"body\":\"Hi\"}}"},
-    {"GET", P "/interactions/{interaction_id}", api_interaction_get, "interaction.read", 0, NULL,
-     0, NULL, 200, "One interaction", NULL},
+    {"GET", P "/interactions/{interaction_id}", api_interaction_get, "interaction.read", 0, NULL, 0,
+     NULL, 200, "One interaction", NULL},
     {"PATCH", P "/interactions/{interaction_id}", api_interaction_update, "interaction.write",
-     R_WRITE, interaction_patch, 1, NULL, 200, "Change an interaction",
-     "{\"priority\":\"high\"}"},
+     R_WRITE, interaction_patch, 1, NULL, 200, "Change an interaction", "{\"priority\":\"high\"}"},
     {"GET", P "/interactions/{interaction_id}/messages", api_message_list, "interaction.read", 0,
      NULL, 0, message_query, 200, "Messages, oldest first", NULL},
     {"POST", P "/interactions/{interaction_id}/messages", api_message_create, "message.write",

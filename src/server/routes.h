@@ -18,7 +18,7 @@ typedef struct route {
     const char *method;
     const char *pattern; /* "/api/v1/interactions/{interaction_id}" */
     route_fn fn;
-    const char *action;  /* permission, see perm.c; NULL for public */
+    const char *action; /* permission, see perm.c; NULL for public */
     unsigned flags;
     const jschema_field *body; /* NULL: no body accepted */
     int patch;                 /* body is a partial update */

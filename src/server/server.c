@@ -40,6 +40,7 @@ int64_t server_now_ms(void)
 
 /* --- errors ----------------------------------------------------------- */
 
+/* clang-format off */
 static int status_for(int err)
 {
     switch (err) {
@@ -55,7 +56,9 @@ static int status_for(int err)
     default: return 500;
     }
 }
+/* clang-format on */
 
+/* clang-format off */
 static const char *default_message(int err)
 {
     switch (err) {
@@ -70,6 +73,7 @@ static const char *default_message(int err)
     default: return "internal error";
     }
 }
+/* clang-format on */
 
 int req_fail(req *r, int err, const char *field, const char *msg)
 {
@@ -144,8 +148,8 @@ static int parse_body(req *r)
         return req_bad(r, CD_EINVAL, "", "a JSON body is required");
     r->in = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!r->in) {
-        snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
         return req_bad(r, CD_EINVAL, "", msg);
     }
     rc = jschema_check(r->route->body, r->in, r->route->patch, &field, msg, sizeof msg);
@@ -206,8 +210,7 @@ static int parse_query(req *r)
         return w.rc;
     if (json_object_size(r->query) == 0)
         return 0;
-    rc = r->route->query ? jschema_check(r->route->query, r->query, 0, &field, msg, sizeof msg)
-                         : 0;
+    rc = r->route->query ? jschema_check(r->route->query, r->query, 0, &field, msg, sizeof msg) : 0;
     return rc ? req_bad(r, rc, field, msg) : 0;
 }
 
@@ -249,9 +252,9 @@ static int idem_replay(req *r, const char *key, int *rc)
 static int idem_save(req *r, const char *key)
 {
     char *body = r->out ? json_dumps(r->out, JSON_COMPACT) : cd_strdup("null");
-    int rc = body ? store_idem_put(r->tx, req_ctx(r)->user_id, key, r->method, r->url, r->status,
-                                   body)
-                  : CD_ENOMEM;
+    int rc =
+        body ? store_idem_put(r->tx, req_ctx(r)->user_id, key, r->method, r->url, r->status, body)
+             : CD_ENOMEM;
     cd_free(body);
     return rc;
 }
@@ -490,8 +493,7 @@ static void peer_address(req *r)
                   sizeof r->address);
 }
 
-static req *req_new(server *srv, struct MHD_Connection *conn, const char *method,
-                    const char *url)
+static req *req_new(server *srv, struct MHD_Connection *conn, const char *method, const char *url)
 {
     req *r = cd_calloc(1, sizeof *r);
     if (!r)
@@ -536,9 +538,8 @@ static void body_append(req *r, const char *data, size_t n)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     server *srv = cls;
     req *r = *con_cls;
@@ -628,8 +629,8 @@ int server_start(const server_config *cfg, store *st, server **out, char *err, s
         return CD_EINVAL;
     }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, srv, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(cfg->threads > 0 ? cfg->threads : 8), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);

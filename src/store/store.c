@@ -246,7 +246,7 @@ int store_tx_authenticate(store_tx *tx, int64_t user_id, const char *role)
     snprintf(ctx->role, sizeof ctx->role, "%s", role);
     ctx->all_clients = strcmp(role, "admin") == 0;
     ctx->nclients = 0;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach (rows, i, row) {
         if (ctx->nclients < STORE_MAX_CLIENTS)
             ctx->clients[ctx->nclients++] = json_integer_value(json_object_get(row, "client_id"));
     }
@@ -416,8 +416,8 @@ static char *expand_ddl(const char *sql, const char *id_column)
 static int migration_applied(store *s, store_conn *c, const char *name, int *applied)
 {
     json_t *rows = NULL, *params = json_pack("[s]", name);
-    int rc = params ? s->be->exec(c, "SELECT name FROM schema_migrations WHERE name = $1",
-                                  params, &rows, NULL)
+    int rc = params ? s->be->exec(c, "SELECT name FROM schema_migrations WHERE name = $1", params,
+                                  &rows, NULL)
                     : CD_ENOMEM;
     *applied = json_array_size(rows) > 0;
     json_decref(rows);
@@ -438,8 +438,7 @@ static int migrate_one(store *s, store_conn *c, const store_migration *m)
         goto out;
     rc = s->be->exec_script(c, ddl);
     if (!rc)
-        rc = s->be->exec(c, "INSERT INTO schema_migrations (name) VALUES ($1)", params, NULL,
-                         NULL);
+        rc = s->be->exec(c, "INSERT INTO schema_migrations (name) VALUES ($1)", params, NULL, NULL);
     if (!rc)
         rc = s->be->commit(c);
     if (rc) {

@@ -92,8 +92,8 @@ int store_skills_set(store_tx *tx, int64_t user_id, json_t *skills, json_t **out
 int store_user_by_email(store_tx *tx, const char *email, json_t **out);
 
 /* --- sessions, API tokens, login throttling -------------------------- */
-int store_session_create(store_tx *tx, int64_t user_id, const char *token_hash,
-                         const char *csrf, int64_t expires_at);
+int store_session_create(store_tx *tx, int64_t user_id, const char *token_hash, const char *csrf,
+                         int64_t expires_at);
 /* The live session's {user_id, role, email, name, csrf_token}. */
 int store_session_lookup(store_tx *tx, const char *token_hash, json_t **out);
 int store_session_delete(store_tx *tx, const char *token_hash);
@@ -104,8 +104,8 @@ int store_token_lookup(store_tx *tx, const char *token_hash, json_t **out);
 int store_token_list(store_tx *tx, json_t **out);
 int store_token_revoke(store_tx *tx, int64_t id);
 /* Failed logins since since_ms for an account and for an address. */
-int store_login_failures(store_tx *tx, const char *account, const char *address,
-                         int64_t since_ms, int64_t *by_account, int64_t *by_address);
+int store_login_failures(store_tx *tx, const char *account, const char *address, int64_t since_ms,
+                         int64_t *by_account, int64_t *by_address);
 int store_login_failure_add(store_tx *tx, const char *account, const char *address);
 int store_login_failure_clear(store_tx *tx, const char *account);
 

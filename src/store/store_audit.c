@@ -13,8 +13,12 @@ int store_audit_append(store_tx *tx, const char *action, const char *entity, int
 {
     json_t *head = NULL;
     char hash[AUDIT_HASH_HEX];
-    audit_entry e = {.at = tx->now, .actor_id = tx->ctx.user_id, .action = action,
-                     .entity = entity, .entity_id = entity_id, .client_id = client_id,
+    audit_entry e = {.at = tx->now,
+                     .actor_id = tx->ctx.user_id,
+                     .action = action,
+                     .entity = entity,
+                     .entity_id = entity_id,
+                     .client_id = client_id,
                      .detail = detail ? detail : ""};
     /* Taking the head row's lock serialises appenders across servers. */
     int rc = store__q1(tx, "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
@@ -32,8 +36,8 @@ int store_audit_append(store_tx *tx, const char *action, const char *entity, int
                                (json_int_t)client_id, e.detail, store__str(head, "hash"), hash),
                      NULL);
     if (!rc)
-        rc = store__exec(tx, "UPDATE audit_head SET hash = $1 WHERE id = 1",
-                         json_pack("[s]", hash), NULL);
+        rc = store__exec(tx, "UPDATE audit_head SET hash = $1 WHERE id = 1", json_pack("[s]", hash),
+                         NULL);
     json_decref(head);
     return rc;
 }
@@ -83,16 +87,16 @@ int store_event_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t
     rc = store__page_args(tx, query, &before, &limit);
     if (rc)
         return rc;
-    rc = store__q(tx,
-                  "SELECT id, interaction_id, client_id, actor_id, at, kind, before_json, "
-                  "after_json FROM events WHERE interaction_id = $1 AND id < $2 "
-                  "ORDER BY id DESC LIMIT $3",
-                  json_pack("[III]", (json_int_t)interaction_id, (json_int_t)before,
-                            (json_int_t)(limit + 1)),
-                  &rows);
+    rc = store__q(
+        tx,
+        "SELECT id, interaction_id, client_id, actor_id, at, kind, before_json, "
+        "after_json FROM events WHERE interaction_id = $1 AND id < $2 "
+        "ORDER BY id DESC LIMIT $3",
+        json_pack("[III]", (json_int_t)interaction_id, (json_int_t)before, (json_int_t)(limit + 1)),
+        &rows);
     if (rc)
         return rc;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach (rows, i, row) {
         store__parse_column(row, "before_json", "null");
         store__parse_column(row, "after_json", "null");
     }
@@ -129,11 +133,14 @@ int store_audit_list(store_tx *tx, json_t *query, json_t **out)
 static int verify_row(json_t *row, const char *prev, int64_t want_seq)
 {
     char hash[AUDIT_HASH_HEX];
-    audit_entry e = {
-        .seq = store__int(row, "seq"), .at = store__int(row, "at"),
-        .actor_id = store__int(row, "actor_id"), .entity_id = store__int(row, "entity_id"),
-        .client_id = store__int(row, "client_id"), .action = store__str(row, "action"),
-        .entity = store__str(row, "entity"), .detail = store__str(row, "detail")};
+    audit_entry e = {.seq = store__int(row, "seq"),
+                     .at = store__int(row, "at"),
+                     .actor_id = store__int(row, "actor_id"),
+                     .entity_id = store__int(row, "entity_id"),
+                     .client_id = store__int(row, "client_id"),
+                     .action = store__str(row, "action"),
+                     .entity = store__str(row, "entity"),
+                     .detail = store__str(row, "detail")};
     if (e.seq != want_seq || strcmp(store__str(row, "prev_hash"), prev) != 0)
         return 0;
     audit_chain_hash(prev, &e, hash);
@@ -163,7 +170,7 @@ int store_audit_verify(store *s, int64_t *bad_seq, int64_t *checked)
                       json_pack("[I]", (json_int_t)seq), &rows);
         if (rc || json_array_size(rows) == 0)
             break;
-        json_array_foreach(rows, i, row) {
+        json_array_foreach (rows, i, row) {
             if (!verify_row(row, prev, seq + 1)) {
                 *bad_seq = seq + 1;
                 goto done;

@@ -5,16 +5,15 @@
 
 #include <string.h>
 
-#define CLIENT_COLUMNS                                                                            \
-    "id, slug, name, brand_display_name, brand_from_address, brand_signature, "                  \
+#define CLIENT_COLUMNS                                                                             \
+    "id, slug, name, brand_display_name, brand_from_address, brand_signature, "                    \
     "brand_tone_notes, timezone, created_at, updated_at"
 
 /* Folds the brand_* columns into a nested "brand" object. */
 static json_t *client_shape(json_t *row)
 {
     json_t *brand = json_object();
-    static const char *const parts[] = {"display_name", "from_address", "signature",
-                                        "tone_notes"};
+    static const char *const parts[] = {"display_name", "from_address", "signature", "tone_notes"};
     char col[40];
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
         snprintf(col, sizeof col, "brand_%s", parts[i]);
@@ -116,7 +115,8 @@ int store_client_list(store_tx *tx, json_t **out)
     store__sqlb_cleanup(&b);
     if (rc)
         return rc;
-    json_array_foreach(rows, i, row) client_shape(row);
+    json_array_foreach (rows, i, row)
+        client_shape(row);
     *out = json_pack("{s:o, s:n}", "items", rows, "next_cursor");
     return *out ? 0 : CD_ENOMEM;
 }

@@ -58,9 +58,9 @@ static char *identity_normalize(const char *kind, const char *value)
 static int customer_complete(store_tx *tx, json_t *row)
 {
     json_t *ids = NULL;
-    int rc = store__q(tx,
-                      "SELECT id, kind, value FROM identities WHERE customer_id = $1 ORDER BY id",
-                      json_pack("[I]", json_integer_value(json_object_get(row, "id"))), &ids);
+    int rc =
+        store__q(tx, "SELECT id, kind, value FROM identities WHERE customer_id = $1 ORDER BY id",
+                 json_pack("[I]", json_integer_value(json_object_get(row, "id"))), &ids);
     if (!rc)
         json_object_set_new(row, "identities", ids);
     return rc;
@@ -106,22 +106,22 @@ static int identity_insert(store_tx *tx, int64_t client_id, int64_t customer_id,
     char *value;
     int rc;
     if (!one_of(identity_kinds, kind))
-        return store__fail(tx, CD_EINVAL, "identities", "identity kind must be email, phone, "
-                                                        "chat or social");
+        return store__fail(tx, CD_EINVAL, "identities",
+                           "identity kind must be email, phone, "
+                           "chat or social");
     value = identity_normalize(kind, store__str(ident, "value") ? store__str(ident, "value") : "");
     if (!value)
         return store__fail(tx, CD_EINVAL, "identities", "identity value is not a valid %s", kind);
     rc = store__q1(tx,
                    "INSERT INTO identities (client_id, customer_id, kind, value, created_at) "
                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id, kind, value",
-                   json_pack("[IIssI]", (json_int_t)client_id, (json_int_t)customer_id, kind,
-                             value, (json_int_t)tx->now),
+                   json_pack("[IIssI]", (json_int_t)client_id, (json_int_t)customer_id, kind, value,
+                             (json_int_t)tx->now),
                    out);
     cd_free(value);
     /* ON CONFLICT DO NOTHING keeps a PostgreSQL transaction usable. */
     if (rc == CD_ENOTFOUND || rc == CD_ECONFLICT)
-        return store__fail(tx, CD_ECONFLICT, "identities", "this %s is already a customer's",
-                           kind);
+        return store__fail(tx, CD_ECONFLICT, "identities", "this %s is already a customer's", kind);
     return rc;
 }
 
@@ -158,7 +158,7 @@ int store_customer_create(store_tx *tx, json_t *in, json_t **out)
         return rc;
     id = store__int(row, "id");
     json_decref(row);
-    json_array_foreach(json_object_get(in, "identities"), i, ident) {
+    json_array_foreach (json_object_get(in, "identities"), i, ident) {
         tmp = NULL;
         rc = identity_insert(tx, client, id, ident, &tmp);
         json_decref(tmp);
@@ -175,7 +175,7 @@ static int find_by_identities(store_tx *tx, int64_t client, json_t *identities, 
     json_t *ident, *row;
     size_t i;
     *found = 0;
-    json_array_foreach(identities, i, ident) {
+    json_array_foreach (identities, i, ident) {
         const char *kind = store__str(ident, "kind");
         char *value;
         int rc;
@@ -220,7 +220,7 @@ int store__customer_resolve(store_tx *tx, int64_t client, json_t *in, int64_t *i
         json_decref(c);
         return rc;
     }
-    json_array_foreach(identities, i, ident) {
+    json_array_foreach (identities, i, ident) {
         tmp = NULL;
         rc = identity_insert(tx, client, *id, ident, &tmp);
         json_decref(tmp);
@@ -253,11 +253,13 @@ int store_customer_list(store_tx *tx, json_t *query, json_t **out)
     if (value) {
         if (!one_of(identity_kinds, kind) || !(norm = identity_normalize(kind, value))) {
             store__sqlb_cleanup(&b);
-            return store__fail(tx, CD_EINVAL, "identity", "identity needs a valid identity_kind "
-                                                          "and value");
+            return store__fail(tx, CD_EINVAL, "identity",
+                               "identity needs a valid identity_kind "
+                               "and value");
         }
-        store__sqlb_param(&b, " AND EXISTS (SELECT 1 FROM identities i WHERE i.customer_id = c.id "
-                              "AND i.kind = $?",
+        store__sqlb_param(&b,
+                          " AND EXISTS (SELECT 1 FROM identities i WHERE i.customer_id = c.id "
+                          "AND i.kind = $?",
                           json_string(kind));
         store__sqlb_param(&b, " AND i.value = $?)", json_string(norm));
         cd_free(norm);
@@ -266,7 +268,9 @@ int store_customer_list(store_tx *tx, json_t *query, json_t **out)
     store__sqlb_param(&b, " ORDER BY id DESC LIMIT $?", json_integer(limit + 1));
     rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
     store__sqlb_cleanup(&b);
-    json_array_foreach(rows, i, row) if (!rc) rc = customer_complete(tx, row);
+    json_array_foreach (rows, i, row)
+        if (!rc)
+            rc = customer_complete(tx, row);
     if (!rc)
         rc = store__audit(tx, "list", "customer", 0, client,
                           kind ? json_object_get(query, "identity_kind") : NULL);

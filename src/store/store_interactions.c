@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-#define INTERACTION_COLUMNS                                                                       \
-    "id, client_id, customer_id, channel, status, priority, subject, queue, assignee_id, "       \
+#define INTERACTION_COLUMNS                                                                        \
+    "id, client_id, customer_id, channel, status, priority, subject, queue, assignee_id, "         \
     "category, tags, custom_fields, version, created_at, updated_at"
 #define MESSAGE_COLUMNS "id, interaction_id, client_id, direction, body, author_id, created_at"
 
@@ -75,7 +75,7 @@ static int tags_write(store_tx *tx, int64_t id, json_t *tags, int replace)
     int rc = !replace ? 0
                       : store__exec(tx, "DELETE FROM interaction_tags WHERE interaction_id = $1",
                                     json_pack("[I]", (json_int_t)id), NULL);
-    json_array_foreach(tags, i, t) {
+    json_array_foreach (tags, i, t) {
         if (rc)
             break;
         rc = store__exec(tx,
@@ -91,9 +91,10 @@ static json_t *tags_unique(json_t *tags)
 {
     json_t *out = json_array(), *t, *u;
     size_t i, j;
-    json_array_foreach(tags, i, t) {
+    json_array_foreach (tags, i, t) {
         int dup = 0;
-        json_array_foreach(out, j, u) dup |= json_equal(t, u);
+        json_array_foreach (out, j, u)
+            dup |= json_equal(t, u);
         if (!dup)
             json_array_append(out, t);
     }
@@ -105,8 +106,9 @@ static int check_fields(store_tx *tx, json_t *in)
     if (json_object_get(in, "channel") && !one_of(channels, store__str(in, "channel")))
         return store__fail(tx, CD_EINVAL, "channel", "channel is not known");
     if (json_object_get(in, "priority") && !one_of(priorities, store__str(in, "priority")))
-        return store__fail(tx, CD_EINVAL, "priority", "priority must be low, normal, high or "
-                                                      "urgent");
+        return store__fail(tx, CD_EINVAL, "priority",
+                           "priority must be low, normal, high or "
+                           "urgent");
     if (json_object_get(in, "status") && !lifecycle_status_valid(store__str(in, "status")))
         return store__fail(tx, CD_EINVAL, "status", "status is not known");
     return 0;
@@ -142,8 +144,9 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
 {
     const char *dir = store__str(in, "direction"), *body = store__str(in, "body");
     if (!one_of(directions, dir))
-        return store__fail(tx, CD_EINVAL, "direction", "direction must be inbound, outbound or "
-                                                       "note");
+        return store__fail(tx, CD_EINVAL, "direction",
+                           "direction must be inbound, outbound or "
+                           "note");
     if (!body || !*body)
         return store__fail(tx, CD_EINVAL, "body", "body may not be empty");
     if (strlen(body) > MESSAGE_MAX_BYTES)
@@ -155,8 +158,8 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
                        "INSERT INTO messages (client_id, interaction_id, direction, body, "
                        "author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
                        "RETURNING " MESSAGE_COLUMNS,
-                       json_pack("[IIssoI]", (json_int_t)client, (json_int_t)interaction, dir,
-                                 body, author, (json_int_t)tx->now),
+                       json_pack("[IIssoI]", (json_int_t)client, (json_int_t)interaction, dir, body,
+                                 author, (json_int_t)tx->now),
                        out);
     if (rc)
         return rc;
@@ -183,20 +186,19 @@ static int interaction_insert(store_tx *tx, int64_t client, json_t *in, json_t *
     int rc = CD_ENOMEM;
     if (!tags_text || !fields_text)
         goto out;
-    rc = store__q1(tx,
-                   "INSERT INTO interactions (client_id, customer_id, channel, status, priority, "
-                   "subject, queue, assignee_id, category, tags, custom_fields, version, "
-                   "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                   "1, $12, $12) RETURNING " INTERACTION_COLUMNS,
-                   json_pack("[IOoooooOOssI]", (json_int_t)client, customer,
-                             str_or(in, "channel", "web"), str_or(in, "status", "new"),
-                             str_or(in, "priority", "normal"), str_or(in, "subject", ""),
-                             str_or(in, "queue", "default"),
-                             json_object_get(in, "assignee_id") ? json_object_get(in, "assignee_id")
-                                                                : json_null(),
-                             category ? category : json_null(), tags_text, fields_text,
-                             (json_int_t)tx->now),
-                   row);
+    rc = store__q1(
+        tx,
+        "INSERT INTO interactions (client_id, customer_id, channel, status, priority, "
+        "subject, queue, assignee_id, category, tags, custom_fields, version, "
+        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+        "1, $12, $12) RETURNING " INTERACTION_COLUMNS,
+        json_pack("[IOoooooOOssI]", (json_int_t)client, customer, str_or(in, "channel", "web"),
+                  str_or(in, "status", "new"), str_or(in, "priority", "normal"),
+                  str_or(in, "subject", ""), str_or(in, "queue", "default"),
+                  json_object_get(in, "assignee_id") ? json_object_get(in, "assignee_id")
+                                                     : json_null(),
+                  category ? category : json_null(), tags_text, fields_text, (json_int_t)tx->now),
+        row);
     if (!rc)
         rc = tags_write(tx, store__int(*row, "id"), tags, 0);
 out:
@@ -247,9 +249,12 @@ static void list_filters(sqlb *b, json_t *q)
     static const struct {
         const char *key, *sql;
     } eq[] = {
-        {"client_id", " AND client_id = $?"}, {"status", " AND status = $?"},
-        {"priority", " AND priority = $?"},   {"assignee_id", " AND assignee_id = $?"},
-        {"queue", " AND queue = $?"},         {"channel", " AND channel = $?"},
+        {"client_id", " AND client_id = $?"},
+        {"status", " AND status = $?"},
+        {"priority", " AND priority = $?"},
+        {"assignee_id", " AND assignee_id = $?"},
+        {"queue", " AND queue = $?"},
+        {"channel", " AND channel = $?"},
         {"customer_id", " AND customer_id = $?"},
         {"updated_since", " AND updated_at >= $?"},
         {"tag", " AND EXISTS (SELECT 1 FROM interaction_tags t WHERE t.interaction_id = "
@@ -282,7 +287,8 @@ int store_interaction_list(store_tx *tx, json_t *query, json_t **out)
     store__sqlb_cleanup(&b);
     if (rc)
         return rc;
-    json_array_foreach(rows, i, row) interaction_shape(row);
+    json_array_foreach (rows, i, row)
+        interaction_shape(row);
     *out = store__page(rows, limit);
     return *out ? 0 : CD_ENOMEM;
 }
@@ -292,7 +298,7 @@ static json_t *merge_fields(json_t *cur, json_t *patch)
 {
     json_t *out = json_deep_copy(cur), *v;
     const char *k;
-    json_object_foreach(patch, k, v) {
+    json_object_foreach (patch, k, v) {
         if (json_is_null(v))
             json_object_del(out, k);
         else
@@ -308,7 +314,7 @@ static int apply_patch(store_tx *tx, json_t *cur, json_t *patch, json_t *next, j
 {
     const char *k;
     json_t *v;
-    json_object_foreach(patch, k, v) {
+    json_object_foreach (patch, k, v) {
         json_t *nv;
         if (strcmp(k, "version") == 0)
             continue;
@@ -357,16 +363,17 @@ static int interaction_write(store_tx *tx, int64_t id, json_t *next, int64_t old
     int rc = CD_ENOMEM;
     if (!tags || !fields)
         goto out;
-    rc = store__exec(tx,
-                     "UPDATE interactions SET status = $1, priority = $2, subject = $3, queue = $4, "
-                     "assignee_id = $5, category = $6, tags = $7, custom_fields = $8, "
-                     "version = version + 1, updated_at = $9 WHERE id = $10 AND version = $11",
-                     json_pack("[OOOOOOssIII]", json_object_get(next, "status"),
-                               json_object_get(next, "priority"), json_object_get(next, "subject"),
-                               json_object_get(next, "queue"), json_object_get(next, "assignee_id"),
-                               json_object_get(next, "category"), tags, fields,
-                               (json_int_t)tx->now, (json_int_t)id, (json_int_t)old_version),
-                     &changed);
+    rc =
+        store__exec(tx,
+                    "UPDATE interactions SET status = $1, priority = $2, subject = $3, queue = $4, "
+                    "assignee_id = $5, category = $6, tags = $7, custom_fields = $8, "
+                    "version = version + 1, updated_at = $9 WHERE id = $10 AND version = $11",
+                    json_pack("[OOOOOOssIII]", json_object_get(next, "status"),
+                              json_object_get(next, "priority"), json_object_get(next, "subject"),
+                              json_object_get(next, "queue"), json_object_get(next, "assignee_id"),
+                              json_object_get(next, "category"), tags, fields, (json_int_t)tx->now,
+                              (json_int_t)id, (json_int_t)old_version),
+                    &changed);
     if (!rc && changed != 1)
         rc = store__fail(tx, CD_ECONFLICT, "version", "the interaction changed meanwhile");
 out:
@@ -399,7 +406,8 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         json_t *keys = json_array();
         const char *k;
         json_t *v;
-        json_object_foreach(after, k, v) json_array_append_new(keys, json_string(k));
+        json_object_foreach (after, k, v)
+            json_array_append_new(keys, json_string(k));
         json_t *detail = json_pack("{s:o}", "fields", keys);
         rc = store__audit(tx, "update", "interaction", id, client, detail);
         json_decref(detail);
@@ -456,12 +464,12 @@ int store_message_list(store_tx *tx, int64_t interaction_id, json_t *query, json
     if (cursor && (after = strtoll(cursor, NULL, 10)) <= 0)
         return store__fail(tx, CD_EINVAL, "cursor", "cursor is not valid");
     /* Oldest first: a conversation reads top to bottom. */
-    rc = store__q(tx,
-                  "SELECT " MESSAGE_COLUMNS " FROM messages WHERE interaction_id = $1 AND id > $2 "
-                  "ORDER BY id LIMIT $3",
-                  json_pack("[III]", (json_int_t)interaction_id, (json_int_t)after,
-                            (json_int_t)(limit + 1)),
-                  &rows);
+    rc = store__q(
+        tx,
+        "SELECT " MESSAGE_COLUMNS " FROM messages WHERE interaction_id = $1 AND id > $2 "
+        "ORDER BY id LIMIT $3",
+        json_pack("[III]", (json_int_t)interaction_id, (json_int_t)after, (json_int_t)(limit + 1)),
+        &rows);
     if (rc)
         return rc;
     if ((int64_t)json_array_size(rows) > limit) {
@@ -493,11 +501,12 @@ int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items)
         json_decref(rows);
         return rc;
     }
-    json_array_foreach(rows, i, row) {
+    json_array_foreach (rows, i, row) {
         json_t *list = json_array();
         interaction_shape(row);
-        json_array_foreach(msgs, j, m) if (store__int(m, "interaction_id") ==
-                                           store__int(row, "id")) json_array_append(list, m);
+        json_array_foreach (msgs, j, m)
+            if (store__int(m, "interaction_id") == store__int(row, "id"))
+                json_array_append(list, m);
         json_object_set_new(row, "messages", list);
     }
     json_decref(msgs);

@@ -65,8 +65,7 @@ static int map_sqlstate(const char *state)
         return CD_EIO; /* client-side failure, e.g. connection lost */
     if (strcmp(state, "23505") == 0)
         return CD_ECONFLICT;
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "55P03") == 0)
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
         return CD_EBUSY;
     if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
         return CD_EINVAL;

@@ -8,8 +8,8 @@
 #include <ctype.h>
 #include <string.h>
 
-static const char *const roles[] = {"admin", "supervisor", "agent", "qa", "wfm", "client_viewer",
-                                    NULL};
+static const char *const roles[] = {"admin", "supervisor",    "agent", "qa",
+                                    "wfm",   "client_viewer", NULL};
 
 static int role_valid(const char *r)
 {
@@ -36,7 +36,8 @@ static int user_complete(store_tx *tx, json_t *row)
                       json_pack("[I]", (json_int_t)id), &rows);
     if (rc)
         goto out;
-    json_array_foreach(rows, i, r) json_array_append(ids, json_object_get(r, "client_id"));
+    json_array_foreach (rows, i, r)
+        json_array_append(ids, json_object_get(r, "client_id"));
     json_object_set(row, "clients", ids);
     json_decref(rows);
     rows = NULL;
@@ -103,12 +104,11 @@ static int memberships_add(store_tx *tx, int64_t user_id, json_t *clients)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(clients, i, c) {
+    json_array_foreach (clients, i, c) {
         int rc = store_membership_set(tx, user_id, json_integer_value(c), 1);
         if (rc)
-            return rc == CD_ENOTFOUND
-                       ? store__fail(tx, CD_ENOTFOUND, "clients", "no such client")
-                       : rc;
+            return rc == CD_ENOTFOUND ? store__fail(tx, CD_ENOTFOUND, "clients", "no such client")
+                                      : rc;
     }
     return 0;
 }
@@ -171,8 +171,9 @@ int store_user_list(store_tx *tx, json_t *query, json_t **out)
                          "u WHERE 1 = 1");
     store__sqlb_param(&b, " AND id < $?", json_integer(before));
     if (client)
-        store__sqlb_param(&b, " AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id "
-                              "AND m.client_id = $?)",
+        store__sqlb_param(&b,
+                          " AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id "
+                          "AND m.client_id = $?)",
                           json_integer(client));
     if (!tx->ctx.all_clients) {
         store__sqlb_add(&b, " AND (EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id");
@@ -182,7 +183,9 @@ int store_user_list(store_tx *tx, json_t *query, json_t **out)
     store__sqlb_param(&b, " ORDER BY id DESC LIMIT $?", json_integer(limit + 1));
     rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
     store__sqlb_cleanup(&b);
-    json_array_foreach(rows, i, row) if (!rc) rc = user_complete(tx, row);
+    json_array_foreach (rows, i, row)
+        if (!rc)
+            rc = user_complete(tx, row);
     if (rc) {
         json_decref(rows);
         return rc;
@@ -264,7 +267,7 @@ int store_skills_set(store_tx *tx, int64_t user_id, json_t *skills, json_t **out
     if (rc)
         return rc;
     json_decref(cur);
-    json_array_foreach(skills, i, s) {
+    json_array_foreach (skills, i, s) {
         json_int_t p = json_integer_value(json_object_get(s, "proficiency"));
         const char *name = store__str(s, "name");
         if (!name || !*name)
@@ -274,7 +277,7 @@ int store_skills_set(store_tx *tx, int64_t user_id, json_t *skills, json_t **out
     }
     rc = store__exec(tx, "DELETE FROM skills WHERE user_id = $1",
                      json_pack("[I]", (json_int_t)user_id), NULL);
-    json_array_foreach(skills, i, s) {
+    json_array_foreach (skills, i, s) {
         if (rc)
             break;
         rc = store__exec(tx, "INSERT INTO skills (user_id, name, proficiency) VALUES ($1, $2, $3)",
@@ -305,8 +308,8 @@ int store_user_by_email(store_tx *tx, const char *email, json_t **out)
 
 /* --- sessions and tokens ---------------------------------------------- */
 
-int store_session_create(store_tx *tx, int64_t user_id, const char *token_hash,
-                         const char *csrf, int64_t expires_at)
+int store_session_create(store_tx *tx, int64_t user_id, const char *token_hash, const char *csrf,
+                         int64_t expires_at)
 {
     int rc = store__exec(tx, "DELETE FROM sessions WHERE expires_at < $1",
                          json_pack("[I]", (json_int_t)tx->now), NULL);
@@ -338,12 +341,11 @@ int store_session_delete(store_tx *tx, const char *token_hash)
 int store_token_create(store_tx *tx, int64_t user_id, const char *name, const char *token_hash,
                        json_t **out)
 {
-    int rc = store__q1(tx,
-                       "INSERT INTO api_tokens (user_id, name, token_hash, created_at) "
-                       "VALUES ($1, $2, $3, $4) RETURNING id, user_id, name, created_at",
-                       json_pack("[IssI]", (json_int_t)user_id, name, token_hash,
-                                 (json_int_t)tx->now),
-                       out);
+    int rc = store__q1(
+        tx,
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) "
+        "VALUES ($1, $2, $3, $4) RETURNING id, user_id, name, created_at",
+        json_pack("[IssI]", (json_int_t)user_id, name, token_hash, (json_int_t)tx->now), out);
     if (!rc)
         rc = store__audit(tx, "create", "api_token", store__int(*out, "id"), 0, NULL);
     return rc;
@@ -374,12 +376,11 @@ int store_token_list(store_tx *tx, json_t **out)
 int store_token_revoke(store_tx *tx, int64_t id)
 {
     int64_t n = 0;
-    int rc = store__exec(tx,
-                         "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 "
-                         "AND revoked_at IS NULL",
-                         json_pack("[III]", (json_int_t)tx->now, (json_int_t)id,
-                                   (json_int_t)tx->ctx.user_id),
-                         &n);
+    int rc = store__exec(
+        tx,
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 "
+        "AND revoked_at IS NULL",
+        json_pack("[III]", (json_int_t)tx->now, (json_int_t)id, (json_int_t)tx->ctx.user_id), &n);
     if (rc)
         return rc;
     if (n == 0)
@@ -387,15 +388,16 @@ int store_token_revoke(store_tx *tx, int64_t id)
     return store__audit(tx, "revoke", "api_token", id, 0, NULL);
 }
 
-int store_login_failures(store_tx *tx, const char *account, const char *address,
-                         int64_t since_ms, int64_t *by_account, int64_t *by_address)
+int store_login_failures(store_tx *tx, const char *account, const char *address, int64_t since_ms,
+                         int64_t *by_account, int64_t *by_address)
 {
     json_t *row = NULL;
-    int rc = store__q1(tx,
-                       "SELECT (SELECT COUNT(*) FROM login_failures WHERE account = $1 AND at > $3) "
-                       "AS a, (SELECT COUNT(*) FROM login_failures WHERE address = $2 AND at > $3) "
-                       "AS b",
-                       json_pack("[ssI]", account, address, (json_int_t)since_ms), &row);
+    int rc =
+        store__q1(tx,
+                  "SELECT (SELECT COUNT(*) FROM login_failures WHERE account = $1 AND at > $3) "
+                  "AS a, (SELECT COUNT(*) FROM login_failures WHERE address = $2 AND at > $3) "
+                  "AS b",
+                  json_pack("[ssI]", account, address, (json_int_t)since_ms), &row);
     if (rc)
         return rc;
     *by_account = store__int(row, "a");

@@ -40,8 +40,7 @@ static void test_lifecycle(void **state)
 }
 
 static const char *const colours[] = {"red", "green", NULL};
-static const jschema_field inner[] = {{"n", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, NULL},
-                                      {0}};
+static const jschema_field inner[] = {{"n", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, NULL}, {0}};
 static const jschema_field fields[] = {
     {"name", JS_STRING, JS_REQUIRED, 0, 0, 8, NULL, NULL, NULL},
     {"age", JS_INT, 0, 0, 150, 0, NULL, NULL, NULL},
@@ -106,8 +105,14 @@ static void test_jschema(void **state)
 static void test_audit_chain(void **state)
 {
     char h1[AUDIT_HASH_HEX], h2[AUDIT_HASH_HEX], h3[AUDIT_HASH_HEX];
-    audit_entry e = {.seq = 1, .at = 1000, .actor_id = 7, .entity_id = 3, .client_id = 2,
-                     .action = "update", .entity = "interaction", .detail = "{}"};
+    audit_entry e = {.seq = 1,
+                     .at = 1000,
+                     .actor_id = 7,
+                     .entity_id = 3,
+                     .client_id = 2,
+                     .action = "update",
+                     .entity = "interaction",
+                     .detail = "{}"};
     (void)state;
     assert_int_equal(sodium_init() >= 0, 1);
     audit_chain_hash(audit_chain_genesis, &e, h1);

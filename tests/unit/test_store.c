@@ -72,13 +72,18 @@ static int setup(void **state)
     store_tx *tx = sys_tx(f);
     f->client_a = create(tx, store_client_create, "{\"slug\":\"aaa\",\"name\":\"A\"}");
     f->client_b = create(tx, store_client_create, "{\"slug\":\"bbb\",\"name\":\"B\"}");
-    snprintf(js, sizeof js, "{\"email\":\"a@x.test\",\"name\":\"A\",\"role\":\"agent\",\"clients\":[%lld]}",
+    snprintf(js, sizeof js,
+             "{\"email\":\"a@x.test\",\"name\":\"A\",\"role\":\"agent\",\"clients\":[%lld]}",
              (long long)f->client_a);
     f->agent_a = create(tx, store_user_create, js);
-    snprintf(js, sizeof js, "{\"client_id\":%lld,\"name\":\"Bea\",\"identities\":[{\"kind\":\"phone\",\"value\":\"+1 (555) 010-0200\"}]}",
+    snprintf(js, sizeof js,
+             "{\"client_id\":%lld,\"name\":\"Bea\",\"identities\":[{\"kind\":\"phone\",\"value\":"
+             "\"+1 (555) 010-0200\"}]}",
              (long long)f->client_b);
     f->cust_b = create(tx, store_customer_create, js);
-    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"email\",\"customer_id\":%lld,\"message\":{\"direction\":\"inbound\",\"body\":\"hi\"}}",
+    snprintf(js, sizeof js,
+             "{\"client_id\":%lld,\"channel\":\"email\",\"customer_id\":%lld,\"message\":{"
+             "\"direction\":\"inbound\",\"body\":\"hi\"}}",
              (long long)f->client_b, (long long)f->cust_b);
     f->inter_b = create(tx, store_interaction_create, js);
     assert_int_equal(store_commit(tx), 0);
@@ -156,7 +161,8 @@ static void test_lifecycle_and_events(void **state)
     json_decref(p);
     p = json_pack("{s:{s:s, s:n}}", "custom_fields", "order", "A-1", "missing");
     assert_int_equal(store_interaction_update(tx, f->inter_b, p, &out), 0);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(out, "custom_fields"), "order")), "A-1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(out, "custom_fields"), "order")), "A-1");
     json_decref(out);
     json_decref(p);
     json_t *q = json_object();
@@ -165,8 +171,12 @@ static void test_lifecycle_and_events(void **state)
     json_t *items = json_object_get(out, "items");
     assert_int_equal(json_array_size(items), 4);
     json_t *status_ev = json_array_get(items, 1);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(status_ev, "before_json"), "status")), "new");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(status_ev, "after_json"), "status")), "resolved");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(status_ev, "before_json"), "status")),
+        "new");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(status_ev, "after_json"), "status")),
+        "resolved");
     json_decref(out);
     json_decref(q);
     assert_int_equal(store_commit(tx), 0);
@@ -179,14 +189,19 @@ static void test_identity_resolution(void **state)
     char js[512];
     json_t *out = NULL;
     /* The same phone typed differently, plus a new email: same customer. */
-    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"voice\",\"customer\":{\"identities\":[{\"kind\":\"phone\",\"value\":\"+15550100200\"},{\"kind\":\"email\",\"value\":\"Bea@Example.test\"}]}}",
+    snprintf(js, sizeof js,
+             "{\"client_id\":%lld,\"channel\":\"voice\",\"customer\":{\"identities\":[{\"kind\":"
+             "\"phone\",\"value\":\"+15550100200\"},{\"kind\":\"email\",\"value\":\"Bea@Example."
+             "test\"}]}}",
              (long long)f->client_b);
     json_t *in = json_loads(js, 0, NULL);
     assert_int_equal(store_interaction_create(tx, in, &out), 0);
     assert_int_equal(json_integer_value(json_object_get(out, "customer_id")), f->cust_b);
     json_decref(out);
     json_decref(in);
-    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"chat\",\"customer\":{\"identities\":[{\"kind\":\"email\",\"value\":\"bea@example.TEST \"}]}}",
+    snprintf(js, sizeof js,
+             "{\"client_id\":%lld,\"channel\":\"chat\",\"customer\":{\"identities\":[{\"kind\":"
+             "\"email\",\"value\":\"bea@example.TEST \"}]}}",
              (long long)f->client_b);
     in = json_loads(js, 0, NULL);
     assert_int_equal(store_interaction_create(tx, in, &out), 0);
