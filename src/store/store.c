@@ -326,6 +326,13 @@ void store__sqlb_tenant(sqlb *b, const store_tx *tx, const char *column)
     store__sqlb_add(b, ")");
 }
 
+int store__sqlb_run(store_tx *tx, sqlb *b, json_t **rows)
+{
+    int rc = b->failed ? CD_ENOMEM : store__q(tx, b->sql, json_incref(b->params), rows);
+    store__sqlb_cleanup(b);
+    return rc;
+}
+
 void store__sqlb_cleanup(sqlb *b)
 {
     cd_free(b->sql);
@@ -363,6 +370,33 @@ int store__page_args(store_tx *tx, json_t *query, int64_t *before_id, int64_t *l
         *before_id = v;
     }
     return 0;
+}
+
+int store__list_start(store_tx *tx, json_t *query, const char *select, const char *key, sqlb *b,
+                      int64_t *limit)
+{
+    int64_t before, client = store__int(query, "client_id");
+    char cond[64];
+    int rc = store__page_args(tx, query, &before, limit);
+    if (!rc && client)
+        rc = store__client_check(tx, client);
+    if (rc)
+        return rc;
+    store__sqlb_init(b, select);
+    snprintf(cond, sizeof cond, " WHERE %s < $?", key);
+    store__sqlb_param(b, cond, json_integer(before));
+    return 0;
+}
+
+int store__list_finish(store_tx *tx, sqlb *b, const char *tenant_column, const char *key,
+                       int64_t limit, json_t **rows)
+{
+    char order[64];
+    if (tenant_column)
+        store__sqlb_tenant(b, tx, tenant_column);
+    snprintf(order, sizeof order, " ORDER BY %s DESC LIMIT $?", key);
+    store__sqlb_param(b, order, json_integer(limit + 1));
+    return store__sqlb_run(tx, b, rows);
 }
 
 json_t *store__page(json_t *rows, int64_t limit)

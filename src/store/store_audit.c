@@ -106,24 +106,18 @@ int store_event_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t
 
 int store_audit_list(store_tx *tx, json_t *query, json_t **out)
 {
-    int64_t before, limit, client = store__int(query, "client_id");
+    int64_t limit, client = store__int(query, "client_id");
     json_t *rows = NULL;
     sqlb b;
-    int rc = store__page_args(tx, query, &before, &limit);
-    if (!rc && client)
-        rc = store__client_check(tx, client);
+    int rc = store__list_start(tx, query,
+                               "SELECT seq AS id, seq, at, actor_id, action, entity, entity_id, "
+                               "client_id, detail, prev_hash, hash FROM audit_log",
+                               "seq", &b, &limit);
     if (rc)
         return rc;
-    store__sqlb_init(&b, "SELECT seq AS id, seq, at, actor_id, action, entity, entity_id, "
-                         "client_id, detail, prev_hash, hash FROM audit_log WHERE 1 = 1");
-    store__sqlb_param(&b, " AND seq < $?", json_integer(before));
     if (client)
         store__sqlb_param(&b, " AND client_id = $?", json_integer(client));
-    if (!tx->ctx.all_clients)
-        store__sqlb_tenant(&b, tx, "client_id");
-    store__sqlb_param(&b, " ORDER BY seq DESC LIMIT $?", json_integer(limit + 1));
-    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
-    store__sqlb_cleanup(&b);
+    rc = store__list_finish(tx, &b, "client_id", "seq", limit, &rows);
     if (rc)
         return rc;
     *out = store__page(rows, limit);

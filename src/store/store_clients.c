@@ -111,8 +111,7 @@ int store_client_list(store_tx *tx, json_t **out)
     store__sqlb_init(&b, "SELECT " CLIENT_COLUMNS " FROM clients WHERE 1 = 1");
     store__sqlb_tenant(&b, tx, "id");
     store__sqlb_add(&b, " ORDER BY id");
-    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
-    store__sqlb_cleanup(&b);
+    rc = store__sqlb_run(tx, &b, &rows);
     if (rc)
         return rc;
     json_array_foreach (rows, i, row)
@@ -155,8 +154,7 @@ int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     patch_column(&b, brand, "signature", "brand_signature");
     patch_column(&b, brand, "tone_notes", "brand_tone_notes");
     store__sqlb_param(&b, " WHERE id = $?", json_integer(id));
-    rc = b.failed ? CD_ENOMEM : store__exec(tx, b.sql, json_incref(b.params), NULL);
-    store__sqlb_cleanup(&b);
+    rc = store__sqlb_run(tx, &b, NULL);
     if (!rc)
         rc = store__audit(tx, "update", "client", id, id, NULL);
     if (!rc)

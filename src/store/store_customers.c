@@ -235,19 +235,16 @@ int store__customer_resolve(store_tx *tx, int64_t client, json_t *in, int64_t *i
 
 int store_customer_list(store_tx *tx, json_t *query, json_t **out)
 {
-    int64_t before, limit, client = store__int(query, "client_id");
+    int64_t limit, client = store__int(query, "client_id");
     const char *kind = store__str(query, "identity_kind"), *value = store__str(query, "identity");
     json_t *rows = NULL, *row;
     char *norm = NULL;
     size_t i;
     sqlb b;
-    int rc = store__page_args(tx, query, &before, &limit);
+    int rc = store__list_start(tx, query, "SELECT " CUSTOMER_COLUMNS " FROM customers c", "id", &b,
+                               &limit);
     if (rc)
         return rc;
-    if (client && (rc = store__client_check(tx, client)))
-        return rc;
-    store__sqlb_init(&b, "SELECT " CUSTOMER_COLUMNS " FROM customers c WHERE 1 = 1");
-    store__sqlb_param(&b, " AND id < $?", json_integer(before));
     if (client)
         store__sqlb_param(&b, " AND client_id = $?", json_integer(client));
     if (value) {
@@ -264,10 +261,7 @@ int store_customer_list(store_tx *tx, json_t *query, json_t **out)
         store__sqlb_param(&b, " AND i.value = $?)", json_string(norm));
         cd_free(norm);
     }
-    store__sqlb_tenant(&b, tx, "client_id");
-    store__sqlb_param(&b, " ORDER BY id DESC LIMIT $?", json_integer(limit + 1));
-    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
-    store__sqlb_cleanup(&b);
+    rc = store__list_finish(tx, &b, "client_id", "id", limit, &rows);
     json_array_foreach (rows, i, row)
         if (!rc)
             rc = customer_complete(tx, row);
@@ -306,8 +300,7 @@ int store_customer_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
         store__sqlb_param(&b, text, json_incref(v));
     }
     store__sqlb_param(&b, " WHERE id = $?", json_integer(id));
-    rc = b.failed ? CD_ENOMEM : store__exec(tx, b.sql, json_incref(b.params), NULL);
-    store__sqlb_cleanup(&b);
+    rc = store__sqlb_run(tx, &b, NULL);
     if (!rc)
         rc = store__audit(tx, "update", "customer", id, client, NULL);
     return rc ? rc : customer_load(tx, id, out);

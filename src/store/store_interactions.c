@@ -269,22 +269,16 @@ static void list_filters(sqlb *b, json_t *q)
 
 int store_interaction_list(store_tx *tx, json_t *query, json_t **out)
 {
-    int64_t before, limit, client = store__int(query, "client_id");
+    int64_t limit;
     json_t *rows = NULL, *row;
     size_t i;
     sqlb b;
-    int rc = store__page_args(tx, query, &before, &limit);
+    int rc = store__list_start(tx, query, "SELECT " INTERACTION_COLUMNS " FROM interactions", "id",
+                               &b, &limit);
     if (rc)
         return rc;
-    if (client && (rc = store__client_check(tx, client)))
-        return rc;
-    store__sqlb_init(&b, "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE 1 = 1");
-    store__sqlb_param(&b, " AND id < $?", json_integer(before));
     list_filters(&b, query);
-    store__sqlb_tenant(&b, tx, "client_id");
-    store__sqlb_param(&b, " ORDER BY id DESC LIMIT $?", json_integer(limit + 1));
-    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
-    store__sqlb_cleanup(&b);
+    rc = store__list_finish(tx, &b, "client_id", "id", limit, &rows);
     if (rc)
         return rc;
     json_array_foreach (rows, i, row)

@@ -59,7 +59,17 @@ void store__sqlb_param(sqlb *b, const char *text, json_t *val);
  * (nothing for callers who see every client). */
 void store__sqlb_tenant(sqlb *b, const store_tx *tx, const char *column);
 void store__sqlb_cleanup(sqlb *b);
+/* Runs the built statement (rows may be NULL) and cleans the builder up. */
+int store__sqlb_run(store_tx *tx, sqlb *b, json_t **rows);
 
+/* Starts a newest-first page: reads cursor and limit from query, checks
+ * its client_id if any, and begins b as select + " WHERE key < cursor". */
+int store__list_start(store_tx *tx, json_t *query, const char *select, const char *key, sqlb *b,
+                      int64_t *limit);
+/* Adds the tenant clause on tenant_column (NULL: none), orders by key
+ * descending with one row beyond limit (see store__page), and runs b. */
+int store__list_finish(store_tx *tx, sqlb *b, const char *tenant_column, const char *key,
+                       int64_t limit, json_t **rows);
 /* Reads cursor and limit from a list query. */
 int store__page_args(store_tx *tx, json_t *query, int64_t *before_id, int64_t *limit);
 /* Builds {items, next_cursor} from rows fetched with limit+1 (rows stolen). */

@@ -65,8 +65,7 @@ static int user_visible(store_tx *tx, int64_t id)
     store__sqlb_param(&b, " AND user_id = $?", json_integer(id));
     store__sqlb_tenant(&b, tx, "client_id");
     store__sqlb_add(&b, " LIMIT 1");
-    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
-    store__sqlb_cleanup(&b);
+    rc = store__sqlb_run(tx, &b, &rows);
     seen = !rc && json_array_size(rows) > 0;
     json_decref(rows);
     return seen;
@@ -158,18 +157,16 @@ int store_user_create(store_tx *tx, json_t *in, json_t **out)
 
 int store_user_list(store_tx *tx, json_t *query, json_t **out)
 {
-    int64_t before, limit, client = store__int(query, "client_id");
+    int64_t limit, client = store__int(query, "client_id");
     json_t *rows = NULL, *row;
     size_t i;
     sqlb b;
-    int rc = store__page_args(tx, query, &before, &limit);
+    int rc = store__list_start(tx, query,
+                               "SELECT id, email, name, role, active, created_at, updated_at "
+                               "FROM users u",
+                               "id", &b, &limit);
     if (rc)
         return rc;
-    if (client && (rc = store__client_check(tx, client)))
-        return rc;
-    store__sqlb_init(&b, "SELECT id, email, name, role, active, created_at, updated_at FROM users "
-                         "u WHERE 1 = 1");
-    store__sqlb_param(&b, " AND id < $?", json_integer(before));
     if (client)
         store__sqlb_param(&b,
                           " AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id "
@@ -180,9 +177,7 @@ int store_user_list(store_tx *tx, json_t *query, json_t **out)
         store__sqlb_tenant(&b, tx, "m.client_id");
         store__sqlb_param(&b, ") OR u.id = $?)", json_integer(tx->ctx.user_id));
     }
-    store__sqlb_param(&b, " ORDER BY id DESC LIMIT $?", json_integer(limit + 1));
-    rc = b.failed ? CD_ENOMEM : store__q(tx, b.sql, json_incref(b.params), &rows);
-    store__sqlb_cleanup(&b);
+    rc = store__list_finish(tx, &b, NULL, "id", limit, &rows);
     json_array_foreach (rows, i, row)
         if (!rc)
             rc = user_complete(tx, row);
@@ -219,8 +214,7 @@ int store_user_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     if ((v = json_object_get(patch, "password_hash")))
         store__sqlb_param(&b, ", password_hash = $?", json_incref(v));
     store__sqlb_param(&b, " WHERE id = $?", json_integer(id));
-    rc = b.failed ? CD_ENOMEM : store__exec(tx, b.sql, json_incref(b.params), NULL);
-    store__sqlb_cleanup(&b);
+    rc = store__sqlb_run(tx, &b, NULL);
     if (!rc && json_is_false(json_object_get(patch, "active")))
         rc = store__exec(tx, "DELETE FROM sessions WHERE user_id = $1",
                          json_pack("[I]", (json_int_t)id), NULL);
