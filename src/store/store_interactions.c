@@ -477,10 +477,29 @@ int store_message_list(store_tx *tx, int64_t interaction_id, json_t *query, json
     return *out ? 0 : CD_ENOMEM;
 }
 
+/* Groups messages by interaction id (new object of arrays). */
+static json_t *messages_by_interaction(json_t *msgs)
+{
+    json_t *by = json_object(), *m, *list;
+    size_t i;
+    char key[24];
+    json_array_foreach (msgs, i, m) {
+        snprintf(key, sizeof key, "%lld", (long long)store__int(m, "interaction_id"));
+        list = json_object_get(by, key);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(by, key, list);
+        }
+        json_array_append(list, m);
+    }
+    return by;
+}
+
 int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items)
 {
-    json_t *rows = NULL, *msgs = NULL, *row, *m;
-    size_t i, j;
+    json_t *rows = NULL, *msgs = NULL, *by, *row, *list;
+    size_t i;
+    char key[24];
     int rc = store__q(tx,
                       "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE customer_id = $1 "
                       "ORDER BY id DESC LIMIT 200",
@@ -495,14 +514,14 @@ int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items)
         json_decref(rows);
         return rc;
     }
+    by = messages_by_interaction(msgs);
     json_array_foreach (rows, i, row) {
-        json_t *list = json_array();
         interaction_shape(row);
-        json_array_foreach (msgs, j, m)
-            if (store__int(m, "interaction_id") == store__int(row, "id"))
-                json_array_append(list, m);
-        json_object_set_new(row, "messages", list);
+        snprintf(key, sizeof key, "%lld", (long long)store__int(row, "id"));
+        list = json_object_get(by, key);
+        json_object_set_new(row, "messages", list ? json_incref(list) : json_array());
     }
+    json_decref(by);
     json_decref(msgs);
     *items = rows;
     return 0;
