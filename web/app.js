@@ -272,7 +272,7 @@ function InteractionList(props) {
 // ---------------------------------------------------------------------------
 // Interaction detail
 
-function MessageList({ messages, loading, user, customerName, truncated, onMoreMessages }) {
+function MessageList({ messages, loading, user, people, customerName, truncated, onMoreMessages }) {
   const end = useRef(null);
   useEffect(() => {
     if (end.current) end.current.scrollIntoView({ block: 'end' });
@@ -283,7 +283,8 @@ function MessageList({ messages, loading, user, customerName, truncated, onMoreM
     if (user && m.author_id !== null && m.author_id !== undefined && String(m.author_id) === String(user.id)) {
       return user.name + ' (you)';
     }
-    return 'Agent';
+    const name = people && m.author_id != null ? people.get(String(m.author_id)) : null;
+    return name || 'Agent';
   }
   const kind = { inbound: 'Customer', outbound: 'Reply', note: 'Internal note' };
 
@@ -345,10 +346,11 @@ function Composer({ onSend, closed }) {
     </form>`;
 }
 
-function Fields({ it, clientsById, user }) {
+function Fields({ it, clientsById, user, people }) {
   const a = it.assignee_id;
   const assignee = a === null || a === undefined ? 'Unassigned'
-    : user && String(a) === String(user.id) ? `You (${user.name || user.email})` : 'User #' + a;
+    : user && String(a) === String(user.id) ? `You (${user.name || user.email})`
+    : (people && people.get(String(a))) || 'User #' + a;
   const rows = [
     ['Client', clientLabel(clientsById, it.client_id)],
     ['Channel', label(CHANNEL_LABELS, it.channel)],
@@ -418,7 +420,7 @@ function CustomerCard({ history, currentId, loading, onOpen }) {
     </section>`;
 }
 
-function Detail({ detail, user, clientsById, onOpen, onSend, onMoreMessages }) {
+function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessages }) {
   if (!detail) {
     return html`
       <section class="detail-pane empty" data-test="detail">
@@ -449,14 +451,14 @@ function Detail({ detail, user, clientsById, onOpen, onSend, onMoreMessages }) {
       </header>
       <div class="detail-body">
         <div class="conversation">
-          <${MessageList} messages=${detail.messages} loading=${detail.messagesLoading} user=${user}
+          <${MessageList} messages=${detail.messages} loading=${detail.messagesLoading} user=${user} people=${people}
             customerName=${customerName} truncated=${!!detail.messagesCursor} onMoreMessages=${onMoreMessages} />
           <${Composer} key=${it.id} onSend=${onSend} closed=${it.status === 'closed'} />
         </div>
         <aside class="side">
           <section class="card">
             <h3>Details</h3>
-            <${Fields} it=${it} clientsById=${clientsById} user=${user} />
+            <${Fields} it=${it} clientsById=${clientsById} user=${user} people=${people} />
           </section>
           <${CustomerCard} history=${detail.history} currentId=${it.id} loading=${detail.historyLoading} onOpen=${onOpen} />
         </aside>
@@ -505,6 +507,14 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
 
   const [status, setStatus] = useState('');
   const [clientId, setClientId] = useState('');
+  // Names of the colleagues the user may see, for authors and assignees.
+  // Roles without user.read get 403; ids then show as they are.
+  const [people, setPeople] = useState(() => new Map());
+  useEffect(() => {
+    authed('GET', '/users?limit=200')
+      .then((res) => setPeople(new Map((res && res.items || []).map((u) => [String(u.id), u.name]))))
+      .catch(() => {});
+  }, []);
   const [list, setList] = useState({ items: [], next: null, loading: true });
   const [detail, setDetail] = useState(null);
   const listSeq = useRef(0);
@@ -634,7 +644,7 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
           selectedId=${detail ? detail.interaction.id : null} onSelect=${(it) => open(it)}
           status=${status} onStatus=${setStatus} clientId=${clientId} onClient=${setClientId}
           loading=${list.loading} nextCursor=${list.next} onMore=${() => loadList(true, list.next)} />
-        <${Detail} detail=${detail} user=${session.user} clientsById=${clientsById}
+        <${Detail} detail=${detail} user=${session.user} people=${people} clientsById=${clientsById}
           onOpen=${(it) => open(it)} onSend=${send} onMoreMessages=${moreMessages} />
       </div>
     </div>`;

@@ -267,26 +267,47 @@ static int seed_customers(demo *d, store_tx *tx, void *arg)
 
 typedef struct one_interaction {
     int client, n;
+    int64_t id, agent; /* filled in by seed_interaction */
+    const char *status;
+    int turns, turn;
 } one_interaction;
 
-static int add_messages(demo *d, store_tx *tx, const demo_client *dc, int64_t id, int turns)
+/* One message of the conversation after the opening one: a note and replies
+ * by the agent, follow-ups by the customer. */
+static int seed_turn(demo *d, store_tx *tx, void *arg)
 {
-    for (int t = 0; t < turns; t++) {
-        json_t *in, *out = NULL;
-        int rc;
-        if (t % 2 == 0)
-            in = json_pack("{s:s, s:s}", "direction", t == 0 ? "note" : "inbound", "body",
-                           t == 0 ? "Checked the account history before replying."
-                                  : "Thanks, that helps. One more question though.");
-        else
-            in = json_pack("{s:s, s:s}", "direction", "outbound", "body", PICK(&d->r, dc->replies));
-        rc = store_message_add(tx, id, in, &out);
-        json_decref(in);
-        json_decref(out);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    one_interaction *oi = arg;
+    const demo_client *dc = &clients[oi->client];
+    json_t *in, *out = NULL;
+    int t = oi->turn, rc = 0;
+    if (oi->agent)
+        rc = store_tx_authenticate(tx, oi->agent, "agent");
+    if (rc)
+        return rc;
+    if (t % 2 == 0)
+        in = json_pack("{s:s, s:s}", "direction", t == 0 ? "note" : "inbound", "body",
+                       t == 0 ? "Checked the account history before replying."
+                              : "Thanks, that helps. One more question though.");
+    else
+        in = json_pack("{s:s, s:s}", "direction", "outbound", "body", PICK(&d->r, dc->replies));
+    rc = store_message_add(tx, oi->id, in, &out);
+    json_decref(in);
+    json_decref(out);
+    return rc;
+}
+
+/* The agent moves the interaction to where the demo wants it. */
+static int seed_status(demo *d, store_tx *tx, void *arg)
+{
+    one_interaction *oi = arg;
+    json_t *patch = json_pack("{s:s}", "status", oi->status), *out = NULL;
+    int rc = oi->agent ? store_tx_authenticate(tx, oi->agent, "agent") : 0;
+    (void)d;
+    if (!rc)
+        rc = store_interaction_update(tx, oi->id, patch, &out);
+    json_decref(patch);
+    json_decref(out);
+    return rc;
 }
 
 static int seed_interaction(demo *d, store_tx *tx, void *arg)
@@ -297,12 +318,12 @@ static int seed_interaction(demo *d, store_tx *tx, void *arg)
     /* A few customers come back often, on several channels. */
     int who =
         rng_below(&d->r, 3) == 0 ? rng_below(&d->r, 6) : rng_below(&d->r, CUSTOMERS_PER_CLIENT);
-    const char *status = PICK(&d->r, statuses);
     json_t *in, *out = NULL, *tags = json_array();
+    oi->status = PICK(&d->r, statuses);
     if (rng_below(&d->r, 2))
         json_array_append_new(tags, json_string(PICK(&d->r, dc->tags)));
     json_t *assignee =
-        strcmp(status, "new") == 0
+        strcmp(oi->status, "new") == 0
             ? json_null()
             : json_integer(d->agent_ids[oi->client][rng_below(&d->r, d->nagents[oi->client])]);
     in = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:{s:s, s:s}}", "client_id",
@@ -313,21 +334,26 @@ static int seed_interaction(demo *d, store_tx *tx, void *arg)
                    "body", dc->openers[topic]);
     int rc = store_interaction_create(tx, in, &out);
     json_decref(in);
-    int64_t id = rc ? 0 : json_integer_value(json_object_get(out, "id"));
-    int64_t agent = rc ? 0 : json_integer_value(json_object_get(out, "assignee_id"));
-    json_decref(out);
-    out = NULL;
-    /* The assigned agent writes the replies and moves the status. */
-    if (!rc && agent)
-        rc = store_tx_authenticate(tx, agent, "agent");
-    if (!rc && strcmp(status, "new") != 0)
-        rc = add_messages(d, tx, dc, id, 1 + rng_below(&d->r, 4));
-    if (!rc && strcmp(status, "new") != 0) {
-        json_t *patch = json_pack("{s:s}", "status", status);
-        rc = store_interaction_update(tx, id, patch, &out);
-        json_decref(patch);
-        json_decref(out);
+    if (!rc) {
+        oi->id = json_integer_value(json_object_get(out, "id"));
+        oi->agent = json_integer_value(json_object_get(out, "assignee_id"));
+        oi->turns = strcmp(oi->status, "new") == 0 ? 0 : 1 + rng_below(&d->r, 4);
     }
+    json_decref(out);
+    return rc;
+}
+
+/* An interaction and its conversation, each step a few minutes apart. */
+static int seed_conversation(demo *d, int client, int n, int64_t when)
+{
+    one_interaction oi = {.client = client, .n = n};
+    int rc = at(d, when, seed_interaction, &oi);
+    for (oi.turn = 0; !rc && oi.turn < oi.turns; oi.turn++) {
+        when += (2 + rng_below(&d->r, 10)) * 60 * 1000;
+        rc = at(d, when, seed_turn, &oi);
+    }
+    if (!rc && oi.turns)
+        rc = at(d, when + (1 + rng_below(&d->r, 5)) * 60 * 1000, seed_status, &oi);
     return rc;
 }
 
@@ -341,12 +367,10 @@ static int seed(demo *d)
         rc = at(d, t + 120000, seed_customers, &c);
     /* Spread interactions over the week, both clients interleaved. */
     for (int n = 0; n < INTERACTIONS_PER_CLIENT && !rc; n++)
-        for (int c = 0; c < 2 && !rc; c++) {
-            one_interaction oi = {c, n};
-            int64_t when = DEMO_START_MS + (int64_t)n * 3600 * 1000 + c * 1800 * 1000 +
-                           rng_below(&d->r, 1500) * 1000;
-            rc = at(d, when, seed_interaction, &oi);
-        }
+        for (int c = 0; c < 2 && !rc; c++)
+            rc = seed_conversation(d, c, n,
+                                   DEMO_START_MS + (int64_t)n * 3600 * 1000 + c * 1800 * 1000 +
+                                       rng_below(&d->r, 900) * 1000);
     return rc;
 }
 
