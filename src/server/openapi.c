@@ -68,7 +68,7 @@ json_t *routes_openapi(void)
             item = json_object();
             json_object_set_new(paths, routes[i].pattern, item);
         }
-        for (k = 0; routes[i].method[k] && k < sizeof method - 1; k++)
+        for (k = 0; k < sizeof method - 1 && routes[i].method[k]; k++)
             method[k] = (char)tolower((unsigned char)routes[i].method[k]);
         method[k] = '\0';
         json_object_set_new(item, method, operation(&routes[i]));
