@@ -36,8 +36,7 @@
 
 #define STMT_CACHE_SIZE 128
 #define BUSY_TIMEOUT_MS 10000
-#define BATCH_MAX 64    /* requests sharing one write transaction at most */
-#define BATCH_RING 1024 /* outcomes of recent batches, by batch id */
+#define BATCH_MAX 64 /* requests sharing one write transaction at most */
 
 typedef struct store_conn store_conn;
 static void sq_disconnect(store_conn *c);
@@ -85,6 +84,17 @@ static int sq_connect(const char *target, store_conn **out, char *err, size_t er
  * two objects, which is still correct, only less coalesced.
  * ---------------------------------------------------------------------- */
 
+/* A request waiting for the outcome of the batch it took part in; lives on
+ * its stack, linked into shared_file.waiting until the batch's end is
+ * published. (A ring of outcomes indexed by batch id could be overwritten
+ * by later batches before a slow waiter woke up, leaving it asleep for
+ * good.) */
+typedef struct batch_waiter {
+    struct batch_waiter *next;
+    int rc;
+    int done;
+} batch_waiter;
+
 typedef struct shared_file {
     struct shared_file *next; /* registry list, under registry_lock */
     int refs;                 /* under registry_lock */
@@ -100,15 +110,15 @@ typedef struct shared_file {
     int syncing;                   /* a thread is in fdatasync */
     int failed;                    /* an fdatasync failed: sticky */
     int gate_waiters;              /* threads waiting in gate_enter */
-    store_conn *writer;            /* write transactions run here; gate holder only */
+    /* The gate holder alone writes (and reads) writer, batch_open, batch_id
+     * and batch_members, without the mutex: the gate hands them over, and
+     * the mutex taken to pass it orders the accesses. */
+    store_conn *writer;            /* write transactions run here */
     int batch_open;                /* writer holds an open batch transaction */
     unsigned long long batch_id;   /* the open (or last) batch */
     int batch_members;             /* requests released into the open batch */
+    batch_waiter *waiting;         /* members of the open batch awaiting its end */
     pthread_cond_t batch_done;
-    struct {
-        unsigned long long id;
-        int rc;
-    } outcome[BATCH_RING];         /* published by whoever ends a batch */
     int wal_frames;                /* frames in the WAL after the last commit */
     int checkpointed_at;           /* wal_frames when the last checkpoint ran */
     int checkpointing;             /* a thread is checkpointing */
@@ -244,6 +254,31 @@ static void gate_leave(shared_file *f)
     f->gate_held = 0;
     pthread_cond_signal(&f->gate_free);
     pthread_mutex_unlock(&f->lock);
+}
+
+/* Opens the gate if a request is waiting at it and the open batch may
+ * grow, and then links w (if not NULL) into the batch's waiters; returns 1
+ * if it did. The check and the opening are one step under the mutex: with
+ * a count read earlier, the waiter could time out of gate_enter in
+ * between, and the batch would stay open with nobody left to commit it.
+ * Once the gate is open with gate_waiters > 0, a waiter (or a newcomer)
+ * takes it, because gate_enter re-checks gate_held after a timeout too. */
+static int gate_pass(shared_file *f, batch_waiter *w)
+{
+    int passed;
+
+    pthread_mutex_lock(&f->lock);
+    passed = f->gate_waiters > 0 && f->batch_members < BATCH_MAX;
+    if (passed) {
+        if (w) {
+            w->next = f->waiting;
+            f->waiting = w;
+        }
+        f->gate_held = 0;
+        pthread_cond_signal(&f->gate_free);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return passed;
 }
 
 /* Makes f->fd refer to the file now at f->wal_path. Syncer only. */
@@ -766,24 +801,54 @@ out_reset:
  * that fails rolls back to its savepoint and leaves the batch intact; an
  * error that ends the whole transaction (I/O, disk full) fails every
  * member of the batch.
+ *
+ * Isolation: a member sees the work of the members before it in its batch
+ * before that work is committed, as if they ran one after the other. So
+ * that nobody answers on the strength of such work, a member that rolls
+ * back also waits for the batch's outcome (see batch_end); if the batch
+ * then fails, what it saw was lost with everyone's work, as after a crash.
+ *
+ * Liveness: an open batch always has an owner, the request holding the
+ * gate; the gate is passed only to a request that is waiting for it (see
+ * gate_pass), and every way out of a batched request (commit, rollback,
+ * a failed statement, a failed begin, disconnect) passes it on, commits
+ * the batch or aborts it.
  * ---------------------------------------------------------------------- */
 
-static void batch_publish(shared_file *f, unsigned long long id, int rc)
+/* Detaches the waiters of the batch that is ending (gate held), so that
+ * the next batch, which may start as soon as the gate opens, has its own. */
+static batch_waiter *batch_take_waiters(shared_file *f)
+{
+    batch_waiter *list;
+
+    pthread_mutex_lock(&f->lock);
+    list = f->waiting;
+    f->waiting = NULL;
+    pthread_mutex_unlock(&f->lock);
+    return list;
+}
+
+/* Tells every waiter of an ended batch its outcome. A waiter's record is
+ * on its stack: it may return as soon as the mutex is released. */
+static void batch_publish(shared_file *f, batch_waiter *list, int rc)
 {
     pthread_mutex_lock(&f->lock);
-    f->outcome[id % BATCH_RING].id = id;
-    f->outcome[id % BATCH_RING].rc = rc;
+    for (; list; list = list->next) {
+        list->rc = rc;
+        list->done = 1;
+    }
     pthread_cond_broadcast(&f->batch_done);
     pthread_mutex_unlock(&f->lock);
 }
 
-static int batch_wait(shared_file *f, unsigned long long id)
+static int batch_wait(shared_file *f, batch_waiter *w)
 {
     int rc;
+
     pthread_mutex_lock(&f->lock);
-    while (f->outcome[id % BATCH_RING].id != id)
+    while (!w->done)
         pthread_cond_wait(&f->batch_done, &f->lock);
-    rc = f->outcome[id % BATCH_RING].rc;
+    rc = w->rc;
     pthread_mutex_unlock(&f->lock);
     return rc;
 }
@@ -794,7 +859,7 @@ static void batch_abort(shared_file *f, int rc)
     if (!sqlite3_get_autocommit(f->writer->db))
         exec_sql(f->writer, "ROLLBACK", NULL, NULL, NULL);
     f->batch_open = 0;
-    batch_publish(f, f->batch_id, rc ? rc : CD_EIO);
+    batch_publish(f, batch_take_waiters(f), rc ? rc : CD_EIO);
 }
 
 static int writer_open(store_conn *c)
@@ -805,6 +870,14 @@ static int writer_open(store_conn *c)
         return 0;
     if (sq_connect(f->db_path, &f->writer, err, sizeof err) != 0) {
         set_err(c, "%s", err);
+        return CD_EIO;
+    }
+    if (f->writer->shared != f) {
+        /* Its path led to another object (or none): dropping a reference
+         * of f for it below would free f under its users. */
+        sq_disconnect(f->writer);
+        f->writer = NULL;
+        set_err(c, "%s: the writer connection did not find its shared state", f->db_path);
         return CD_EIO;
     }
     /* The writer belongs to f: drop the reference its connect took, or f
@@ -821,40 +894,22 @@ static void copy_err(store_conn *to, const store_conn *from)
     snprintf(to->err, sizeof to->err, "%s", from->err);
 }
 
-static int batch_join(store_conn *c)
+/* Starts a batch on the writer (gate held, no batch open). */
+static int batch_begin(shared_file *f)
 {
-    shared_file *f = c->shared;
     int rc;
-    if (gate_enter(f) != 0) {
-        set_err(c, "database is locked (another write transaction of this process)");
-        return CD_EBUSY;
+
+    /* A ROLLBACK that failed (out of memory) may have left a transaction
+     * behind; BEGIN would then fail for every later request. */
+    if (!sqlite3_get_autocommit(f->writer->db))
+        exec_sql(f->writer, "ROLLBACK", NULL, NULL, NULL);
+    rc = exec_sql(f->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (!rc) {
+        f->batch_open = 1;
+        f->batch_id++;
+        f->batch_members = 0;
     }
-    c->in_gate = 1;
-    rc = writer_open(c);
-    if (!rc && !f->batch_open) {
-        rc = exec_sql(f->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        if (!rc) {
-            f->batch_open = 1;
-            f->batch_id++;
-            f->batch_members = 0;
-        }
-    }
-    if (!rc)
-        rc = exec_sql(f->writer, "SAVEPOINT request", NULL, NULL, NULL);
-    if (rc) {
-        if (f->writer)
-            copy_err(c, f->writer);
-        if (f->batch_open)
-            batch_abort(f, CD_EIO);
-        gate_leave(f);
-        c->in_gate = 0;
-        return rc;
-    }
-    c->in_batch = 1;
-    c->batch = f->batch_id;
-    c->in_tx = 1;
-    c->tx_failed = 0;
-    return 0;
+    return rc;
 }
 
 /* Commits the open batch and makes it durable (gate held on entry,
@@ -862,7 +917,7 @@ static int batch_join(store_conn *c)
 static int batch_commit(store_conn *c)
 {
     shared_file *f = c->shared;
-    unsigned long long id = f->batch_id;
+    batch_waiter *members = batch_take_waiters(f);
     int rc = exec_sql(f->writer, "COMMIT", NULL, NULL, NULL);
     if (rc) {
         copy_err(c, f->writer);
@@ -877,28 +932,97 @@ static int batch_commit(store_conn *c)
                 f->wal_path);
         rc = CD_EIO;
     }
-    batch_publish(f, id, rc);
+    batch_publish(f, members, rc);
     if (!rc)
         maybe_checkpoint(c); /* on c's own idle connection, not the writer */
     return rc;
 }
 
+/* c's request is done with the open, intact batch (gate held on entry,
+ * released inside): hand the batch to a waiting request, or end it.
+ * wait != 0 returns only once the batch has ended, with its outcome;
+ * otherwise returns 0 unless c itself ends the batch. */
+static int batch_hand_on(store_conn *c, int wait)
+{
+    shared_file *f = c->shared;
+    batch_waiter me = {0};
+
+    if (gate_pass(f, wait ? &me : NULL)) {
+        c->in_gate = 0;
+        return wait ? batch_wait(f, &me) : 0;
+    }
+    if (f->batch_members == 0) { /* nothing to keep: end it quietly */
+        exec_sql(f->writer, "ROLLBACK", NULL, NULL, NULL);
+        f->batch_open = 0;
+        gate_leave(f);
+        c->in_gate = 0;
+        return 0;
+    }
+    return batch_commit(c);
+}
+
+static int batch_join(store_conn *c)
+{
+    shared_file *f = c->shared;
+    int rc;
+    if (gate_enter(f) != 0) {
+        set_err(c, "database is locked (another write transaction of this process)");
+        return CD_EBUSY;
+    }
+    c->in_gate = 1;
+    rc = writer_open(c);
+    if (!rc && !f->batch_open)
+        rc = batch_begin(f);
+    if (!rc)
+        rc = exec_sql(f->writer, "SAVEPOINT request", NULL, NULL, NULL);
+    if (!rc) {
+        c->in_batch = 1;
+        c->batch = f->batch_id;
+        c->in_tx = 1;
+        c->tx_failed = 0;
+        return 0;
+    }
+    if (f->writer)
+        copy_err(c, f->writer);
+    if (f->batch_open && sqlite3_get_autocommit(f->writer->db)) {
+        batch_abort(f, CD_EIO);
+    } else if (f->batch_open) {
+        /* Earlier members may have released into this batch because we
+         * waited: pass it on or commit it for them, never abandon it. */
+        batch_hand_on(c, 0);
+        return rc;
+    }
+    gate_leave(f);
+    c->in_gate = 0;
+    return rc;
+}
+
 /* Ends c's part of the batch: keep != 0 releases its savepoint (commit),
- * else rolls it back. Returns once the outcome is known. */
+ * else rolls it back. Returns once the outcome is known.
+ *
+ * A request that rolls back still waits for the batch when earlier members
+ * kept work: it may have read their rows (or hit a unique violation on
+ * one) while they were not yet committed, and must not answer on the
+ * strength of data that could still be lost, nor retry a read that would
+ * not yet see them (store's idempotency replay does exactly that). */
 static int batch_end(store_conn *c, int keep)
 {
     shared_file *f = c->shared;
     store_conn *w = f->writer;
-    unsigned long long id = c->batch;
-    int rc = 0, waiters;
+    int rc = 0, outcome;
 
     c->in_batch = 0;
     c->in_tx = 0;
     c->tx_failed = 0;
-    if (!f->batch_open || f->batch_id != id) { /* the batch died under us */
+    if (!f->batch_open || f->batch_id != c->batch) {
+        /* Only c's own statement can have ended it (c holds the gate), and
+         * that set tx_failed, so keep is 0 here; batch_abort told the
+         * others. */
         gate_leave(f);
         c->in_gate = 0;
-        return keep ? batch_wait(f, id) : 0;
+        if (keep)
+            set_err(c, "the write transaction was lost to an earlier failure");
+        return keep ? CD_EIO : 0;
     }
     if (keep && exec_sql(w, "RELEASE request", NULL, NULL, NULL) != 0) {
         copy_err(c, w);
@@ -909,25 +1033,41 @@ static int batch_end(store_conn *c, int keep)
         exec_sql(w, "ROLLBACK TO request", NULL, NULL, NULL);
         exec_sql(w, "RELEASE request", NULL, NULL, NULL);
     }
-    f->batch_members += keep;
-    pthread_mutex_lock(&f->lock);
-    waiters = f->gate_waiters;
-    pthread_mutex_unlock(&f->lock);
-    if (waiters > 0 && f->batch_members < BATCH_MAX) {
-        gate_leave(f); /* the next request joins this batch */
-        c->in_gate = 0;
-        return keep ? batch_wait(f, id) : rc;
-    }
-    if (f->batch_members == 0) { /* nothing to keep: end it quietly */
-        exec_sql(w, "ROLLBACK", NULL, NULL, NULL);
-        f->batch_open = 0;
-        batch_publish(f, id, 0);
+    if (sqlite3_get_autocommit(w->db)) {
+        /* The writer's transaction ended under a failed RELEASE or ROLLBACK
+         * TO: the members' work is gone. Passing the gate on would let the
+         * next SAVEPOINT open a fresh transaction, and a later COMMIT report
+         * success to members whose rows were lost. */
+        batch_abort(f, CD_EIO);
         gate_leave(f);
         c->in_gate = 0;
-        return rc;
+        return CD_EIO;
     }
-    int committed = batch_commit(c);
-    return keep ? committed : rc;
+    f->batch_members += keep;
+    outcome = batch_hand_on(c, f->batch_members > 0);
+    return keep ? outcome : rc;
+}
+
+/* After a statement of c's request ran on the writer: an error marks the
+ * request failed, and if the writer's transaction is gone (I/O error, full
+ * disk, or a COMMIT/ROLLBACK in the SQL itself) so is every member's work:
+ * the batch fails as a whole and is not passed on. */
+static int batch_after(store_conn *c, int rc)
+{
+    shared_file *f = c->shared;
+    int ended = sqlite3_get_autocommit(f->writer->db);
+
+    if (rc == 0 && !ended)
+        return 0;
+    c->tx_failed = 1;
+    if (ended) {
+        if (rc == 0) {
+            set_err(c, "the statement ended the shared write transaction");
+            rc = CD_EIO;
+        }
+        batch_abort(f, rc);
+    }
+    return rc;
 }
 
 /* Runs one statement of a batched write transaction on the writer. */
@@ -942,13 +1082,32 @@ static int batch_exec(store_conn *c, const char *sql, json_t *params, json_t **r
         return CD_EIO;
     }
     rc = exec_sql(f->writer, sql, params, rows_out, changes_out);
-    if (rc) {
+    if (rc)
         copy_err(c, f->writer);
-        c->tx_failed = 1;
-        if (sqlite3_get_autocommit(f->writer->db))
-            batch_abort(f, rc);
+    rc = batch_after(c, rc);
+    if (rc && rows_out && *rows_out) { /* a success undone by batch_after */
+        json_decref(*rows_out);
+        *rows_out = NULL;
     }
     return rc;
+}
+
+/* Runs a script inside a batched write transaction on the writer. */
+static int batch_exec_script(store_conn *c, const char *sql)
+{
+    shared_file *f = c->shared;
+    char *msg = NULL;
+    int rc;
+
+    if (!f->batch_open || f->batch_id != c->batch)
+        return batch_exec(c, "SELECT 1", NULL, NULL, NULL); /* reports the loss */
+    rc = sqlite3_exec(f->writer->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        set_err(c, "%s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        rc = map_sqlite(rc);
+    }
+    return batch_after(c, rc);
 }
 
 /* A transaction fails as a whole, as in PostgreSQL: after an error inside
@@ -986,21 +1145,8 @@ static int sq_exec_script(store_conn *c, const char *sql)
 
     if (c->tx_failed)
         return tx_aborted(c);
-    if (c->in_batch) {
-        shared_file *f = c->shared;
-        if (!f->batch_open || f->batch_id != c->batch)
-            return batch_exec(c, "SELECT 1", NULL, NULL, NULL); /* reports the loss */
-        rc = sqlite3_exec(f->writer->db, sql, NULL, NULL, &msg);
-        if (rc != SQLITE_OK) {
-            set_err(c, "%s", msg ? msg : sqlite3_errstr(rc));
-            sqlite3_free(msg);
-            c->tx_failed = 1;
-            if (sqlite3_get_autocommit(f->writer->db))
-                batch_abort(f, map_sqlite(rc));
-            return map_sqlite(rc);
-        }
-        return 0;
-    }
+    if (c->in_batch)
+        return batch_exec_script(c, sql);
     rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     gate_check(c);
     if (rc != SQLITE_OK) {
