@@ -1,4 +1,5 @@
-# Writes OUT: a C array of {name, sql} for each file in FILES, in order.
+# Writes OUT: a C array of {name, sql} for each file in FILES ('|'-separated), in order.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* generated from src/store/migrations; do not edit */\n#include \"store/migrations.h\"\n\nconst store_migration store_migrations[] = {\n")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME_WE)

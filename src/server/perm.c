@@ -27,6 +27,9 @@ static const perm_row table[] = {
     {"event.read",             {1, 1, 1, 1, 0, 0}},
     {"token.manage",           {1, 1, 1, 1, 1, 1}},
     {"audit.read",             {1, 0, 0, 0, 0, 0}},
+    {"queue.read",             {1, 1, 1, 1, 1, 0}},
+    {"queue.write",            {1, 1, 0, 0, 0, 0}},
+    {"agent.state",            {1, 1, 1, 0, 0, 0}},
 };
 /* clang-format on */
 

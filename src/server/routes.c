@@ -133,6 +133,43 @@ static const jschema_field interaction_patch[] = {
     {"version", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "fail with 409 unless still this version"},
     END};
 
+static const jschema_field priority_fields[] = {
+    {"urgency", JS_MAP, 0, 0, 0, 0, NULL, NULL, "points by urgency: low, normal, high, urgent"},
+    {"tier", JS_MAP, 0, 0, 0, 0, NULL, NULL, "points by tier: standard, premium, enterprise"},
+    {"aging_per_s", JS_INT, 0, 1, 10000, 0, NULL, NULL, "points added per second waited"},
+    END};
+
+static const jschema_field step_fields[] = {
+    {"after_s", JS_INT, JS_REQUIRED, 1, 86400, 0, NULL, NULL, "seconds waited"},
+    {"relax", JS_INT, 0, 0, 4, 0, NULL, NULL, "lower every required level by this much"},
+    {"keep", JS_INT, 0, 0, 8, 0, NULL, NULL, "keep only the first N required skills; 0: any"},
+    END};
+
+static const jschema_field overflow_fields[] = {
+    {"after_s", JS_INT, JS_REQUIRED, 1, 86400, 0, NULL, NULL, "seconds waited"},
+    ID_FIELD("queue_id", JS_REQUIRED, "queue of the same client"),
+    END};
+
+#define QUEUE_SETTINGS                                                                             \
+    {"priority", JS_OBJECT, 0, 0, 0, 0, NULL, priority_fields, "priority points and aging"},       \
+        {"widening", JS_ARRAY, 0, 0, 8, 0, NULL, step_fields, "widening steps"},                   \
+        {"strategy", JS_TAGS, 0, 0, 3, 16, NULL, NULL, "order of match, idle, handled"},           \
+        {"overflow", JS_OBJECT, JS_NULLABLE, 0, 0, 0, NULL, overflow_fields, "overflow rule"},     \
+        {"offer_timeout_s", JS_INT, 0, 5, 600, 0, NULL, NULL, "seconds to accept an offer"},       \
+    {                                                                                              \
+        "max_missed", JS_INT, 0, 1, 20, 0, NULL, NULL, "missed offers before going away"           \
+    }
+
+static const jschema_field queue_body[] = {ID_FIELD("client_id", JS_REQUIRED, "owning client"),
+                                           STR("name", JS_REQUIRED, 100, "queue name"),
+                                           QUEUE_SETTINGS, END};
+static const jschema_field queue_patch[] = {STR("name", 0, 100, "queue name"), QUEUE_SETTINGS, END};
+
+static const char *const agent_states[] = {"offline", "available", "away", NULL};
+static const jschema_field agent_state_body[] = {
+    ENUM("state", JS_REQUIRED, agent_states, "offline, available or away"),
+    STR("reason", 0, 64, "reason code, required for away"), END};
+
 /* --- queries ---------------------------------------------------------- */
 #define PAGE                                                                                       \
     STR("cursor", 0, 24, "next_cursor of the previous page"),                                      \
@@ -240,6 +277,22 @@ const route routes[] = {
      "{\"direction\":\"note\",\"body\":\"checked the account\"}"},
     {"GET", P "/interactions/{interaction_id}/events", api_event_list, "event.read", 0, NULL, 0,
      page_query, 200, "The interaction's event log, newest first", NULL},
+
+    {"GET", P "/queues", api_queue_list, "queue.read", 0, NULL, 0, by_client_query, 200,
+     "Queues of the caller's clients", NULL},
+    {"POST", P "/queues", api_queue_create, "queue.write", R_WRITE, queue_body, 0, NULL, 201,
+     "Add a queue with its routing settings",
+     "{\"client_id\":@client@,\"name\":\"q-@rand@\",\"widening\":[{\"after_s\":30,"
+     "\"relax\":1}],\"offer_timeout_s\":20}"},
+    {"GET", P "/queues/{queue_id}", api_queue_get, "queue.read", 0, NULL, 0, NULL, 200, "One queue",
+     NULL},
+    {"PATCH", P "/queues/{queue_id}", api_queue_update, "queue.write", R_WRITE, queue_patch, 1,
+     NULL, 200, "Change a queue's routing settings", "{\"max_missed\":4}"},
+    {"GET", P "/agents/me/state", api_agent_state_get, "agent.state", 0, NULL, 0, NULL, 200,
+     "The caller's routing state", NULL},
+    {"PUT", P "/agents/me/state", api_agent_state_set, "agent.state", R_WRITE, agent_state_body, 0,
+     NULL, 200, "Go available, away (with a reason) or offline",
+     "{\"state\":\"away\",\"reason\":\"break\"}"},
 
     {"GET", P "/audit", api_audit_list, "audit.read", 0, NULL, 0, by_client_query, 200,
      "The audit log, newest first", NULL},

@@ -141,6 +141,23 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
 int store_message_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t **out);
 int store_event_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t **out);
 
+/* --- queues and agent state (routing) -------------------------------- */
+/* in: client_id, name, priority ({urgency:{low..urgent}, tier:{standard..
+ * enterprise}, aging_per_s}, merged over defaults), widening ([{after_s,
+ * relax, keep}]), strategy (order of "match", "idle", "handled"), overflow
+ * ({after_s, queue_id} of the same client), offer_timeout_s, max_missed. */
+int store_queue_create(store_tx *tx, json_t *in, json_t **out);
+int store_queue_get(store_tx *tx, int64_t id, json_t **out);
+/* query: client_id, cursor, limit. */
+int store_queue_list(store_tx *tx, json_t *query, json_t **out);
+int store_queue_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+/* A user's routing state {state, reason, since, wrapup_until}; offline if
+ * never set. */
+int store_agent_state_get(store_tx *tx, int64_t user_id, json_t **out);
+/* Sets the caller's own state: in {state: offline|available|away, reason
+ * (required for away)}. */
+int store_agent_state_set(store_tx *tx, json_t *in, json_t **out);
+
 /* --- audit and idempotency -------------------------------------------- */
 /* Appends one chained audit entry (the store calls this for every write;
  * exported for actions outside the store, such as logins). */

@@ -397,6 +397,10 @@ def setup():
                    "message": {"direction": "inbound", "body": "Hello from B"}}), 201,
               "interaction B")
     S.intB = ib["id"]
+    S.queueA = must(admin("POST", API + "/queues", {"client_id": A, "name": "billing-a"}), 201,
+                    "queue A")["id"]
+    S.queueB = must(admin("POST", API + "/queues", {"client_id": B, "name": "billing-b"}), 201,
+                    "queue B")["id"]
     must(as_(S.u["agentB"], "POST", API + "/interactions/%d/messages" % S.intB,
              {"direction": "outbound", "body": "Reply within B"}), 201, "message B")
     must(as_(S.u["agentA"], "POST", API + "/interactions/%d/messages" % S.intA,
@@ -1317,17 +1321,18 @@ def t_tenant(doc_ops):
         """Path parameter values: side 'A' (the caller's own), 'B', or 'missing'."""
         if side == "missing":
             return {k: MISSING for k in ["client_id", "customer_id", "interaction_id",
-                                         "user_id", "token_id"]}
+                                         "user_id", "token_id", "queue_id"]}
         if side == "B":
             return {"client_id": B, "customer_id": S.custB, "interaction_id": S.intB,
-                    "user_id": S.u["supB"].id, "token_id": S.u["supB"].token_id}
+                    "user_id": S.u["supB"].id, "token_id": S.u["supB"].token_id,
+                    "queue_id": S.queueB}
         return {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
-                "user_id": caller.id, "token_id": caller.token_id}
+                "user_id": caller.id, "token_id": caller.token_id, "queue_id": S.queueA}
 
     for method, path, op in with_params:
         params = path_params(path)
         unknown = [p for p in params if p not in ("client_id", "customer_id", "interaction_id",
-                                                  "user_id", "token_id")]
+                                                  "user_id", "token_id", "queue_id")]
         if not check("tenant: %s %s has known path parameters" % (method, path), not unknown,
                      unknown):
             continue
@@ -1583,7 +1588,7 @@ def t_malformed(doc_ops):
     A = S.clients["A"]
     ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id}
     path_ids = {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
-                "user_id": S.target.id, "token_id": MISSING}
+                "user_id": S.target.id, "token_id": MISSING, "queue_id": S.queueA}
     before, audited = store_snapshot()
     routes = [(m, p, op) for m, p, op in ops if op.get("x-sample")]
     check("malformed: write routes with a sample found", len(routes) >= 10, len(routes))
@@ -1794,7 +1799,7 @@ def t_route_table(doc_ops):
         url = p
         for k in path_params(p):
             url = url.replace("{%s}" % k, str({"client_id": A, "customer_id": S.custA,
-                                               "interaction_id": S.intA,
+                                               "interaction_id": S.intA, "queue_id": S.queueA,
                                                "user_id": S.target.id}.get(k, MISSING)))
         r = call(m, url, fill_sample(op["x-sample"], ids), token=ADMIN)
         ok_status = [int(s) for s in op.get("responses", {}) if s.isdigit()]
@@ -1836,6 +1841,64 @@ def run(name, fn, *args):
         check("%s completed without an exception" % name, False, traceback.format_exc())
 
 
+def t_queues():
+    """Queues: defaults, validation of routing settings, overflow within the
+    client, agent state."""
+    A, B = S.clients["A"], S.clients["B"]
+    q = admin("GET", API + "/queues/%d" % S.queueA)
+    check("queues: defaults filled in",
+          q.status == 200 and q.json["priority"]["urgency"]["urgent"] == 600
+          and q.json["strategy"] == ["match", "idle", "handled"] and q.json["overflow"] is None
+          and q.json["offer_timeout_s"] == 20 and q.json["max_missed"] == 3, q)
+    r = admin("PATCH", API + "/queues/%d" % S.queueA,
+              {"priority": {"urgency": {"urgent": 900}, "aging_per_s": 2},
+               "widening": [{"after_s": 30, "relax": 1}, {"after_s": 90, "keep": 0}],
+               "strategy": ["idle", "match", "handled"]})
+    check("queues: patch merges priority points and replaces widening and strategy",
+          r.status == 200 and r.json["priority"]["urgency"]["urgent"] == 900
+          and r.json["priority"]["urgency"]["high"] == 300 and r.json["priority"]["aging_per_s"] == 2
+          and len(r.json["widening"]) == 2 and r.json["strategy"][0] == "idle", r)
+    for body, why in [({"widening": [{"after_s": 60}, {"after_s": 30}]}, "decreasing steps"),
+                      ({"strategy": ["match", "match", "idle"]}, "strategy repeats"),
+                      ({"priority": {"urgency": {"critical": 5}}}, "unknown urgency"),
+                      ({"priority": {"tier": {"premium": -1}}}, "negative points"),
+                      ({"overflow": {"after_s": 60, "queue_id": S.queueA}}, "overflow to itself")]:
+        r = admin("PATCH", API + "/queues/%d" % S.queueA, body)
+        check("queues: %s -> 422" % why, r.status == 422, r)
+    r = admin("PATCH", API + "/queues/%d" % S.queueA,
+              {"overflow": {"after_s": 60, "queue_id": S.queueB}})
+    check("queues: overflow into another client's queue -> 422", r.status == 422, r)
+    other = must(admin("POST", API + "/queues", {"client_id": A, "name": "overflow-a"}), 201,
+                 "queue A2")
+    r = admin("PATCH", API + "/queues/%d" % S.queueA,
+              {"overflow": {"after_s": 60, "queue_id": other["id"]}})
+    check("queues: overflow into a queue of the same client",
+          r.status == 200 and r.json["overflow"] == {"after_s": 60, "queue_id": other["id"]}, r)
+    r = admin("POST", API + "/queues", {"client_id": A, "name": "overflow-a"})
+    check("queues: a client's queue names are unique -> 409", r.status == 409, r)
+    r = as_(S.u["agentA"], "GET", API + "/queues")
+    ids = {x["client_id"] for x in r.json["items"]} if r.status == 200 else None
+    check("queues: an agent lists only its clients' queues", ids == {A}, r)
+    r = as_(S.u["agentA"], "POST", API + "/queues", {"client_id": A, "name": "nope"})
+    check("queues: agents may not add queues -> 403", r.status == 403, r)
+
+    agent = S.u["agentA"]
+    r = as_(agent, "GET", API + "/agents/me/state")
+    check("agent state: offline until set", r.status == 200 and r.json["state"] == "offline", r)
+    r = as_(agent, "PUT", API + "/agents/me/state", {"state": "away"})
+    check("agent state: away needs a reason -> 422", r.status == 422, r)
+    r = as_(agent, "PUT", API + "/agents/me/state", {"state": "away", "reason": "lunch"})
+    check("agent state: away with a reason", r.status == 200 and r.json["state"] == "away"
+          and r.json["reason"] == "lunch", r)
+    r = as_(agent, "PUT", API + "/agents/me/state", {"state": "available", "reason": "x"})
+    r2 = as_(agent, "GET", API + "/agents/me/state")
+    check("agent state: available clears the reason",
+          r.status == 200 and r2.json["state"] == "available" and r2.json["reason"] == "", r2)
+    r = as_(S.u["qaA"] if "qaA" in S.u else S.u["supA"], "PUT", API + "/agents/me/state",
+            {"state": "wrapup"})
+    check("agent state: wrap-up is set by the system only -> 400", r.status == 400, r)
+
+
 def main():
     t0 = time.time()
     print("caredesk API tests against %s (%s)" % (URL, STORE))
@@ -1847,7 +1910,7 @@ def main():
     section("functional")
     for fn in [t_crud, t_pagination, t_filters, t_identity_matching, t_lifecycle,
                t_versions_events_fields_tags, t_idempotency, t_sessions, t_roles,
-               t_throttle_account, t_audit, t_meta]:
+               t_throttle_account, t_audit, t_meta, t_queues]:
         run(fn.__name__, fn)
     section("hostile strings")
     run("hostile", t_hostile)
