@@ -105,6 +105,11 @@ static const jschema_field message_body[] = {
     ENUM("direction", JS_REQUIRED, directions, "inbound, outbound (reply) or note (internal)"),
     STR("body", JS_REQUIRED, 262144, "text"), END};
 
+static const jschema_field required_skill_fields[] = {
+    STR("name", JS_REQUIRED, 64, "skill or language"),
+    {"level", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, "minimum proficiency 1..5"},
+    END};
+
 static const jschema_field interaction_body[] = {
     ID_FIELD("client_id", JS_REQUIRED, "owning client"),
     ENUM("channel", JS_REQUIRED, channels, "channel"),
@@ -119,6 +124,9 @@ static const jschema_field interaction_body[] = {
     ID_FIELD("customer_id", JS_NULLABLE, "existing customer of the client"),
     {"customer", JS_OBJECT, 0, 0, 0, 0, NULL, customer_ref, "customer found or created"},
     {"message", JS_OBJECT, 0, 0, 0, 0, NULL, message_body, "first message"},
+    {"required_skills", JS_ARRAY, 0, 0, 8, 0, NULL, required_skill_fields,
+     "skills an agent needs, most important first"},
+    ID_FIELD("preferred_agent_id", JS_NULLABLE, "agent offered it first, for a while"),
     END};
 
 static const jschema_field interaction_patch[] = {

@@ -158,6 +158,54 @@ int store_agent_state_get(store_tx *tx, int64_t user_id, json_t **out);
  * (required for away)}. */
 int store_agent_state_set(store_tx *tx, json_t *in, json_t **out);
 
+/* --- routing: the router's side (system context) ---------------------- */
+/* Takes or renews the routing lease for `me` until now + lease_ms; the row
+ * lock serialises router iterations across servers. CD_EBUSY when another
+ * server holds it. *taken_over is 1 when this call took it from another
+ * holder (or nobody): the router must rebuild its state. */
+int store_router_lease(store_tx *tx, const char *me, int64_t lease_ms, int64_t *epoch,
+                       int *taken_over);
+int store_router_release(store_tx *tx, const char *me);
+/* Outbox hints after after_seq, oldest first: [{seq, at, kind, client_id,
+ * subject_id, agent_id, detail}]. kind: interaction, agent, queue, accept,
+ * reject, finish. */
+int store_routing_events(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out);
+int store_routing_head(store_tx *tx, int64_t *seq);
+/* An interaction as routing sees it (with its customer's tier). */
+int store_routing_interaction(store_tx *tx, int64_t id, json_t **out);
+/* Ids of every interaction waiting for an agent (unassigned, new or open). */
+int store_routing_waiting(store_tx *tx, json_t **out);
+/* An agent as routing sees it: {id, active, state, wrapup_until, clients,
+ * skills, work: [{interaction_id, channel}]}. */
+int store_routing_agent(store_tx *tx, int64_t user_id, json_t **out);
+/* Ids of users who ever set a routing state. */
+int store_routing_agents(store_tx *tx, json_t **out);
+int store_routing_queues(store_tx *tx, json_t **out);
+int store_routing_pending_offers(store_tx *tx, json_t **out);
+int store_offer_create(store_tx *tx, int64_t interaction, int64_t agent, int64_t expires_at,
+                       json_t **out);
+/* Marks every pending offer past its deadline expired; returns them. */
+int store_offers_expire(store_tx *tx, json_t **expired);
+int store_offers_cancel(store_tx *tx, int64_t interaction);
+/* Sets an agent's state on routing's behalf (away for missed offers,
+ * wrap-up with its end, available after wrap-up). */
+int store_agent_state_system(store_tx *tx, int64_t agent, const char *state, const char *reason,
+                             int64_t wrapup_until);
+int store_interaction_requeue(store_tx *tx, int64_t interaction, const char *queue);
+
+/* --- routing: the agent's side ---------------------------------------- */
+/* The caller's pending offers, with the interaction's channel, subject,
+ * priority and queue. */
+int store_offer_list_mine(store_tx *tx, json_t **out);
+int store_offer_get_mine(store_tx *tx, int64_t offer, json_t **out);
+/* Accepts a pending, unexpired offer of the caller's: the interaction is
+ * assigned to them. CD_ESTATE when the offer is no longer open. */
+int store_offer_accept(store_tx *tx, int64_t offer, json_t **out);
+int store_offer_reject(store_tx *tx, int64_t offer, json_t **out);
+/* The caller finished working on an interaction they accepted; wrap-up of
+ * wrapup_s seconds follows. */
+int store_work_finish(store_tx *tx, int64_t interaction, int32_t wrapup_s, json_t **out);
+
 /* --- audit and idempotency -------------------------------------------- */
 /* Appends one chained audit entry (the store calls this for every write;
  * exported for actions outside the store, such as logins). */

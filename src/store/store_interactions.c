@@ -10,7 +10,8 @@
 
 #define INTERACTION_COLUMNS                                                                        \
     "id, client_id, customer_id, channel, status, priority, subject, queue, assignee_id, "         \
-    "category, tags, custom_fields, version, created_at, updated_at"
+    "category, tags, custom_fields, version, created_at, updated_at, required_skills, "            \
+    "preferred_agent_id"
 #define MESSAGE_COLUMNS "id, interaction_id, client_id, direction, body, author_id, created_at"
 
 static const char *const channels[] = {"email", "chat", "voice", "social", "web", NULL};
@@ -31,6 +32,7 @@ static json_t *interaction_shape(json_t *row)
 {
     store__parse_column(row, "tags", "[]");
     store__parse_column(row, "custom_fields", "{}");
+    store__parse_column(row, "required_skills", "[]");
     return row;
 }
 
@@ -50,8 +52,9 @@ int store_interaction_get(store_tx *tx, int64_t id, json_t **out)
     return 0;
 }
 
-/* An assignee must be an active user serving the interaction's client. */
-static int check_assignee(store_tx *tx, int64_t client, json_t *assignee)
+/* An assignee (or preferred agent: field) must be an active user serving
+ * the interaction's client. */
+static int check_agent(store_tx *tx, int64_t client, json_t *assignee, const char *field)
 {
     json_t *row = NULL;
     int rc;
@@ -63,8 +66,13 @@ static int check_assignee(store_tx *tx, int64_t client, json_t *assignee)
                    json_pack("[II]", json_integer_value(assignee), (json_int_t)client), &row);
     json_decref(row);
     if (rc == CD_ENOTFOUND)
-        return store__fail(tx, CD_EINVAL, "assignee_id", "no such agent serves this client");
+        return store__fail(tx, CD_EINVAL, field, "no such agent serves this client");
     return rc;
+}
+
+static int check_assignee(store_tx *tx, int64_t client, json_t *assignee)
+{
+    return check_agent(tx, client, assignee, "assignee_id");
 }
 
 /* Writes the tag index rows; replace != 0 first drops the old ones. */
@@ -182,28 +190,34 @@ static int interaction_insert(store_tx *tx, int64_t client, json_t *in, json_t *
     json_t *fields = json_object_get(in, "custom_fields");
     char *tags_text = json_dumps(tags, JSON_COMPACT);
     char *fields_text = fields ? json_dumps(fields, JSON_COMPACT) : cd_strdup("{}");
+    json_t *skills = json_object_get(in, "required_skills");
+    char *skills_text = skills ? json_dumps(skills, JSON_COMPACT) : cd_strdup("[]");
     json_t *category = json_object_get(in, "category");
     int rc = CD_ENOMEM;
-    if (!tags_text || !fields_text)
+    if (!tags_text || !fields_text || !skills_text)
         goto out;
     rc = store__q1(
         tx,
         "INSERT INTO interactions (client_id, customer_id, channel, status, priority, "
         "subject, queue, assignee_id, category, tags, custom_fields, version, "
-        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-        "1, $12, $12) RETURNING " INTERACTION_COLUMNS,
-        json_pack("[IOoooooOOssI]", (json_int_t)client, customer, str_or(in, "channel", "web"),
-                  str_or(in, "status", "new"), str_or(in, "priority", "normal"),
-                  str_or(in, "subject", ""), str_or(in, "queue", "default"),
-                  json_object_get(in, "assignee_id") ? json_object_get(in, "assignee_id")
-                                                     : json_null(),
-                  category ? category : json_null(), tags_text, fields_text, (json_int_t)tx->now),
+        "created_at, updated_at, required_skills, preferred_agent_id) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14) RETURNING " INTERACTION_COLUMNS,
+        json_pack(
+            "[IOoooooOOssIsO]", (json_int_t)client, customer, str_or(in, "channel", "web"),
+            str_or(in, "status", "new"), str_or(in, "priority", "normal"),
+            str_or(in, "subject", ""), str_or(in, "queue", "default"),
+            json_object_get(in, "assignee_id") ? json_object_get(in, "assignee_id") : json_null(),
+            category ? category : json_null(), tags_text, fields_text, (json_int_t)tx->now,
+            skills_text,
+            json_object_get(in, "preferred_agent_id") ? json_object_get(in, "preferred_agent_id")
+                                                      : json_null()),
         row);
     if (!rc)
         rc = tags_write(tx, store__int(*row, "id"), tags, 0);
 out:
     cd_free(tags_text);
     cd_free(fields_text);
+    cd_free(skills_text);
     json_decref(tags);
     return rc;
 }
@@ -220,6 +234,9 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
     if (!rc)
         rc = check_assignee(tx, client, json_object_get(in, "assignee_id"));
     if (!rc)
+        rc = check_agent(tx, client, json_object_get(in, "preferred_agent_id"),
+                         "preferred_agent_id");
+    if (!rc)
         rc = resolve_customer(tx, client, in, &customer);
     if (!rc)
         rc = interaction_insert(tx, client, in, customer, &row);
@@ -233,6 +250,8 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
         rc = message_insert(tx, client, id, m, &msg);
     if (!rc)
         rc = store__audit(tx, "create", "interaction", id, client, NULL);
+    if (!rc && json_is_null(json_object_get(row, "assignee_id")))
+        rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
     if (rc) {
         json_decref(row);
         json_decref(msg);
@@ -396,6 +415,9 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         rc = tags_write(tx, id, json_object_get(next, "tags"), 1);
     if (!rc)
         rc = store__event(tx, client, id, "updated", before, after);
+    if (!rc && (json_object_get(after, "status") || json_object_get(after, "assignee_id") ||
+                json_object_get(after, "queue") || json_object_get(after, "priority")))
+        rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
     if (!rc) {
         json_t *keys = json_array();
         const char *k;

@@ -92,6 +92,10 @@ int store__customer_resolve(store_tx *tx, int64_t client, json_t *in, int64_t *i
 /* Every interaction of a customer, newest first, each with its messages. */
 int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items);
 
+/* Appends a hint to the routing outbox (see store_routing.c). */
+int store__routing_emit(store_tx *tx, const char *kind, int64_t client_id, int64_t subject_id,
+                        int64_t agent_id, const char *detail);
+
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);
 const char *store__str(json_t *obj, const char *key);

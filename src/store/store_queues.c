@@ -247,6 +247,8 @@ int store_queue_create(store_tx *tx, json_t *in, json_t **out)
     int64_t id = store__int(row, "id");
     json_decref(row);
     rc = store__audit(tx, "create", "queue", id, client, NULL);
+    if (!rc)
+        rc = store__routing_emit(tx, "queue", client, id, 0, NULL);
     return rc ? rc : store_queue_get(tx, id, out);
 }
 
@@ -307,6 +309,8 @@ int store_queue_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
         return store__fail(tx, rc, "name", "this client has a queue of that name");
     if (!rc)
         rc = store__audit(tx, "update", "queue", id, client, NULL);
+    if (!rc)
+        rc = store__routing_emit(tx, "queue", client, id, 0, NULL);
     return rc ? rc : store_queue_get(tx, id, out);
 }
 
@@ -354,5 +358,7 @@ int store_agent_state_set(store_tx *tx, json_t *in, json_t **out)
                  json_pack("[IssI]", (json_int_t)user, state, reason, (json_int_t)tx->now), NULL);
     if (!rc)
         rc = store__audit(tx, "state", "agent", user, 0, json_object_get(in, "state"));
+    if (!rc)
+        rc = store__routing_emit(tx, "agent", 0, user, user, NULL);
     return rc ? rc : store_agent_state_get(tx, user, out);
 }

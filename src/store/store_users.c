@@ -220,6 +220,8 @@ int store_user_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
                          json_pack("[I]", (json_int_t)id), NULL);
     if (!rc)
         rc = store__audit(tx, "update", "user", id, 0, NULL);
+    if (!rc)
+        rc = store__routing_emit(tx, "agent", 0, id, id, NULL);
     return rc ? rc : store_user_get(tx, id, out);
 }
 
@@ -250,6 +252,8 @@ int store_membership_set(store_tx *tx, int64_t user_id, int64_t client_id, int m
     if (!rc)
         rc = store__audit(tx, member ? "member_add" : "member_remove", "user", user_id, client_id,
                           NULL);
+    if (!rc)
+        rc = store__routing_emit(tx, "agent", client_id, user_id, user_id, NULL);
     return rc;
 }
 
@@ -283,6 +287,8 @@ int store_skills_set(store_tx *tx, int64_t user_id, json_t *skills, json_t **out
     }
     if (!rc)
         rc = store__audit(tx, "skills_set", "user", user_id, 0, NULL);
+    if (!rc)
+        rc = store__routing_emit(tx, "agent", 0, user_id, user_id, NULL);
     return rc ? rc : store_user_get(tx, user_id, out);
 }
 

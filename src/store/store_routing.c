@@ -1,0 +1,366 @@
+/* store_routing.c - the store's side of routing.
+ *
+ * Changes that routing must hear of append a hint to the routing_events
+ * outbox in the same transaction (an interaction, an agent or a queue
+ * changed; an offer was accepted or rejected; work finished). The hints
+ * are numbered under a row lock, so numbers follow commit order and the
+ * router never skips one. The router (server/router.c) reads them and
+ * re-reads the subject's current rows, so a hint carries no state.
+ *
+ * Offer outcomes are decided here, once, by conditional updates: an offer
+ * is accepted only while it is pending and unexpired, and expired only
+ * while pending and past its deadline; the two can never both happen. */
+#include "store/store_internal.h"
+
+#include "core/cd_err.h"
+
+#include <string.h>
+
+int store__routing_emit(store_tx *tx, const char *kind, int64_t client_id, int64_t subject_id,
+                        int64_t agent_id, const char *detail)
+{
+    json_t *head = NULL;
+    int rc = store__q1(tx, "UPDATE routing_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,
+                       &head);
+    if (rc)
+        return rc;
+    rc = store__q(tx,
+                  "INSERT INTO routing_events (seq, at, kind, client_id, subject_id, agent_id, "
+                  "detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                  json_pack("[IIsIIIs]", (json_int_t)store__int(head, "seq"), (json_int_t)tx->now,
+                            kind, (json_int_t)client_id, (json_int_t)subject_id,
+                            (json_int_t)agent_id, detail ? detail : ""),
+                  NULL);
+    json_decref(head);
+    return rc;
+}
+
+/* --- the router's reads and decisions (system context) ---------------- */
+
+int store_router_lease(store_tx *tx, const char *me, int64_t lease_ms, int64_t *epoch,
+                       int *taken_over)
+{
+    json_t *row = NULL;
+    int rc =
+        store__q1(tx, "SELECT holder, until_ms, epoch FROM router_lease WHERE id = 1", NULL, &row);
+    if (rc)
+        return rc;
+    int mine = strcmp(store__str(row, "holder"), me) == 0;
+    int free = store__int(row, "until_ms") < tx->now;
+    json_decref(row);
+    row = NULL;
+    if (!mine && !free)
+        return CD_EBUSY;
+    /* The update takes the row lock: leader iterations never overlap. */
+    rc = store__q1(tx,
+                   "UPDATE router_lease SET holder = $1, until_ms = $2, "
+                   "epoch = epoch + $3 WHERE id = 1 AND (holder = $1 OR until_ms < $4) "
+                   "RETURNING epoch",
+                   json_pack("[sIiI]", me, (json_int_t)(tx->now + lease_ms), mine ? 0 : 1,
+                             (json_int_t)tx->now),
+                   &row);
+    if (rc == CD_ENOTFOUND)
+        return CD_EBUSY;
+    if (rc)
+        return rc;
+    *epoch = store__int(row, "epoch");
+    *taken_over = !mine;
+    json_decref(row);
+    return 0;
+}
+
+int store_router_release(store_tx *tx, const char *me)
+{
+    return store__q(tx, "UPDATE router_lease SET until_ms = 0 WHERE id = 1 AND holder = $1",
+                    json_pack("[s]", me), NULL);
+}
+
+int store_routing_events(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out)
+{
+    return store__q(tx,
+                    "SELECT seq, at, kind, client_id, subject_id, agent_id, detail "
+                    "FROM routing_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    json_pack("[II]", (json_int_t)after_seq, (json_int_t)limit), out);
+}
+
+int store_routing_head(store_tx *tx, int64_t *seq)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx, "SELECT seq FROM routing_head WHERE id = 1", NULL, &row);
+    if (!rc)
+        *seq = store__int(row, "seq");
+    json_decref(row);
+    return rc;
+}
+
+int store_routing_interaction(store_tx *tx, int64_t id, json_t **out)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx,
+                       "SELECT i.id, i.client_id, i.channel, i.status, i.priority, i.queue, "
+                       "i.assignee_id, i.required_skills, i.preferred_agent_id, i.created_at, "
+                       "COALESCE(c.tier, 'standard') AS tier "
+                       "FROM interactions i LEFT JOIN customers c ON c.id = i.customer_id "
+                       "WHERE i.id = $1",
+                       json_pack("[I]", (json_int_t)id), &row);
+    if (rc)
+        return rc;
+    store__parse_column(row, "required_skills", "[]");
+    *out = row;
+    return 0;
+}
+
+int store_routing_waiting(store_tx *tx, json_t **out)
+{
+    return store__q(tx,
+                    "SELECT id FROM interactions WHERE assignee_id IS NULL AND status IN "
+                    "('new', 'open') ORDER BY id",
+                    NULL, out);
+}
+
+int store_routing_agent(store_tx *tx, int64_t user_id, json_t **out)
+{
+    json_t *row = NULL, *list = NULL;
+    int rc = store__q1(tx,
+                       "SELECT u.id, u.active, COALESCE(a.state, 'offline') AS state, "
+                       "a.wrapup_until FROM users u LEFT JOIN agent_status a ON a.user_id = u.id "
+                       "WHERE u.id = $1",
+                       json_pack("[I]", (json_int_t)user_id), &row);
+    if (rc)
+        return rc;
+    rc = store__q(tx, "SELECT client_id FROM memberships WHERE user_id = $1 ORDER BY client_id",
+                  json_pack("[I]", (json_int_t)user_id), &list);
+    if (!rc)
+        json_object_set_new(row, "clients", list);
+    list = NULL;
+    if (!rc)
+        rc = store__q(tx, "SELECT name, proficiency FROM skills WHERE user_id = $1 ORDER BY name",
+                      json_pack("[I]", (json_int_t)user_id), &list);
+    if (!rc)
+        json_object_set_new(row, "skills", list);
+    if (!rc)
+        rc = store__q(tx,
+                      "SELECT o.interaction_id, i.channel FROM offers o JOIN interactions i ON "
+                      "i.id = o.interaction_id WHERE o.agent_id = $1 AND o.outcome = 'accepted' "
+                      "AND o.finished_at IS NULL ORDER BY o.id",
+                      json_pack("[I]", (json_int_t)user_id), &list);
+    if (!rc)
+        json_object_set_new(row, "work", list);
+    if (rc) {
+        json_decref(row);
+        return rc;
+    }
+    *out = row;
+    return 0;
+}
+
+int store_routing_agents(store_tx *tx, json_t **out)
+{
+    return store__q(tx, "SELECT user_id AS id FROM agent_status ORDER BY user_id", NULL, out);
+}
+
+int store_routing_queues(store_tx *tx, json_t **out)
+{
+    json_t *rows = NULL, *row, *q;
+    size_t i;
+    int rc = store__q(tx, "SELECT id FROM queues ORDER BY id", NULL, &rows);
+    if (rc)
+        return rc;
+    *out = json_array();
+    json_array_foreach (rows, i, row) {
+        q = NULL;
+        rc = store_queue_get(tx, store__int(row, "id"), &q);
+        if (rc)
+            break;
+        json_array_append_new(*out, q);
+    }
+    json_decref(rows);
+    if (rc) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int store_routing_pending_offers(store_tx *tx, json_t **out)
+{
+    return store__q(tx,
+                    "SELECT id, interaction_id, agent_id, offered_at, expires_at FROM offers "
+                    "WHERE outcome IS NULL ORDER BY id",
+                    NULL, out);
+}
+
+int store_offer_create(store_tx *tx, int64_t interaction, int64_t agent, int64_t expires_at,
+                       json_t **out)
+{
+    json_t *it = NULL;
+    int rc = store_routing_interaction(tx, interaction, &it);
+    if (rc)
+        return rc;
+    rc = store__q1(tx,
+                   "INSERT INTO offers (client_id, interaction_id, agent_id, offered_at, "
+                   "expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, client_id, "
+                   "interaction_id, agent_id, offered_at, expires_at",
+                   json_pack("[IIIII]", (json_int_t)store__int(it, "client_id"),
+                             (json_int_t)interaction, (json_int_t)agent, (json_int_t)tx->now,
+                             (json_int_t)expires_at),
+                   out);
+    json_decref(it);
+    return rc;
+}
+
+int store_offers_expire(store_tx *tx, json_t **expired)
+{
+    return store__q(tx,
+                    "UPDATE offers SET outcome = 'expired', decided_at = $1 "
+                    "WHERE outcome IS NULL AND expires_at <= $1 "
+                    "RETURNING id, interaction_id, agent_id",
+                    json_pack("[I]", (json_int_t)tx->now), expired);
+}
+
+int store_offers_cancel(store_tx *tx, int64_t interaction)
+{
+    return store__q(tx,
+                    "UPDATE offers SET outcome = 'cancelled', decided_at = $1 "
+                    "WHERE interaction_id = $2 AND outcome IS NULL",
+                    json_pack("[II]", (json_int_t)tx->now, (json_int_t)interaction), NULL);
+}
+
+int store_agent_state_system(store_tx *tx, int64_t agent, const char *state, const char *reason,
+                             int64_t wrapup_until)
+{
+    int rc = store__q(tx,
+                      "INSERT INTO agent_status (user_id, state, reason, since, wrapup_until) "
+                      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET "
+                      "state = $2, reason = $3, since = $4, wrapup_until = $5",
+                      json_pack("[IssIo]", (json_int_t)agent, state, reason ? reason : "",
+                                (json_int_t)tx->now,
+                                wrapup_until ? json_integer(wrapup_until) : json_null()),
+                      NULL);
+    if (!rc)
+        rc = store__audit(tx, "state", "agent", agent, 0, NULL);
+    return rc;
+}
+
+int store_interaction_requeue(store_tx *tx, int64_t interaction, const char *queue)
+{
+    return store__q(tx, "UPDATE interactions SET queue = $1, updated_at = $2 WHERE id = $3",
+                    json_pack("[sII]", queue, (json_int_t)tx->now, (json_int_t)interaction), NULL);
+}
+
+/* --- the agent's side ------------------------------------------------- */
+
+#define OFFER_VIEW                                                                                 \
+    "SELECT o.id, o.client_id, o.interaction_id, o.agent_id, o.offered_at, o.expires_at, "         \
+    "o.outcome, o.decided_at, o.finished_at, i.channel, i.subject, i.priority, i.queue "           \
+    "FROM offers o JOIN interactions i ON i.id = o.interaction_id "
+
+int store_offer_list_mine(store_tx *tx, json_t **out)
+{
+    json_t *rows = NULL;
+    int rc = store__q(tx, OFFER_VIEW "WHERE o.agent_id = $1 AND o.outcome IS NULL ORDER BY o.id",
+                      json_pack("[I]", (json_int_t)tx->ctx.user_id), &rows);
+    if (rc)
+        return rc;
+    *out = json_pack("{s:o, s:n}", "items", rows, "next_cursor");
+    return *out ? 0 : CD_ENOMEM;
+}
+
+int store_offer_get_mine(store_tx *tx, int64_t offer, json_t **out)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx, OFFER_VIEW "WHERE o.id = $1 AND o.agent_id = $2",
+                       json_pack("[II]", (json_int_t)offer, (json_int_t)tx->ctx.user_id), &row);
+    if (rc)
+        return rc;
+    if (!store__allows(tx, store__int(row, "client_id"))) {
+        json_decref(row);
+        return CD_ENOTFOUND;
+    }
+    *out = row;
+    return 0;
+}
+
+/* Decides a pending, unexpired offer of the caller's: accepted or rejected. */
+static int offer_decide(store_tx *tx, int64_t offer, const char *outcome, json_t **row)
+{
+    json_t *changed = NULL;
+    int rc = store_offer_get_mine(tx, offer, row);
+    if (rc)
+        return rc;
+    rc = store__q(tx,
+                  "UPDATE offers SET outcome = $1, decided_at = $2 WHERE id = $3 AND "
+                  "outcome IS NULL AND expires_at > $2 RETURNING id",
+                  json_pack("[sII]", outcome, (json_int_t)tx->now, (json_int_t)offer), &changed);
+    if (!rc && json_array_size(changed) == 0)
+        rc = store__fail(tx, CD_ESTATE, "", "the offer is no longer open (%s)",
+                         store__str(*row, "outcome") ? store__str(*row, "outcome") : "expired");
+    json_decref(changed);
+    if (rc) {
+        json_decref(*row);
+        *row = NULL;
+    }
+    return rc;
+}
+
+int store_offer_accept(store_tx *tx, int64_t offer, json_t **out)
+{
+    json_t *row = NULL, *it = NULL, *patch;
+    int rc = offer_decide(tx, offer, "accepted", &row);
+    if (rc)
+        return rc;
+    int64_t interaction = store__int(row, "interaction_id");
+    rc = store_interaction_get(tx, interaction, &it);
+    if (!rc) {
+        patch = json_pack("{s:I}", "assignee_id", (json_int_t)tx->ctx.user_id);
+        if (strcmp(store__str(it, "status"), "new") == 0)
+            json_object_set_new(patch, "status", json_string("open"));
+        json_decref(it);
+        it = NULL;
+        rc = store_interaction_update(tx, interaction, patch, &it);
+        json_decref(patch);
+    }
+    if (!rc)
+        rc = store__routing_emit(tx, "accept", store__int(row, "client_id"), interaction,
+                                 tx->ctx.user_id, NULL);
+    json_decref(it);
+    json_decref(row);
+    return rc ? rc : store_offer_get_mine(tx, offer, out);
+}
+
+int store_offer_reject(store_tx *tx, int64_t offer, json_t **out)
+{
+    json_t *row = NULL;
+    int rc = offer_decide(tx, offer, "rejected", &row);
+    if (!rc)
+        rc = store__routing_emit(tx, "reject", store__int(row, "client_id"),
+                                 store__int(row, "interaction_id"), tx->ctx.user_id, NULL);
+    json_decref(row);
+    return rc ? rc : store_offer_get_mine(tx, offer, out);
+}
+
+int store_work_finish(store_tx *tx, int64_t interaction, int32_t wrapup_s, json_t **out)
+{
+    json_t *it = NULL, *done = NULL;
+    char detail[24];
+    int rc = store_interaction_get(tx, interaction, &it);
+    if (rc)
+        return rc;
+    int64_t client = store__int(it, "client_id");
+    json_decref(it);
+    rc = store__q(tx,
+                  "UPDATE offers SET finished_at = $1 WHERE interaction_id = $2 AND agent_id = $3 "
+                  "AND outcome = 'accepted' AND finished_at IS NULL RETURNING id",
+                  json_pack("[III]", (json_int_t)tx->now, (json_int_t)interaction,
+                            (json_int_t)tx->ctx.user_id),
+                  &done);
+    if (!rc && json_array_size(done) == 0)
+        rc = store__fail(tx, CD_ESTATE, "", "you are not working on this interaction");
+    json_decref(done);
+    snprintf(detail, sizeof detail, "%d", wrapup_s);
+    if (!rc)
+        rc = store__routing_emit(tx, "finish", client, interaction, tx->ctx.user_id, detail);
+    if (!rc)
+        rc = store__audit(tx, "finish", "interaction", interaction, client, NULL);
+    return rc ? rc : store_interaction_get(tx, interaction, out);
+}
