@@ -30,6 +30,7 @@ static const perm_row table[] = {
     {"queue.read",             {1, 1, 1, 1, 1, 0}},
     {"queue.write",            {1, 1, 0, 0, 0, 0}},
     {"agent.state",            {1, 1, 1, 0, 0, 0}},
+    {"supervisor.view",        {1, 1, 0, 0, 1, 1}},
 };
 /* clang-format on */
 

@@ -35,6 +35,8 @@ typedef struct req {
     char session_hash[80];
 
     /* response */
+    int stream_topic; /* 1 + hub_topic for a stream response, else 0 */
+    int64_t stream_key;
     int status;
     json_t *out;
     char *raw; /* non-JSON body (OpenAPI, metrics), owned */

@@ -178,6 +178,10 @@ static const jschema_field agent_state_body[] = {
     ENUM("state", JS_REQUIRED, agent_states, "offline, available or away"),
     STR("reason", 0, 64, "reason code, required for away"), END};
 
+static const jschema_field finish_body[] = {
+    {"wrapup_s", JS_INT, 0, 0, 3600, 0, NULL, NULL, "seconds of wrap-up before the next offer"},
+    END};
+
 /* --- queries ---------------------------------------------------------- */
 #define PAGE                                                                                       \
     STR("cursor", 0, 24, "next_cursor of the previous page"),                                      \
@@ -204,6 +208,7 @@ static const jschema_field interaction_query[] = {
     {"updated_since", JS_INT, 0, 0, INT64_MAX, 0, NULL, NULL, "epoch ms"},
     PAGE,
     END};
+static const jschema_field client_query[] = {ID_FIELD("client_id", JS_REQUIRED, "the client"), END};
 static const jschema_field message_query[] = {
     STR("cursor", 0, 24, "next_cursor of the previous page"),
     {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"},
@@ -301,6 +306,14 @@ const route routes[] = {
     {"PUT", P "/agents/me/state", api_agent_state_set, "agent.state", R_WRITE, agent_state_body, 0,
      NULL, 200, "Go available, away (with a reason) or offline",
      "{\"state\":\"away\",\"reason\":\"break\"}"},
+
+    {"GET", P "/agents/me/stream", api_agent_stream, "agent.state", R_STREAM, NULL, 0, NULL, 200,
+     "Server-Sent Events: the caller's offers and state as they happen", NULL},
+    {"GET", P "/supervisor/queues", api_supervisor_view, "supervisor.view", 0, NULL, 0,
+     client_query, 200, "Queues of a client: waiting, longest wait, service level; agents by state",
+     NULL},
+    {"GET", P "/supervisor/stream", api_supervisor_stream, "supervisor.view", R_STREAM, NULL, 0,
+     client_query, 200, "Server-Sent Events: the supervisor view as it changes", NULL},
 
     {"GET", P "/audit", api_audit_list, "audit.read", 0, NULL, 0, by_client_query, 200,
      "The audit log, newest first", NULL},

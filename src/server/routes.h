@@ -11,6 +11,7 @@
 #define R_PUBLIC 1u  /* no credentials needed */
 #define R_WRITE 2u   /* runs in a write transaction (writes, audited reads) */
 #define R_NOSTORE 4u /* touches no store (health, metrics, documents) */
+#define R_STREAM 8u  /* answers with an event stream (see hub.h) */
 
 typedef int (*route_fn)(req *r);
 
@@ -75,6 +76,13 @@ int api_queue_get(req *r);
 int api_queue_update(req *r);
 int api_agent_state_get(req *r);
 int api_agent_state_set(req *r);
+int api_offer_list(req *r);
+int api_offer_accept(req *r);
+int api_offer_reject(req *r);
+int api_work_finish(req *r);
+int api_agent_stream(req *r);
+int api_supervisor_view(req *r);
+int api_supervisor_stream(req *r);
 int api_openapi(req *r);
 int api_health(req *r);
 int api_metrics(req *r);

@@ -395,12 +395,32 @@ static struct MHD_Response *error_response(req *r)
     return MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 }
 
+/* A stream: subscribe, then send the handler's initial events
+ * (r->out: [{event, data}]). */
+static struct MHD_Response *stream_response(req *r)
+{
+    struct MHD_Response *resp =
+        hub_subscribe(r->srv->hub, r->conn, (hub_topic)(r->stream_topic - 1), r->stream_key);
+    json_t *e;
+    size_t i;
+    json_array_foreach (r->out, i, e) {
+        char *data = json_dumps(json_object_get(e, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (data)
+            hub_send_to_conn(r->srv->hub, r->conn, json_string_value(json_object_get(e, "event")),
+                             data);
+        cd_free(data);
+    }
+    return resp;
+}
+
 static struct MHD_Response *build_response(req *r)
 {
     struct MHD_Response *resp;
     const char *type = "application/json";
     if (r->err_code[0]) {
         resp = error_response(r);
+    } else if (r->stream_topic) {
+        return stream_response(r);
     } else if (r->raw) {
         resp = MHD_create_response_from_buffer(strlen(r->raw), r->raw, MHD_RESPMEM_MUST_FREE);
         r->raw = NULL;
@@ -618,6 +638,7 @@ int server_start(const server_config *cfg, store *st, server **out, char *err, s
         srv->web_root[0] = '\0';
     labels = series_labels(&methods);
     srv->metrics = labels ? metrics_create(labels, methods, routes_count + 2) : NULL;
+    srv->hub = hub_create();
     srv->labels = labels;
     srv->methods = methods;
     memset(&addr, 0, sizeof addr);
@@ -629,12 +650,13 @@ int server_start(const server_config *cfg, store *st, server **out, char *err, s
         return CD_EINVAL;
     }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(cfg->threads > 0 ? cfg->threads : 8), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
-    if (!srv->daemon || !srv->metrics) {
+    if (!srv->daemon || !srv->metrics || !srv->hub) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->host, cfg->port);
         server_stop(srv, 0);
         return CD_EIO;
@@ -654,6 +676,8 @@ void server_stop(server *srv, int grace_ms)
 {
     if (!srv)
         return;
+    if (srv->hub)
+        hub_close_all(srv->hub); /* streams end now, not at the grace limit */
     if (srv->daemon) {
         MHD_quiesce_daemon(srv->daemon);
         for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace_ms; waited += 10)
@@ -661,6 +685,7 @@ void server_stop(server *srv, int grace_ms)
         MHD_stop_daemon(srv->daemon);
     }
     metrics_destroy(srv->metrics);
+    hub_destroy(srv->hub);
     cd_free(srv->labels);
     cd_free(srv->methods);
     cd_free(srv);

@@ -2,6 +2,7 @@
 #ifndef SERVER_INTERNAL_H
 #define SERVER_INTERNAL_H
 
+#include "server/hub.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -16,6 +17,7 @@ struct server {
     atomic_int in_flight;
     char web_root[4096];
     const char **labels, **methods; /* metric series names */
+    hub *hub;                       /* live event streams */
 };
 
 /* Prometheus text of the server's metrics (caller frees with cd_free). */

@@ -364,3 +364,109 @@ int store_work_finish(store_tx *tx, int64_t interaction, int32_t wrapup_s, json_
         rc = store__audit(tx, "finish", "interaction", interaction, client, NULL);
     return rc ? rc : store_interaction_get(tx, interaction, out);
 }
+
+/* --- the supervisor's view -------------------------------------------- */
+
+/* Merges rows {queue, <field>} into the per-queue objects of by. */
+static void merge_by_queue(json_t *by, json_t *rows, const char *field)
+{
+    json_t *row;
+    size_t i;
+    json_array_foreach (rows, i, row) {
+        const char *q = store__str(row, "queue");
+        json_t *entry = json_object_get(by, q);
+        if (!entry) {
+            entry = json_pack("{s:s, s:i, s:i, s:n, s:i, s:i}", "queue", q, "waiting", 0, "offered",
+                              0, "oldest_at", "answered_today", 0, "in_time_today", 0);
+            json_object_set_new(by, q, entry);
+        }
+        if (strcmp(field, "waiting") == 0) {
+            json_object_set(entry, "waiting", json_object_get(row, "n"));
+            json_object_set(entry, "oldest_at", json_object_get(row, "oldest"));
+        } else if (strcmp(field, "answered") == 0) {
+            json_object_set(entry, "answered_today", json_object_get(row, "n"));
+            json_object_set(entry, "in_time_today", json_object_get(row, "in_time"));
+        } else {
+            json_object_set(entry, field, json_object_get(row, "n"));
+        }
+    }
+}
+
+/* Derived figures: longest wait and service level so far. */
+static json_t *queue_figures(json_t *by, int64_t now)
+{
+    json_t *list = json_array(), *e;
+    const char *k;
+    json_object_foreach (by, k, e) {
+        json_t *oldest = json_object_get(e, "oldest_at");
+        int64_t answered = store__int(e, "answered_today");
+        json_object_set_new(e, "longest_wait_s",
+                            json_is_integer(oldest)
+                                ? json_integer((now - json_integer_value(oldest)) / 1000)
+                                : json_integer(0));
+        json_object_set_new(
+            e, "service_level",
+            answered ? json_real((double)store__int(e, "in_time_today") / (double)answered)
+                     : json_null());
+        json_array_append(list, e);
+    }
+    return list;
+}
+
+int store_supervisor_view(store_tx *tx, int64_t client, int64_t day_start_ms, int64_t sl_ms,
+                          json_t **out)
+{
+    json_t *waiting = NULL, *offered = NULL, *answered = NULL, *agents = NULL, *by;
+    int rc = store__client_check(tx, client);
+    if (!rc)
+        rc = store__q(tx,
+                      "SELECT queue, COUNT(*) AS n, MIN(created_at) AS oldest FROM interactions "
+                      "WHERE client_id = $1 AND assignee_id IS NULL AND status IN ('new', 'open') "
+                      "GROUP BY queue ORDER BY queue",
+                      json_pack("[I]", (json_int_t)client), &waiting);
+    if (!rc)
+        rc = store__q(tx,
+                      "SELECT i.queue, COUNT(*) AS n FROM offers o JOIN interactions i ON "
+                      "i.id = o.interaction_id WHERE o.client_id = $1 AND o.outcome IS NULL "
+                      "GROUP BY i.queue ORDER BY i.queue",
+                      json_pack("[I]", (json_int_t)client), &offered);
+    if (!rc)
+        rc = store__q(
+            tx,
+            "SELECT i.queue, COUNT(*) AS n, SUM(CASE WHEN o.decided_at - i.created_at "
+            "<= $3 THEN 1 ELSE 0 END) AS in_time FROM offers o JOIN interactions i ON "
+            "i.id = o.interaction_id WHERE o.client_id = $1 AND o.outcome = 'accepted' "
+            "AND o.decided_at >= $2 GROUP BY i.queue ORDER BY i.queue",
+            json_pack("[III]", (json_int_t)client, (json_int_t)day_start_ms, (json_int_t)sl_ms),
+            &answered);
+    if (!rc)
+        rc = store__q(tx,
+                      "SELECT COALESCE(a.state, 'offline') AS state, COUNT(*) AS n "
+                      "FROM memberships m JOIN users u ON u.id = m.user_id "
+                      "LEFT JOIN agent_status a ON a.user_id = m.user_id "
+                      "WHERE m.client_id = $1 AND u.active = 1 AND u.role IN ('agent', "
+                      "'supervisor') GROUP BY COALESCE(a.state, 'offline') ORDER BY 1",
+                      json_pack("[I]", (json_int_t)client), &agents);
+    if (!rc) {
+        json_t *states = json_pack("{s:i, s:i, s:i, s:i}", "available", 0, "away", 0, "wrapup", 0,
+                                   "offline", 0),
+               *row;
+        size_t i;
+        by = json_object();
+        merge_by_queue(by, waiting, "waiting");
+        merge_by_queue(by, offered, "offered");
+        merge_by_queue(by, answered, "answered");
+        json_array_foreach (agents, i, row)
+            json_object_set(states, store__str(row, "state"), json_object_get(row, "n"));
+        *out =
+            json_pack("{s:I, s:I, s:I, s:o, s:o}", "client_id", (json_int_t)client, "at",
+                      (json_int_t)tx->now, "service_level_threshold_s", (json_int_t)(sl_ms / 1000),
+                      "queues", queue_figures(by, tx->now), "agents", states);
+        json_decref(by);
+    }
+    json_decref(waiting);
+    json_decref(offered);
+    json_decref(answered);
+    json_decref(agents);
+    return rc;
+}
