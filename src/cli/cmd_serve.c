@@ -1,6 +1,7 @@
 /* cmd_serve.c - caredesk serve: the API and web UI until SIGTERM. */
 #include "cli/cli.h"
 
+#include "server/router.h"
 #include "server/server.h"
 
 #include <getopt.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void help(void)
 {
@@ -50,6 +52,7 @@ int cmd_serve(int argc, char **argv)
     int c, sig;
     store *st = NULL;
     server *srv = NULL;
+    router *rt = NULL;
     sigset_t set;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -97,12 +100,23 @@ int cmd_serve(int argc, char **argv)
         store_close(st);
         return 1;
     }
+    char name[160], hostname[64] = "host";
+    gethostname(hostname, sizeof hostname - 1);
+    snprintf(name, sizeof name, "%s:%d:%d", hostname, (int)getpid(), server_port(srv));
+    if (router_start(st, server_hub(srv), name, &rt) == 0)
+        server_attach_router(srv, rt);
+    else
+        fprintf(stderr, "caredesk: routing could not start; serving without it\n");
     printf("listening on http://%s:%d\n", host, server_port(srv));
     fflush(stdout);
     sigwait(&set, &sig);
     fprintf(stderr, "caredesk: %s received, finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Requests first (they wake the router), then the router (it
+     * publishes on the server's streams), then the rest. */
     server_stop(srv, 10000);
+    router_stop(rt);
+    server_destroy(srv);
     store_close(st);
     return 0;
 }

@@ -2,8 +2,13 @@
  * interaction, and when.
  *
  * Pure: no I/O, no clock, no globals. Time comes in as `now` (UTC epoch
- * milliseconds) with every event; the same events in the same order give
- * the same decisions. The engine owns copies of everything passed in.
+ * milliseconds, 0..10^15) with every event; the same events in the same
+ * order give the same decisions. The engine owns copies of everything
+ * passed in. Time never goes back: a `now` earlier than the latest one seen
+ * is taken as the latest. Every event first applies what is due by `now`
+ * (as route_tick would), then itself, then makes its offers; so decisions
+ * of one call come in that order. Ids of agents, queues, clients and
+ * interactions are > 0.
  *
  * Events in: queue and agent configuration, agent state changes,
  * interaction arrival and cancellation, offer accepted / rejected, work
@@ -28,14 +33,32 @@
  *     widening step, at or above the (relaxed) minimum level;
  *   - the agent did not reject or miss an offer of this interaction;
  *   - while the preferred-agent window is open, only the preferred agent.
+ *     The window is open from arrival until arrived_ms + preferred_timeout_s,
+ *     if the preferred agent was known and served the client at arrival,
+ *     and closes early when that agent rejects or misses the offer.
+ * Widening and overflow count from the moment the interaction entered its
+ * current queue (arrived_ms for the first queue).
  * Capacity: each channel has a weight out of ROUTE_CAPACITY units (voice 60,
  * chat 20, email/social/web 12 by default): one call, or three chats, or
- * five emails, or a mix that fits. Offers reserve their units.
+ * five emails, or a mix that fits. Offers reserve their units (the weight
+ * at the time of the offer). A voice call blocks other work whatever the
+ * weights: a call needs an agent with no work at all, and an agent on a
+ * call gets nothing else. A weight above ROUTE_CAPACITY switches the
+ * channel off for that agent.
  *
  * Agent choice among the eligible: per queue, an order of criteria: best
  * match (highest sum of the agent's levels on the required skills), longest
- * idle (earliest moment the agent last became free of all work), fewest
- * interactions handled (accepted) since route_day_reset(); then lowest id.
+ * idle (agents without work first, then the earliest moment the agent last
+ * became available without work), fewest interactions handled (accepted)
+ * since route_day_reset(); then lowest id.
+ *
+ * Offers: an offer expires after the queue's offer_timeout_s. Reject or
+ * expiry puts the interaction back at its place with that agent excluded
+ * from it. Expiry counts as a miss; accept and reject reset the count;
+ * max_missed misses in a row (by the expiring interaction's queue) put an
+ * available agent away with reason ROUTE_AWAY_MISSED. An agent that leaves
+ * AVAILABLE (away, offline, wrap-up) loses its open offers: they are
+ * withdrawn (ROUTE_D_WITHDRAWN) and wait again, the agent not excluded.
  *
  * Invariants (tests/unit/test_route.c checks them over long random event
  * sequences): no agent over capacity; no interaction offered to two agents
@@ -53,6 +76,7 @@
 #define ROUTE_MAX_REQUIRED 8  /* skills one interaction requires */
 #define ROUTE_MAX_STEPS 8     /* widening steps of one queue */
 #define ROUTE_CAPACITY 60     /* units of work an agent can hold */
+#define ROUTE_AWAY_MISSED (-1) /* away reason set by the engine: missed offers */
 
 typedef struct route_engine route_engine;
 
@@ -79,7 +103,8 @@ typedef struct route_agent {
 /* After `after_s` seconds of waiting, every required level is lowered by
  * `relax` (never below 1) and only the first `keep` required skills count;
  * keep == 0 means any agent of the client may take it. Steps are given in
- * increasing after_s; each replaces the one before. */
+ * increasing after_s; each replaces the one before, and only widens: relax
+ * 0..4 never decreasing, keep 0..ROUTE_MAX_REQUIRED never increasing. */
 typedef struct route_step {
     int32_t after_s;
     uint8_t relax;
@@ -88,16 +113,16 @@ typedef struct route_step {
 
 typedef struct route_queue {
     int64_t id, client_id;
-    int32_t urgency_points[4]; /* by route_urgency */
-    int32_t tier_points[3];    /* by route_tier */
-    int32_t aging_points_per_s; /* >= 1 */
+    int32_t urgency_points[4]; /* by route_urgency; -10^6..10^6 */
+    int32_t tier_points[3];    /* by route_tier; -10^6..10^6 */
+    int32_t aging_points_per_s; /* 1..1000 */
     route_step steps[ROUTE_MAX_STEPS];
     uint8_t nsteps;
     int32_t overflow_after_s; /* 0: never */
-    int64_t overflow_queue;   /* queue of the same client it moves to */
+    int64_t overflow_queue;   /* an existing queue of the same client it moves to */
     route_criterion order[3]; /* agent choice, first criterion first */
-    int32_t offer_timeout_s;  /* an offer not accepted by then expires */
-    uint8_t max_missed;       /* this many missed offers in a row: agent goes away */
+    int32_t offer_timeout_s;  /* >= 1: an offer not accepted by then expires */
+    uint8_t max_missed;       /* this many missed offers in a row: agent goes away; 0 never */
 } route_queue;
 
 typedef struct route_interaction {
@@ -105,11 +130,11 @@ typedef struct route_interaction {
     route_channel channel;
     route_urgency urgency;
     route_tier tier;
-    route_skill required[ROUTE_MAX_REQUIRED]; /* most important first */
+    route_skill required[ROUTE_MAX_REQUIRED]; /* most important first; distinct */
     uint8_t nrequired;
     int64_t preferred_agent;     /* 0: none */
     int32_t preferred_timeout_s; /* only the preferred agent until then */
-    int64_t arrived_ms;          /* keeps its place across restarts and overflow */
+    int64_t arrived_ms;          /* <= now; keeps its place across restarts and overflow */
 } route_interaction;
 
 typedef enum {
@@ -118,6 +143,7 @@ typedef enum {
     ROUTE_D_AGENT_AWAY,  /* agent missed max_missed offers in a row: now away */
     ROUTE_D_OVERFLOW,    /* interaction moved to queue_id */
     ROUTE_D_WRAPUP_DONE, /* agent's wrap-up ended: available again */
+    ROUTE_D_WITHDRAWN,   /* agent left AVAILABLE: its offer is void, the interaction waits */
 } route_decision_kind;
 
 typedef struct route_decision {
@@ -126,26 +152,47 @@ typedef struct route_decision {
     int64_t at_ms, expires_ms;
 } route_decision;
 
-/* Returns a new engine (NULL when out of memory); free with route_destroy. */
+/* Returns a new engine (NULL when out of memory); free with route_destroy
+ * (NULL is a no-op). */
 route_engine *route_create(void);
 void route_destroy(route_engine *e);
+/* Bytes the engine holds (its own accounting of what it allocated). */
+size_t route_memory_bytes(const route_engine *e);
 
-/* Configuration: add or replace. A queue's client cannot change. Changing
- * an agent's clients or skills applies to the next decision. */
+/* Configuration: add or replace (CD_EINVAL for a bad field). A queue's
+ * client cannot change; a changed queue re-places its waiting interactions
+ * (O(interactions)). A new agent starts OFFLINE. Changing an agent's
+ * clients, skills or weights applies to the next decision; work it holds
+ * stays. */
 int route_queue_set(route_engine *e, const route_queue *q, int64_t now);
 int route_agent_set(route_engine *e, const route_agent *a, int64_t now);
 
-/* Events. Each returns 0 or a CD_E* code (CD_ENOTFOUND for an unknown id,
- * CD_ESTATE for an event that does not fit the current state, such as
- * accepting an offer that expired) and changes nothing on error. */
+/* Events. Each returns 0 or a CD_E* code (CD_EINVAL for a malformed
+ * event, CD_ENOTFOUND for an unknown id, CD_ECONFLICT for an interaction id
+ * already known, CD_ESTATE for an event that does not fit the current
+ * state, such as accepting an offer that expired) and changes nothing on
+ * those errors. CD_ENOMEM may come after the event took effect: the engine
+ * stays consistent and finishes the work at the next event. Leaving
+ * AVAILABLE withdraws the agent's offers; assigned work stays. WRAPUP needs
+ * wrapup_s >= 1 and ends by itself (ROUTE_D_WRAPUP_DONE). */
 int route_agent_state(route_engine *e, int64_t agent, route_state st, int32_t wrapup_s,
                       int64_t now);
+/* Away with a reason code of the caller's (>= 0), like
+ * route_agent_state(ROUTE_AWAY). */
+int route_agent_away(route_engine *e, int64_t agent, int32_t reason, int64_t now);
 int route_arrive(route_engine *e, const route_interaction *it, int64_t now);
+/* Records work already in hand (after a restart): the interaction is
+ * assigned to the agent, holding its units, even beyond capacity (the agent
+ * then gets nothing until it is back under). CD_ENOTFOUND for an unknown
+ * queue or agent, CD_ECONFLICT for a known interaction id. */
+int route_assign(route_engine *e, const route_interaction *it, int64_t agent, int64_t now);
+/* Forgets the interaction wherever it is; an offered or assigned one frees
+ * its agent's units (no wrap-up). */
 int route_cancel(route_engine *e, int64_t interaction, int64_t now);
 int route_accept(route_engine *e, int64_t interaction, int64_t agent, int64_t now);
 int route_reject(route_engine *e, int64_t interaction, int64_t agent, int64_t now);
 /* The agent finished the work; wrap-up of wrapup_s seconds follows
- * (0: none) if this was the agent's last item. */
+ * (0: none) if the agent is available and holds no other work or offer. */
 int route_finish(route_engine *e, int64_t interaction, int64_t agent, int32_t wrapup_s,
                  int64_t now);
 /* Expires offers, applies widening and overflow, ends wrap-ups due by now. */
@@ -156,14 +203,15 @@ void route_day_reset(route_engine *e);
 /* Copies out up to max decisions made since the last call, oldest first,
  * and forgets them; returns how many were copied. */
 size_t route_decisions(route_engine *e, route_decision *out, size_t max);
-/* The earliest moment a tick would change something (INT64_MAX: never). */
+/* The earliest moment a tick may change something (INT64_MAX: never);
+ * may be early (a stale timer), never late. */
 int64_t route_next_deadline(const route_engine *e);
 
 /* --- views for supervisors and tests ---------------------------------- */
 typedef struct route_queue_view {
     size_t waiting;           /* not offered, not assigned */
     size_t offered;
-    int64_t oldest_arrived_ms; /* INT64_MAX when none wait */
+    int64_t oldest_arrived_ms; /* INT64_MAX when none wait; O(interactions) */
 } route_queue_view;
 
 typedef struct route_agent_view {
@@ -174,6 +222,7 @@ typedef struct route_agent_view {
     uint32_t handled_today;
     int64_t idle_since_ms;
     int64_t wrapup_until_ms;
+    int32_t away_reason; /* when AWAY: the caller's code or ROUTE_AWAY_MISSED */
 } route_agent_view;
 
 int route_queue_view_get(const route_engine *e, int64_t queue, route_queue_view *out);

@@ -209,6 +209,16 @@ void hub_ping(hub *h)
     pthread_mutex_unlock(&h->lock);
 }
 
+int hub_listeners(hub *h, hub_topic topic, int64_t key)
+{
+    int n = 0;
+    pthread_mutex_lock(&h->lock);
+    for (hub_sub *s = h->subs; s; s = s->next)
+        n += s->topic == topic && s->key == key && !s->closed;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
 int hub_count(hub *h)
 {
     int n;

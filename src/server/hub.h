@@ -42,6 +42,8 @@ int hub_publish(hub *h, hub_topic topic, int64_t key, const char *event, const c
 /* A comment line to every stream: keeps proxies and clients from timing
  * out and finds dead connections. */
 void hub_ping(hub *h);
+/* How many streams of topic/key are open. */
+int hub_listeners(hub *h, hub_topic topic, int64_t key);
 /* How many streams are open. */
 int hub_count(hub *h);
 

@@ -42,6 +42,12 @@ static json_t *operation(const route *rt)
                                   "success", "4XX", "description", "error", "content",
                                   "application/json", "schema", "$ref",
                                   "#/components/schemas/Error"));
+    if (rt->state_status) {
+        char alt[8];
+        snprintf(alt, sizeof alt, "%d", rt->state_status);
+        json_object_set_new(json_object_get(op, "responses"), alt,
+                            json_pack("{s:s}", "description", rt->state_doc));
+    }
     if (rt->body) {
         json_t *content = json_pack("{s:{s:o}}", "application/json", "schema",
                                     jschema_to_openapi(rt->body, rt->patch));

@@ -144,7 +144,7 @@ static const jschema_field interaction_patch[] = {
 static const jschema_field priority_fields[] = {
     {"urgency", JS_MAP, 0, 0, 0, 0, NULL, NULL, "points by urgency: low, normal, high, urgent"},
     {"tier", JS_MAP, 0, 0, 0, 0, NULL, NULL, "points by tier: standard, premium, enterprise"},
-    {"aging_per_s", JS_INT, 0, 1, 10000, 0, NULL, NULL, "points added per second waited"},
+    {"aging_per_s", JS_INT, 0, 1, 1000, 0, NULL, NULL, "points added per second waited"},
     END};
 
 static const jschema_field step_fields[] = {
@@ -178,9 +178,10 @@ static const jschema_field agent_state_body[] = {
     ENUM("state", JS_REQUIRED, agent_states, "offline, available or away"),
     STR("reason", 0, 64, "reason code, required for away"), END};
 
-static const jschema_field finish_body[] = {
-    {"wrapup_s", JS_INT, 0, 0, 3600, 0, NULL, NULL, "seconds of wrap-up before the next offer"},
-    END};
+static const jschema_field finish_body[] = {{"wrapup_s", JS_INT, JS_REQUIRED, 0, 3600, 0, NULL,
+                                             NULL,
+                                             "seconds of wrap-up before the next offer (0: none)"},
+                                            END};
 
 /* --- queries ---------------------------------------------------------- */
 #define PAGE                                                                                       \
@@ -307,6 +308,15 @@ const route routes[] = {
      NULL, 200, "Go available, away (with a reason) or offline",
      "{\"state\":\"away\",\"reason\":\"break\"}"},
 
+    {"GET", P "/agents/me/offers", api_offer_list, "agent.state", 0, NULL, 0, NULL, 200,
+     "The caller's pending offers", NULL},
+    {"POST", P "/offers/{offer_id}/accept", api_offer_accept, "agent.state", R_WRITE, NULL, 0, NULL,
+     200, "Accept an offer: the interaction is assigned to the caller", NULL},
+    {"POST", P "/offers/{offer_id}/reject", api_offer_reject, "agent.state", R_WRITE, NULL, 0, NULL,
+     200, "Reject an offer: it goes to someone else", NULL},
+    {"POST", P "/interactions/{interaction_id}/finish", api_work_finish, "agent.state", R_WRITE,
+     finish_body, 0, NULL, 200, "Finish working on an interaction, with wrap-up time",
+     "{\"wrapup_s\":30}", 409, "the caller is not working on this interaction"},
     {"GET", P "/agents/me/stream", api_agent_stream, "agent.state", R_STREAM, NULL, 0, NULL, 200,
      "Server-Sent Events: the caller's offers and state as they happen", NULL},
     {"GET", P "/supervisor/queues", api_supervisor_view, "supervisor.view", 0, NULL, 0,

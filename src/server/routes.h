@@ -27,6 +27,8 @@ typedef struct route {
     int ok_status;
     const char *summary;
     const char *sample; /* a valid body; @client@ @customer@ ... are ids */
+    int state_status;   /* a documented answer when the state does not allow it (409) */
+    const char *state_doc;
 } route;
 
 extern const route routes[];

@@ -7,6 +7,7 @@
 #include "core/cd_mem.h"
 #include "server/auth.h"
 #include "server/perm.h"
+#include "server/router.h"
 #include "server/routes.h"
 #include "server/static_files.h"
 
@@ -347,6 +348,8 @@ static int run_in_tx(req *r)
     }
     rc = store_commit(r->tx);
     r->tx = NULL;
+    if (!rc && write)
+        router_kick(r->srv->router);
     if (rc == CD_ECONFLICT && replay_after_race(r))
         return 0;
     if (rc)
@@ -646,7 +649,7 @@ int server_start(const server_config *cfg, store *st, server **out, char *err, s
     addr.sin_port = htons((uint16_t)cfg->port);
     if (inet_pton(AF_INET, cfg->host ? cfg->host : "127.0.0.1", &addr.sin_addr) != 1) {
         snprintf(err, errlen, "bad listen address '%s'", cfg->host);
-        server_stop(srv, 0);
+        server_destroy(srv);
         return CD_EINVAL;
     }
     srv->daemon = MHD_start_daemon(
@@ -658,7 +661,7 @@ int server_start(const server_config *cfg, store *st, server **out, char *err, s
         (unsigned)1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!srv->daemon || !srv->metrics || !srv->hub) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->host, cfg->port);
-        server_stop(srv, 0);
+        server_destroy(srv);
         return CD_EIO;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -674,21 +677,37 @@ int server_port(const server *srv)
 
 void server_stop(server *srv, int grace_ms)
 {
-    if (!srv)
+    if (!srv || !srv->daemon)
         return;
     if (srv->hub)
         hub_close_all(srv->hub); /* streams end now, not at the grace limit */
-    if (srv->daemon) {
-        MHD_quiesce_daemon(srv->daemon);
-        for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace_ms; waited += 10)
-            usleep(10000);
-        MHD_stop_daemon(srv->daemon);
-    }
+    MHD_quiesce_daemon(srv->daemon);
+    for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace_ms; waited += 10)
+        usleep(10000);
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}
+
+void server_destroy(server *srv)
+{
+    if (!srv)
+        return;
+    server_stop(srv, 0);
     metrics_destroy(srv->metrics);
     hub_destroy(srv->hub);
     cd_free(srv->labels);
     cd_free(srv->methods);
     cd_free(srv);
+}
+
+struct hub *server_hub(server *srv)
+{
+    return srv->hub;
+}
+
+void server_attach_router(server *srv, struct router *r)
+{
+    srv->router = r;
 }
 
 char *server_metrics_text(server *srv)

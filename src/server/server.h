@@ -20,10 +20,18 @@ typedef struct server_config {
 
 /* Starts serving; store is borrowed and must outlive the server. */
 int server_start(const server_config *cfg, store *st, server **out, char *err, size_t errlen);
+struct router;
+struct hub;
+/* The server's event-stream hub (for the router to publish on). */
+struct hub *server_hub(server *srv);
+/* Tells the server which router to wake after each committed write. */
+void server_attach_router(server *srv, struct router *r);
 /* The port actually bound. */
 int server_port(const server *srv);
-/* Stops accepting, lets requests in flight finish (up to grace_ms), then
- * stops and frees the server. NULL is a no-op. */
+/* Ends event streams, stops accepting, lets requests in flight finish (up
+ * to grace_ms), then stops serving. Safe to call twice. */
 void server_stop(server *srv, int grace_ms);
+/* Stops the server if it still runs and frees it. NULL is a no-op. */
+void server_destroy(server *srv);
 
 #endif

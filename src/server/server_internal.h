@@ -18,6 +18,7 @@ struct server {
     char web_root[4096];
     const char **labels, **methods; /* metric series names */
     hub *hub;                       /* live event streams */
+    struct router *router;          /* woken after writes; may be NULL */
 };
 
 /* Prometheus text of the server's metrics (caller frees with cd_free). */

@@ -187,6 +187,9 @@ int store_offer_create(store_tx *tx, int64_t interaction, int64_t agent, int64_t
 /* Marks every pending offer past its deadline expired; returns them. */
 int store_offers_expire(store_tx *tx, json_t **expired);
 int store_offers_cancel(store_tx *tx, int64_t interaction);
+/* Expires the pending offer of interaction to agent: CD_ESTATE if it was
+ * decided otherwise meanwhile. */
+int store_offer_expire_one(store_tx *tx, int64_t interaction, int64_t agent);
 /* Sets an agent's state on routing's behalf (away for missed offers,
  * wrap-up with its end, available after wrap-up). */
 int store_agent_state_system(store_tx *tx, int64_t agent, const char *state, const char *reason,

@@ -88,9 +88,9 @@ static int check_priority(store_tx *tx, json_t *p)
     if (!rc)
         rc = check_points(tx, json_object_get(p, "tier"), tiers, "priority.tier");
     if (!rc && (!json_is_integer(aging) || json_integer_value(aging) < 1 ||
-                json_integer_value(aging) > 10000))
+                json_integer_value(aging) > 1000))
         rc = store__fail(tx, CD_EINVAL, "priority.aging_per_s",
-                         "aging_per_s must be 1..10000 points a second");
+                         "aging_per_s must be 1..1000 points a second");
     return rc;
 }
 
@@ -98,15 +98,23 @@ static int check_widening(store_tx *tx, json_t *steps)
 {
     json_t *s;
     size_t i;
-    json_int_t last = 0;
+    json_int_t last = 0, relax = 0, keep = 8;
     if (json_array_size(steps) > MAX_STEPS)
         return store__fail(tx, CD_EINVAL, "widening", "at most %d widening steps", MAX_STEPS);
     json_array_foreach (steps, i, s) {
         json_int_t after = json_integer_value(json_object_get(s, "after_s"));
+        json_t *r = json_object_get(s, "relax"), *k = json_object_get(s, "keep");
         if (after <= last)
             return store__fail(tx, CD_EINVAL, "widening",
                                "widening steps need increasing after_s above 0");
+        /* Each step only widens: relaxes at least as much, keeps no more. */
+        if ((r && json_integer_value(r) < relax) || (k && json_integer_value(k) > keep))
+            return store__fail(tx, CD_EINVAL, "widening",
+                               "each widening step must relax at least as much and keep no "
+                               "more skills than the one before");
         last = after;
+        relax = r ? json_integer_value(r) : relax;
+        keep = k ? json_integer_value(k) : keep;
     }
     return 0;
 }

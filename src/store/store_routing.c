@@ -96,13 +96,14 @@ int store_routing_head(store_tx *tx, int64_t *seq)
 int store_routing_interaction(store_tx *tx, int64_t id, json_t **out)
 {
     json_t *row = NULL;
-    int rc = store__q1(tx,
-                       "SELECT i.id, i.client_id, i.channel, i.status, i.priority, i.queue, "
-                       "i.assignee_id, i.required_skills, i.preferred_agent_id, i.created_at, "
-                       "COALESCE(c.tier, 'standard') AS tier "
-                       "FROM interactions i LEFT JOIN customers c ON c.id = i.customer_id "
-                       "WHERE i.id = $1",
-                       json_pack("[I]", (json_int_t)id), &row);
+    int rc =
+        store__q1(tx,
+                  "SELECT i.id, i.client_id, i.channel, i.status, i.priority, i.queue, i.subject, "
+                  "i.assignee_id, i.required_skills, i.preferred_agent_id, i.created_at, "
+                  "COALESCE(c.tier, 'standard') AS tier "
+                  "FROM interactions i LEFT JOIN customers c ON c.id = i.customer_id "
+                  "WHERE i.id = $1",
+                  json_pack("[I]", (json_int_t)id), &row);
     if (rc)
         return rc;
     store__parse_column(row, "required_skills", "[]");
@@ -216,6 +217,20 @@ int store_offers_expire(store_tx *tx, json_t **expired)
                     "WHERE outcome IS NULL AND expires_at <= $1 "
                     "RETURNING id, interaction_id, agent_id",
                     json_pack("[I]", (json_int_t)tx->now), expired);
+}
+
+int store_offer_expire_one(store_tx *tx, int64_t interaction, int64_t agent)
+{
+    json_t *rows = NULL;
+    int rc = store__q(
+        tx,
+        "UPDATE offers SET outcome = 'expired', decided_at = $1 WHERE "
+        "interaction_id = $2 AND agent_id = $3 AND outcome IS NULL RETURNING id",
+        json_pack("[III]", (json_int_t)tx->now, (json_int_t)interaction, (json_int_t)agent), &rows);
+    if (!rc && json_array_size(rows) == 0)
+        rc = CD_ESTATE; /* decided otherwise meanwhile (accepted) */
+    json_decref(rows);
+    return rc;
 }
 
 int store_offers_cancel(store_tx *tx, int64_t interaction)

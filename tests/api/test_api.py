@@ -335,6 +335,19 @@ def as_(user, method, path, body=None, **kw):
 # --------------------------------------------------------------------------
 # 1. setup
 
+def wait_offer(user, interaction, seconds=8.0):
+    """Polls the user's pending offers until one is for interaction."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        r = as_(user, "GET", API + "/agents/me/offers")
+        if r.status == 200:
+            for o in r.json["items"]:
+                if o["interaction_id"] == interaction:
+                    return o
+        time.sleep(0.05)
+    raise RuntimeError("no offer of interaction %s reached user %s" % (interaction, user.id))
+
+
 def setup():
     section("setup")
     S.clients = {}
@@ -401,6 +414,14 @@ def setup():
                     "queue A")["id"]
     S.queueB = must(admin("POST", API + "/queues", {"client_id": B, "name": "billing-b"}), 201,
                     "queue B")["id"]
+    # Routing: one agent of each client goes available and is offered its
+    # client's waiting interaction by the server's router.
+    must(as_(S.u["agentB"], "PUT", API + "/agents/me/state", {"state": "available"}), 200,
+         "agent B available")
+    S.offerB = wait_offer(S.u["agentB"], S.intB)["id"]
+    must(as_(S.u["agentA"], "PUT", API + "/agents/me/state", {"state": "available"}), 200,
+         "agent A available")
+    S.offerA = wait_offer(S.u["agentA"], S.intA)["id"]
     must(as_(S.u["agentB"], "POST", API + "/interactions/%d/messages" % S.intB,
              {"direction": "outbound", "body": "Reply within B"}), 201, "message B")
     must(as_(S.u["agentA"], "POST", API + "/interactions/%d/messages" % S.intA,
@@ -1321,18 +1342,19 @@ def t_tenant(doc_ops):
         """Path parameter values: side 'A' (the caller's own), 'B', or 'missing'."""
         if side == "missing":
             return {k: MISSING for k in ["client_id", "customer_id", "interaction_id",
-                                         "user_id", "token_id", "queue_id"]}
+                                         "user_id", "token_id", "queue_id", "offer_id"]}
         if side == "B":
             return {"client_id": B, "customer_id": S.custB, "interaction_id": S.intB,
                     "user_id": S.u["supB"].id, "token_id": S.u["supB"].token_id,
-                    "queue_id": S.queueB}
+                    "queue_id": S.queueB, "offer_id": S.offerB}
         return {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
-                "user_id": caller.id, "token_id": caller.token_id, "queue_id": S.queueA}
+                "user_id": caller.id, "token_id": caller.token_id, "queue_id": S.queueA,
+                "offer_id": S.offerA}
 
     for method, path, op in with_params:
         params = path_params(path)
         unknown = [p for p in params if p not in ("client_id", "customer_id", "interaction_id",
-                                                  "user_id", "token_id", "queue_id")]
+                                                  "user_id", "token_id", "queue_id", "offer_id")]
         if not check("tenant: %s %s has known path parameters" % (method, path), not unknown,
                      unknown):
             continue
@@ -1588,7 +1610,8 @@ def t_malformed(doc_ops):
     A = S.clients["A"]
     ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id}
     path_ids = {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
-                "user_id": S.target.id, "token_id": MISSING, "queue_id": S.queueA}
+                "user_id": S.target.id, "token_id": MISSING, "queue_id": S.queueA,
+                "offer_id": MISSING}
     before, audited = store_snapshot()
     routes = [(m, p, op) for m, p, op in ops if op.get("x-sample")]
     check("malformed: write routes with a sample found", len(routes) >= 10, len(routes))
@@ -1882,7 +1905,7 @@ def t_queues():
     r = as_(S.u["agentA"], "POST", API + "/queues", {"client_id": A, "name": "nope"})
     check("queues: agents may not add queues -> 403", r.status == 403, r)
 
-    agent = S.u["agentA"]
+    agent = S.u["supA"]  # never set before; agents A and B route during the suite
     r = as_(agent, "GET", API + "/agents/me/state")
     check("agent state: offline until set", r.status == 200 and r.json["state"] == "offline", r)
     r = as_(agent, "PUT", API + "/agents/me/state", {"state": "away"})
@@ -1897,6 +1920,131 @@ def t_queues():
     r = as_(S.u["qaA"] if "qaA" in S.u else S.u["supA"], "PUT", API + "/agents/me/state",
             {"state": "wrapup"})
     check("agent state: wrap-up is set by the system only -> 400", r.status == 400, r)
+    as_(agent, "PUT", API + "/agents/me/state", {"state": "offline"})
+
+
+def read_events(user, path, want, seconds, trigger=None):
+    """Opens an event stream as user, runs trigger once it is open, and
+    reads events until want(event, data) holds or time runs out. Returns
+    the list of (event, data) read."""
+    u = urllib.parse.urlsplit(URL)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=seconds)
+    conn.request("GET", path, headers={"Authorization": "Bearer " + user.token})
+    r = conn.getresponse()
+    got = []
+    if r.status != 200:
+        conn.close()
+        return [("status", r.status)]
+    if trigger:
+        trigger()
+    deadline = time.time() + seconds
+    event = None
+    try:
+        while time.time() < deadline:
+            line = r.fp.readline().decode("utf-8").rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+                got.append((event, data))
+                if want(event, data):
+                    break
+    except (OSError, ValueError):
+        pass
+    conn.close()
+    return got
+
+
+def t_routing():
+    """On a client of its own: offers reach the available agent of that
+    client; accept assigns and a second accept is refused; reject passes
+    the interaction to another agent; the stream pushes offers; finishing
+    starts wrap-up; the supervisor view counts."""
+    C = must(admin("POST", API + "/clients", {"slug": "route-" + rand(), "name": "Routing C"}),
+             201, "client C")["id"]
+    a1 = User("agentC1", "agent", [C]).create().login_and_token()
+    a2 = User("agentC2", "agent", [C]).create().login_and_token()
+    sup = User("supC", "supervisor", [C]).create().login_and_token()
+    cust = must(admin("POST", API + "/customers", {"client_id": C, "name": "Cee"}), 201,
+                "customer C")["id"]
+
+    def new_interaction(subject, channel="email"):
+        return must(as_(a1, "POST", API + "/interactions",
+                        {"client_id": C, "channel": channel, "subject": subject,
+                         "customer_id": cust}), 201, "interaction " + subject)["id"]
+
+    must(as_(a1, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "C1 available")
+    x = new_interaction("accept me")
+    o = wait_offer(a1, x)
+    check("routing: the waiting interaction is offered to the available agent of its client",
+          o["agent_id"] == a1.id and o["client_id"] == C and o["subject"] == "accept me", o)
+    r = as_(a2, "POST", API + "/offers/%d/accept" % o["id"])
+    check("routing: another agent cannot accept someone's offer -> 404", r.status == 404, r)
+    r = as_(a1, "POST", API + "/offers/%d/accept" % o["id"])
+    check("routing: accept -> 200", r.status == 200 and r.json["outcome"] == "accepted", r)
+    it = as_(a1, "GET", API + "/interactions/%d" % x)
+    check("routing: the accepted interaction is the agent's and open",
+          it.json["assignee_id"] == a1.id and it.json["status"] == "open", it)
+    r = as_(a1, "POST", API + "/offers/%d/accept" % o["id"])
+    check("routing: a second accept -> 409", r.status == 409, r)
+
+    y = new_interaction("reject me")
+    oy = wait_offer(a1, y)
+    r = as_(a1, "POST", API + "/offers/%d/reject" % oy["id"])
+    check("routing: reject -> 200", r.status == 200 and r.json["outcome"] == "rejected", r)
+    time.sleep(0.3)
+    again = [q for q in as_(a1, "GET", API + "/agents/me/offers").json["items"]
+             if q["interaction_id"] == y]
+    check("routing: a rejected interaction is not offered to the same agent again", not again,
+          again)
+    must(as_(a2, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "C2 available")
+    o2 = wait_offer(a2, y)
+    check("routing: the rejected interaction goes to the other agent", o2["agent_id"] == a2.id,
+          o2)
+
+    streamed = {}
+
+    def create():
+        streamed["id"] = new_interaction("streamed")
+    got = read_events(a1, "/api/v1/agents/me/stream",
+                      lambda e, d: e == "offer" and d.get("interaction_id") == streamed.get("id"),
+                      8, trigger=create)
+    check("routing: the stream starts with the agent's state",
+          bool(got) and got[0][0] == "state" and got[0][1]["state"] == "available", got[:2])
+    offer_z = [d for e, d in got if e == "offer" and d.get("interaction_id") == streamed.get("id")]
+    check("routing: the stream pushes the new offer", len(offer_z) == 1, got)
+    if offer_z:
+        as_(a1, "POST", API + "/offers/%d/reject" % offer_z[0]["id"])
+
+    r = as_(a1, "POST", API + "/interactions/%d/finish" % x, {"wrapup_s": 1})
+    check("routing: finish -> 200", r.status == 200, r)
+    state = {}
+    for _ in range(60):
+        state = as_(a1, "GET", API + "/agents/me/state").json
+        if state["state"] == "wrapup":
+            break
+        time.sleep(0.02)
+    check("routing: wrap-up follows finishing the last work", state.get("state") == "wrapup",
+          state)
+    for _ in range(80):
+        state = as_(a1, "GET", API + "/agents/me/state").json
+        if state["state"] == "available":
+            break
+        time.sleep(0.05)
+    check("routing: available again after wrap-up", state.get("state") == "available", state)
+    r = as_(a1, "POST", API + "/interactions/%d/finish" % x, {"wrapup_s": 0})
+    check("routing: finishing twice -> 409", r.status == 409, r)
+
+    view = as_(sup, "GET", API + "/supervisor/queues", query={"client_id": C})
+    check("routing: the supervisor view lists queues and agents by state",
+          view.status == 200 and isinstance(view.json["queues"], list)
+          and view.json["agents"]["available"] == 2, view)
+    answered = sum(q["answered_today"] for q in view.json["queues"]) if view.status == 200 else 0
+    check("routing: the accepted offer counts as answered today", answered == 1, view)
+    r = as_(a1, "GET", API + "/supervisor/queues", query={"client_id": C})
+    check("routing: agents do not see the supervisor view -> 403", r.status == 403, r)
+    for u in (a1, a2):
+        as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
 
 
 def main():
@@ -1910,7 +2058,7 @@ def main():
     section("functional")
     for fn in [t_crud, t_pagination, t_filters, t_identity_matching, t_lifecycle,
                t_versions_events_fields_tags, t_idempotency, t_sessions, t_roles,
-               t_throttle_account, t_audit, t_meta, t_queues]:
+               t_throttle_account, t_audit, t_meta, t_queues, t_routing]:
         run(fn.__name__, fn)
     section("hostile strings")
     run("hostile", t_hostile)

@@ -1,0 +1,1898 @@
+/* route.c - the routing engine: see route.h for the contract and
+ * docs/routing.md for the model, the formulas and the complexity.
+ *
+ * Layout of the state (every entity lives in a dense array, found through
+ * an id -> slot hash map; decisions never depend on hash order):
+ *
+ *   queue   per channel, a max-heap of buckets ordered by their top item
+ *   bucket  the waiting items of one queue and channel with identical current
+ *           requirements, in a max-heap by a static key (see item_key): all
+ *           items of a queue age at the same rate, so the order never changes
+ *           while they wait and nothing is re-sorted as time passes
+ *   agent   its clients, skills (sorted by dense skill index), load, and the
+ *           items whose preferred-agent window for it is still open
+ *   client  its queues and its "free" agents (available, with room for at
+ *           least one channel)
+ *   timers  one lazy min-heap for interactions (next widening step, overflow,
+ *           window end, or offer expiry) and one for wrap-up ends; a stale
+ *           entry is recognised by its generation and dropped when it surfaces
+ *
+ * After every event the matching loop settles the agents and items the event
+ * made "dirty" (more free, or eligible for more agents) until no free agent
+ * may take any waiting item. Every offer pairs an item and an agent that are
+ * each other's first choice: the item is the agent's highest-scored eligible
+ * item, and the agent is the item's best eligible free agent by its queue's
+ * criteria. */
+#include "core/route.h"
+
+#include "core/cd_err.h"
+#include "core/cd_mem.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#define NONE UINT32_MAX
+#define NEVER INT64_MAX
+#define CONSUMED INT64_MIN /* item->due when no live timer entry exists */
+#define MAX_TIME 1000000000000000LL /* ms; keeps every product inside int64 */
+#define MAX_SECONDS 100000000       /* any configured duration, in seconds */
+#define MAX_POINTS 1000000
+#define MAX_AGING 1000
+
+enum { IT_FREE, IT_WAITING, IT_OFFERED, IT_ASSIGNED };
+enum { AT_NONE, AT_BUCKET, AT_PREF, AT_LIMBO }; /* where a waiting item is kept */
+
+static const uint8_t default_weight[ROUTE_CHANNELS] = {60, 20, 12, 12, 12};
+
+/* --- small containers ---------------------------------------------------- */
+
+typedef struct idmap { /* int64 key >= 0 -> slot; linear probing */
+    int64_t *keys;
+    uint32_t *vals;
+    uint32_t cap, n;
+} idmap;
+
+typedef struct hent { /* an entry of an ordered (max-)heap */
+    int64_t key, arrived, id;
+    uint32_t slot;
+    uint32_t excl; /* the item has exclusions: look before taking it */
+} hent;
+
+typedef struct tent { /* a timer entry (min-heap by due, then id) */
+    int64_t due, id;
+    uint64_t gen;
+    uint32_t slot;
+} tent;
+
+typedef struct agent {
+    int64_t id;
+    int64_t idle_since, wrapup_until;
+    uint64_t wgen; /* generation of its live wrap-up timer entry */
+    uint32_t handled;
+    int32_t away_reason;
+    uint16_t used; /* units held; above capacity only through route_assign */
+    uint8_t state, nvoice, missed, nclients, nskills, is_free, dirty;
+    uint16_t noffers, nassigned;
+    uint8_t weight[ROUTE_CHANNELS];
+    uint32_t clients[ROUTE_MAX_CLIENTS];  /* client slots */
+    uint32_t free_pos[ROUTE_MAX_CLIENTS]; /* its place in each client's free set */
+    uint32_t skill[ROUTE_MAX_SKILLS];     /* dense skill indices, ascending */
+    uint8_t level[ROUTE_MAX_SKILLS];
+    uint32_t *pref; /* waiting items whose window for this agent is open */
+    uint32_t npref, cappref;
+    uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
+} agent;
+
+typedef struct item {
+    int64_t id, arrived, entered, window_end, key, expires, due;
+    uint64_t tgen; /* generation of its live timer entry */
+    uint32_t client, queue, bucket, agent, pref, opos;
+    uint32_t *excl; /* agent slots that rejected or missed it */
+    uint32_t nexcl, capexcl;
+    uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
+    uint8_t req_level[ROUTE_MAX_REQUIRED];
+    uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
+} item;
+
+typedef struct bucket {
+    uint64_t hash;
+    uint32_t queue, hnext, qpos, n, cap;
+    uint8_t channel, nreq, live;
+    uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
+    uint8_t req_level[ROUTE_MAX_REQUIRED];
+    hent *heap;
+} bucket;
+
+typedef struct queue {
+    route_queue cfg;
+    uint32_t client;
+    hent *bh[ROUTE_CHANNELS]; /* buckets (hent.slot) ordered by their top item */
+    uint32_t bn[ROUTE_CHANNELS], bcap[ROUTE_CHANNELS];
+    size_t waiting, offered;
+} queue;
+
+typedef struct client {
+    int64_t id;
+    uint32_t *queues, nqueues, capqueues;
+    uint32_t *free, nfree, capfree;
+    uint32_t nagents;
+} client;
+
+typedef struct best { /* the best item found so far by a scan */
+    uint32_t slot;
+    int64_t score, arrived, id;
+} best;
+
+struct route_engine {
+    int64_t now;
+    uint64_t gen;
+    size_t bytes;
+    idmap agent_ids, item_ids, queue_ids, client_ids, skill_ids, bucket_ids;
+    agent *agents;
+    uint32_t nagents, capagents;
+    item *items;
+    uint32_t *ipos; /* an item's place in its bucket heap or preferred list */
+    uint32_t *ifree;
+    uint32_t nitems, capitems, nifree;
+    bucket *buckets;
+    uint32_t nbuckets, capbuckets, bfree;
+    queue *queues;
+    uint32_t nqueues, capqueues;
+    client *clients;
+    uint32_t nclients, capclients;
+    uint32_t nskills;
+    tent *timers, *wraps;
+    uint32_t ntimers, captimers, nwraps, capwraps;
+    uint32_t *dirty_agents, *dirty_items, *limbo;
+    uint32_t ndirty_agents, ndirty_items, nlimbo;
+    uint32_t capdagents, capditems, caplimbo, capipos, capifree;
+    route_decision *log;
+    size_t loghead, logn, logcap;
+};
+
+/* Grows *p to hold at least need elements, doubling; counts the bytes. */
+static int grow(route_engine *e, void **p, uint32_t *cap, uint32_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    uint64_t nc = *cap ? (uint64_t)*cap * 2 : 8;
+    while (nc < need)
+        nc *= 2;
+    if (nc > UINT32_MAX - 1)
+        return CD_ENOMEM;
+    void *q = cd_realloc(*p, (size_t)nc * elem);
+    if (!q)
+        return CD_ENOMEM;
+    e->bytes += (size_t)(nc - *cap) * elem;
+    *p = q;
+    *cap = (uint32_t)nc;
+    return 0;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint32_t map_get(const idmap *m, int64_t k)
+{
+    if (!m->cap)
+        return NONE;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)mix64((uint64_t)k) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == k)
+            return m->vals[i];
+        if (m->keys[i] < 0)
+            return NONE;
+    }
+}
+
+static void map_put(idmap *m, int64_t k, uint32_t v) /* room reserved, k absent */
+{
+    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
+    while (m->keys[i] >= 0)
+        i = (i + 1) & mask;
+    m->keys[i] = k;
+    m->vals[i] = v;
+    m->n++;
+}
+
+static void map_set(idmap *m, int64_t k, uint32_t v) /* k present */
+{
+    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
+    while (m->keys[i] != k)
+        i = (i + 1) & mask;
+    m->vals[i] = v;
+}
+
+/* Room for `extra` more keys at a load factor under 3/4. */
+static int map_reserve(route_engine *e, idmap *m, uint32_t extra)
+{
+    uint64_t need = (uint64_t)m->n + extra;
+    if (need * 4 < (uint64_t)m->cap * 3)
+        return 0;
+    uint64_t nc = m->cap ? (uint64_t)m->cap * 2 : 16;
+    while (need * 4 >= nc * 3)
+        nc *= 2;
+    if (nc > (1u << 31))
+        return CD_ENOMEM;
+    idmap nm = {cd_malloc((size_t)nc * sizeof(int64_t)), cd_malloc((size_t)nc * sizeof(uint32_t)),
+                (uint32_t)nc, 0};
+    if (!nm.keys || !nm.vals) {
+        cd_free(nm.keys);
+        cd_free(nm.vals);
+        return CD_ENOMEM;
+    }
+    memset(nm.keys, 0xff, (size_t)nc * sizeof(int64_t)); /* -1: empty */
+    for (uint32_t i = 0; i < m->cap; i++)
+        if (m->keys[i] >= 0)
+            map_put(&nm, m->keys[i], m->vals[i]);
+    e->bytes += (size_t)(nc - m->cap) * (sizeof(int64_t) + sizeof(uint32_t));
+    cd_free(m->keys);
+    cd_free(m->vals);
+    *m = nm;
+    return 0;
+}
+
+static void map_del(idmap *m, int64_t k) /* backward-shift deletion */
+{
+    if (!m->cap)
+        return;
+    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
+    while (m->keys[i] != k) {
+        if (m->keys[i] < 0)
+            return;
+        i = (i + 1) & mask;
+    }
+    for (uint32_t j = i;;) {
+        j = (j + 1) & mask;
+        if (m->keys[j] < 0)
+            break;
+        uint32_t h = (uint32_t)mix64((uint64_t)m->keys[j]) & mask;
+        bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+        if (stays)
+            continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        i = j;
+    }
+    m->keys[i] = -1;
+    m->n--;
+}
+
+static void map_free(idmap *m)
+{
+    cd_free(m->keys);
+    cd_free(m->vals);
+}
+
+/* --- ordered heaps: items in a bucket, buckets in a queue ------------------ */
+
+/* Higher key first; ties: earlier arrival, then lower id. */
+static inline bool hent_before(const hent *a, const hent *b)
+{
+    if (a->key != b->key)
+        return a->key > b->key;
+    if (a->arrived != b->arrived)
+        return a->arrived < b->arrived;
+    return a->id < b->id;
+}
+
+enum { POS_ITEM, POS_BUCKET };
+
+static inline void hent_place(route_engine *e, hent *h, uint32_t i, int kind)
+{
+    if (kind == POS_ITEM)
+        e->ipos[h[i].slot] = i;
+    else
+        e->buckets[h[i].slot].qpos = i;
+}
+
+static void heap_fix(route_engine *e, hent *h, uint32_t n, uint32_t i, int kind)
+{
+    hent x = h[i];
+    while (i > 0 && hent_before(&x, &h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        hent_place(e, h, i, kind);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && hent_before(&h[c + 1], &h[c]))
+            c++;
+        if (!hent_before(&h[c], &x))
+            break;
+        h[i] = h[c];
+        hent_place(e, h, i, kind);
+        i = c;
+    }
+    h[i] = x;
+    hent_place(e, h, i, kind);
+}
+
+static void heap_remove(route_engine *e, hent *h, uint32_t *n, uint32_t i, int kind)
+{
+    if (i != --*n) {
+        h[i] = h[*n];
+        heap_fix(e, h, *n, i, kind);
+    }
+}
+
+/* --- timer heaps (lazy: stale entries are skipped when they surface) ------- */
+
+static inline bool tent_before(const tent *a, const tent *b)
+{
+    return a->due != b->due ? a->due < b->due : a->id < b->id;
+}
+
+static void theap_down(tent *h, uint32_t n, uint32_t i)
+{
+    tent x = h[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && tent_before(&h[c + 1], &h[c]))
+            c++;
+        if (!tent_before(&h[c], &x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+static void theap_pop(tent *h, uint32_t *n)
+{
+    if (--*n) {
+        h[0] = h[*n];
+        theap_down(h, *n, 0);
+    }
+}
+
+static bool timer_live(const route_engine *e, const tent *t)
+{
+    const item *it = &e->items[t->slot];
+    return it->status != IT_FREE && it->tgen == t->gen;
+}
+
+static bool wrap_live(const route_engine *e, const tent *t)
+{
+    return e->agents[t->slot].wgen == t->gen;
+}
+
+/* Drops stale entries and re-heapifies; room is guaranteed by sizing the
+ * heap at twice the number of slots that can hold a live entry. */
+static void theap_compact(route_engine *e, tent *h, uint32_t *n,
+                          bool (*live)(const route_engine *, const tent *))
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < *n; i++)
+        if (live(e, &h[i]))
+            h[k++] = h[i];
+    *n = k;
+    for (uint32_t i = k / 2; i-- > 0;)
+        theap_down(h, k, i);
+}
+
+static void theap_push(tent *h, uint32_t *n, tent t)
+{
+    uint32_t i = (*n)++;
+    while (i > 0 && tent_before(&t, &h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = t;
+}
+
+static void set_timer(route_engine *e, uint32_t s, int64_t due)
+{
+    item *it = &e->items[s];
+    if (due == it->due)
+        return;
+    it->tgen = ++e->gen;
+    it->due = due;
+    if (due == NEVER)
+        return;
+    if (e->ntimers == e->captimers)
+        theap_compact(e, e->timers, &e->ntimers, timer_live);
+    theap_push(e->timers, &e->ntimers, (tent){due, it->id, it->tgen, s});
+}
+
+static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
+{
+    agent *a = &e->agents[as];
+    a->wgen = ++e->gen;
+    if (due == NEVER)
+        return;
+    if (e->nwraps == e->capwraps)
+        theap_compact(e, e->wraps, &e->nwraps, wrap_live);
+    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as});
+}
+
+/* --- decisions ------------------------------------------------------------ */
+
+static int log_reserve(route_engine *e, size_t extra)
+{
+    if (e->loghead > 0 && e->loghead == e->logn)
+        e->loghead = e->logn = 0;
+    if (e->logn + extra <= e->logcap)
+        return 0;
+    size_t nc = e->logcap ? e->logcap * 2 : 64;
+    while (nc < e->logn + extra)
+        nc *= 2;
+    route_decision *p = cd_realloc(e->log, nc * sizeof *p);
+    if (!p)
+        return CD_ENOMEM;
+    e->bytes += (nc - e->logcap) * sizeof *p;
+    e->log = p;
+    e->logcap = nc;
+    return 0;
+}
+
+static void log_add(route_engine *e, route_decision_kind kind, const item *it, const agent *a,
+                    int64_t expires)
+{
+    route_decision *d = &e->log[e->logn++]; /* room reserved by the caller */
+    d->kind = kind;
+    d->interaction_id = it ? it->id : 0;
+    d->agent_id = a ? a->id : 0;
+    d->queue_id = it ? e->queues[it->queue].cfg.id : 0;
+    d->at_ms = e->now;
+    d->expires_ms = expires;
+}
+
+/* --- agents: capacity and the free sets ----------------------------------- */
+
+static inline bool fits(const agent *a, int ch)
+{
+    if (a->nvoice || a->used + a->weight[ch] > ROUTE_CAPACITY)
+        return false;
+    return ch != ROUTE_VOICE || a->used == 0;
+}
+
+static unsigned fit_mask(const agent *a)
+{
+    if (a->state != ROUTE_AVAILABLE)
+        return 0;
+    unsigned m = 0;
+    for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+        if (fits(a, ch))
+            m |= 1u << ch;
+    return m;
+}
+
+static int client_index(const agent *a, uint32_t cs)
+{
+    for (int i = 0; i < a->nclients; i++)
+        if (a->clients[i] == cs)
+            return i;
+    return -1;
+}
+
+static void free_set_remove(route_engine *e, uint32_t as)
+{
+    agent *a = &e->agents[as];
+    for (int i = 0; i < a->nclients; i++) {
+        client *c = &e->clients[a->clients[i]];
+        uint32_t pos = a->free_pos[i], last = c->free[--c->nfree];
+        c->free[pos] = last;
+        agent *l = &e->agents[last];
+        l->free_pos[client_index(l, a->clients[i])] = pos;
+    }
+    a->is_free = 0;
+}
+
+static void free_set_add(route_engine *e, uint32_t as)
+{
+    agent *a = &e->agents[as];
+    for (int i = 0; i < a->nclients; i++) {
+        client *c = &e->clients[a->clients[i]];
+        a->free_pos[i] = c->nfree;
+        c->free[c->nfree++] = as; /* room: capfree >= nagents */
+    }
+    a->is_free = 1;
+}
+
+/* Keeps the agent's membership of its clients' free sets up to date. */
+static void agent_refresh(route_engine *e, uint32_t as)
+{
+    agent *a = &e->agents[as];
+    bool f = fit_mask(a) != 0;
+    if (f && !a->is_free)
+        free_set_add(e, as);
+    else if (!f && a->is_free)
+        free_set_remove(e, as);
+}
+
+static void mark_agent(route_engine *e, uint32_t as)
+{
+    agent *a = &e->agents[as];
+    if (!a->dirty && a->state == ROUTE_AVAILABLE) {
+        a->dirty = 1;
+        e->dirty_agents[e->ndirty_agents++] = as;
+    }
+}
+
+static void mark_item(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    if (!it->dirty) {
+        it->dirty = 1;
+        e->dirty_items[e->ndirty_items++] = s;
+    }
+}
+
+static bool serves(const agent *a, uint32_t cs)
+{
+    return client_index(a, cs) >= 0;
+}
+
+/* Does the agent hold every (skill, level) of the ascending list? */
+static bool meets(const agent *a, const uint32_t *rs, const uint8_t *rl, int n)
+{
+    int j = 0;
+    for (int i = 0; i < n; i++) {
+        while (j < a->nskills && a->skill[j] < rs[i])
+            j++;
+        if (j == a->nskills || a->skill[j] != rs[i] || a->level[j] < rl[i])
+            return false;
+        j++;
+    }
+    return true;
+}
+
+static int agent_level(const agent *a, uint32_t skill)
+{
+    int lo = 0, hi = a->nskills;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (a->skill[mid] < skill)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < a->nskills && a->skill[lo] == skill ? a->level[lo] : 0;
+}
+
+/* --- items: score, requirements, placement --------------------------------- */
+
+/* The static key: 1000 * score(now) - aging * now, the same for all `now`. */
+static int64_t item_key(const queue *q, const item *it)
+{
+    int64_t base = (int64_t)q->cfg.urgency_points[it->urgency] + q->cfg.tier_points[it->tier];
+    return base * 1000 - (int64_t)q->cfg.aging_points_per_s * it->arrived;
+}
+
+static bool excluded(const item *it, uint32_t as)
+{
+    for (uint32_t i = 0; i < it->nexcl; i++)
+        if (it->excl[i] == as)
+            return true;
+    return false;
+}
+
+static int current_step(const queue *q, int64_t entered, int64_t now)
+{
+    int s = 0;
+    while (s < q->cfg.nsteps && entered + q->cfg.steps[s].after_s * 1000LL <= now)
+        s++;
+    return s;
+}
+
+/* The requirements at widening step `step`, ascending by skill index. */
+static int current_req(const queue *q, const item *it, int step, uint32_t *rs, uint8_t *rl)
+{
+    int n = it->nreq, relax = 0;
+    if (step > 0) {
+        const route_step *st = &q->cfg.steps[step - 1];
+        if (st->keep < n)
+            n = st->keep;
+        relax = st->relax;
+    }
+    for (int i = 0; i < n; i++) {
+        int lv = it->req_level[i] - relax;
+        uint32_t sk = it->req_skill[i];
+        int j = i;
+        for (; j > 0 && rs[j - 1] > sk; j--) {
+            rs[j] = rs[j - 1];
+            rl[j] = rl[j - 1];
+        }
+        rs[j] = sk;
+        rl[j] = (uint8_t)(lv < 1 ? 1 : lv);
+    }
+    return n;
+}
+
+static hent item_entry(const item *it, uint32_t s)
+{
+    return (hent){it->key, it->arrived, it->id, s, it->nexcl > 0};
+}
+
+static uint64_t req_hash(uint32_t qs, int ch, int n, const uint32_t *rs, const uint8_t *rl)
+{
+    uint64_t h = mix64(((uint64_t)qs << 8) | (uint64_t)ch);
+    for (int i = 0; i < n; i++)
+        h = mix64(h ^ ((uint64_t)rs[i] << 8 | rl[i]));
+    return h & (uint64_t)INT64_MAX;
+}
+
+static uint32_t bucket_find(const route_engine *e, uint64_t h, uint32_t qs, int ch, int n,
+                            const uint32_t *rs, const uint8_t *rl)
+{
+    for (uint32_t b = map_get(&e->bucket_ids, (int64_t)h); b != NONE; b = e->buckets[b].hnext) {
+        const bucket *k = &e->buckets[b];
+        if (k->queue == qs && k->channel == ch && k->nreq == n &&
+            !memcmp(k->req_skill, rs, n * sizeof *rs) && !memcmp(k->req_level, rl, (size_t)n))
+            return b;
+    }
+    return NONE;
+}
+
+/* Finds or creates the bucket, with room for one more item in it and in its
+ * queue's heap of buckets. */
+static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_t *rs,
+                      const uint8_t *rl, uint32_t *out)
+{
+    uint64_t h = req_hash(qs, ch, n, rs, rl);
+    uint32_t b = bucket_find(e, h, qs, ch, n, rs, rl);
+    if (b == NONE) {
+        if (map_reserve(e, &e->bucket_ids, 1))
+            return CD_ENOMEM;
+        if (e->bfree != NONE) {
+            b = e->bfree;
+            e->bfree = e->buckets[b].hnext;
+        } else {
+            if (grow(e, (void **)&e->buckets, &e->capbuckets, e->nbuckets + 1, sizeof(bucket)))
+                return CD_ENOMEM;
+            b = e->nbuckets++;
+            e->buckets[b] = (bucket){.heap = NULL, .cap = 0};
+        }
+        bucket *k = &e->buckets[b];
+        k->hash = h;
+        k->queue = qs;
+        k->channel = (uint8_t)ch;
+        k->nreq = (uint8_t)n;
+        memcpy(k->req_skill, rs, n * sizeof *rs);
+        memcpy(k->req_level, rl, (size_t)n);
+        k->n = 0;
+        k->qpos = NONE;
+        k->live = 1;
+        uint32_t head = map_get(&e->bucket_ids, (int64_t)h);
+        k->hnext = head;
+        if (head == NONE)
+            map_put(&e->bucket_ids, (int64_t)h, b);
+        else
+            map_set(&e->bucket_ids, (int64_t)h, b);
+    }
+    bucket *k = &e->buckets[b];
+    queue *q = &e->queues[qs];
+    if (grow(e, (void **)&k->heap, &k->cap, k->n + 1, sizeof(hent)) ||
+        grow(e, (void **)&q->bh[ch], &q->bcap[ch], q->bn[ch] + 1, sizeof(hent)))
+        return CD_ENOMEM; /* an empty new bucket is released by bucket_drop */
+    *out = b;
+    return 0;
+}
+
+/* Releases an empty bucket: out of its queue's heap, the map and into the
+ * free list (its heap array is kept for reuse). */
+static void bucket_drop(route_engine *e, uint32_t b)
+{
+    bucket *k = &e->buckets[b];
+    if (k->n > 0 || !k->live)
+        return;
+    queue *q = &e->queues[k->queue];
+    if (k->qpos != NONE)
+        heap_remove(e, q->bh[k->channel], &q->bn[k->channel], k->qpos, POS_BUCKET);
+    uint32_t head = map_get(&e->bucket_ids, (int64_t)k->hash);
+    if (head == b) {
+        if (k->hnext == NONE)
+            map_del(&e->bucket_ids, (int64_t)k->hash);
+        else
+            map_set(&e->bucket_ids, (int64_t)k->hash, k->hnext);
+    } else {
+        uint32_t p = head;
+        while (e->buckets[p].hnext != b)
+            p = e->buckets[p].hnext;
+        e->buckets[p].hnext = k->hnext;
+    }
+    k->live = 0;
+    k->qpos = NONE;
+    k->hnext = e->bfree;
+    e->bfree = b;
+}
+
+/* The bucket's top changed: move its entry in the queue's heap. */
+static void bucket_sync(route_engine *e, uint32_t b)
+{
+    bucket *k = &e->buckets[b];
+    queue *q = &e->queues[k->queue];
+    hent top = k->heap[0];
+    top.slot = b;
+    if (k->qpos == NONE) {
+        k->qpos = q->bn[k->channel]++;
+        q->bh[k->channel][k->qpos] = top;
+    } else {
+        q->bh[k->channel][k->qpos] = top;
+    }
+    heap_fix(e, q->bh[k->channel], q->bn[k->channel], k->qpos, POS_BUCKET);
+}
+
+static void bucket_insert(route_engine *e, uint32_t b, uint32_t s)
+{
+    bucket *k = &e->buckets[b];
+    uint32_t pos = k->n++;
+    k->heap[pos] = item_entry(&e->items[s], s);
+    heap_fix(e, k->heap, k->n, pos, POS_ITEM);
+    if (e->ipos[s] == 0)
+        bucket_sync(e, b);
+}
+
+static void bucket_erase(route_engine *e, uint32_t b, uint32_t s)
+{
+    bucket *k = &e->buckets[b];
+    uint32_t pos = e->ipos[s];
+    heap_remove(e, k->heap, &k->n, pos, POS_ITEM);
+    if (k->n == 0)
+        bucket_drop(e, b);
+    else if (pos == 0) /* elsewhere the root stays: it beats every element */
+        bucket_sync(e, b);
+}
+
+/* Takes a waiting item out of wherever it is kept. */
+static void unplace(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    if (it->at == AT_BUCKET) {
+        bucket_erase(e, it->bucket, s);
+        it->bucket = NONE;
+    } else if (it->at == AT_PREF) {
+        agent *a = &e->agents[it->pref];
+        uint32_t pos = e->ipos[s], last = a->pref[--a->npref];
+        a->pref[pos] = last;
+        e->ipos[last] = pos;
+    }
+    /* AT_LIMBO items stay listed; place() skips those no longer in limbo */
+    it->at = AT_NONE;
+}
+
+static int64_t waiting_due(const queue *q, const item *it)
+{
+    int64_t due = NEVER;
+    if (it->step < q->cfg.nsteps)
+        due = it->entered + q->cfg.steps[it->step].after_s * 1000LL;
+    if (q->cfg.overflow_after_s > 0) {
+        int64_t o = it->entered + q->cfg.overflow_after_s * 1000LL;
+        due = o < due ? o : due;
+    }
+    if (it->window && it->window_end < due)
+        due = it->window_end;
+    return due;
+}
+
+/* Puts a waiting item where it belongs at e->now: overflowed if its queue's
+ * overflow time has come, in its preferred agent's list while the window is
+ * open, else in the bucket of its current requirements. Memory is reserved
+ * before anything moves: on CD_ENOMEM the item keeps its place (an item that
+ * had none goes to limbo, retried at the next event). */
+static int place(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    uint32_t qs = it->queue;
+    int64_t entered = it->entered, now = e->now;
+    const queue *q = &e->queues[qs];
+    bool ovf = q->cfg.overflow_after_s > 0 && now >= entered + q->cfg.overflow_after_s * 1000LL;
+    if (ovf) { /* validated at configuration: the target exists, same client */
+        qs = map_get(&e->queue_ids, q->cfg.overflow_queue);
+        entered = now;
+        q = &e->queues[qs];
+    }
+    int step = current_step(q, entered, now);
+    bool window = it->pref != NONE && now < it->window_end && !excluded(it, it->pref);
+    uint32_t b = NONE;
+    int rc = 0;
+    if (window) {
+        agent *a = &e->agents[it->pref];
+        if (it->at != AT_PREF)
+            rc = grow(e, (void **)&a->pref, &a->cappref, a->npref + 1, sizeof(uint32_t));
+    } else {
+        uint32_t rs[ROUTE_MAX_REQUIRED];
+        uint8_t rl[ROUTE_MAX_REQUIRED];
+        int n = current_req(q, it, step, rs, rl);
+        rc = bucket_get(e, qs, it->channel, n, rs, rl, &b);
+        if (rc && b != NONE)
+            bucket_drop(e, b);
+    }
+    if (!rc && ovf)
+        rc = log_reserve(e, 1);
+    if (rc) {
+        if (b != NONE)
+            bucket_drop(e, b);
+        if (it->at == AT_NONE) {
+            it->at = AT_LIMBO;
+            e->limbo[e->nlimbo++] = s;
+        }
+        return rc;
+    }
+    bool same = !ovf && ((window && it->at == AT_PREF) || (b != NONE && it->bucket == b));
+    if (!same) {
+        unplace(e, s);
+        if (ovf) {
+            e->queues[it->queue].waiting--;
+            it->queue = qs;
+            it->entered = entered;
+            it->key = item_key(q, it);
+            e->queues[qs].waiting++;
+            log_add(e, ROUTE_D_OVERFLOW, it, NULL, 0);
+        }
+        if (window) {
+            agent *a = &e->agents[it->pref];
+            e->ipos[s] = a->npref;
+            a->pref[a->npref++] = s;
+            it->at = AT_PREF;
+        } else {
+            it->bucket = b;
+            it->at = AT_BUCKET;
+            bucket_insert(e, b, s);
+        }
+    }
+    it->step = (uint8_t)step;
+    it->window = window;
+    set_timer(e, s, waiting_due(q, it));
+    return 0;
+}
+
+/* --- matching ---------------------------------------------------------------- */
+
+static inline bool beats(int64_t score, int64_t arrived, int64_t id, const best *b)
+{
+    if (b->slot == NONE)
+        return true;
+    if (score != b->score)
+        return score > b->score;
+    if (arrived != b->arrived)
+        return arrived < b->arrived;
+    return id < b->id;
+}
+
+/* Best-first walk of a bucket's item heap: an entry that cannot beat the best
+ * so far prunes its subtree; an excluded one is skipped, its children not. */
+static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int64_t aging_now,
+                        uint32_t as, best *b)
+{
+    while (i < k->n) {
+        const hent *h = &k->heap[i];
+        if (!beats(h->key + aging_now, h->arrived, h->id, b))
+            return;
+        if (!h->excl || !excluded(&e->items[h->slot], as)) {
+            *b = (best){h->slot, h->key + aging_now, h->arrived, h->id};
+            return;
+        }
+        visit_items(e, k, 2 * i + 1, aging_now, as, b);
+        i = 2 * i + 2;
+    }
+}
+
+static void visit_buckets(const route_engine *e, const hent *bh, uint32_t n, uint32_t i,
+                          int64_t aging_now, const agent *a, uint32_t as, best *b)
+{
+    while (i < n) {
+        const hent *h = &bh[i];
+        if (!beats(h->key + aging_now, h->arrived, h->id, b))
+            return;
+        const bucket *k = &e->buckets[h->slot];
+        if (meets(a, k->req_skill, k->req_level, k->nreq))
+            visit_items(e, k, 0, aging_now, as, b);
+        visit_buckets(e, bh, n, 2 * i + 1, aging_now, a, as, b);
+        i = 2 * i + 2;
+    }
+}
+
+/* Can the agent take this waiting item now (all rules but the window)? */
+static bool can_take(const route_engine *e, const agent *a, uint32_t as, const item *it)
+{
+    if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || !serves(a, it->client))
+        return false;
+    if (it->nexcl && excluded(it, as))
+        return false;
+    const queue *q = &e->queues[it->queue];
+    uint32_t rs[ROUTE_MAX_REQUIRED];
+    uint8_t rl[ROUTE_MAX_REQUIRED];
+    int n = current_req(q, it, it->step, rs, rl);
+    return meets(a, rs, rl, n);
+}
+
+/* The agent's first choice: the highest-scored waiting item it may take. */
+static uint32_t pull(const route_engine *e, uint32_t as)
+{
+    const agent *a = &e->agents[as];
+    unsigned fit = fit_mask(a);
+    best b = {NONE, 0, 0, 0};
+    if (!fit)
+        return NONE;
+    for (uint32_t i = 0; i < a->npref; i++) {
+        const item *it = &e->items[a->pref[i]];
+        int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
+        if (beats(score, it->arrived, it->id, &b) && can_take(e, a, as, it))
+            b = (best){a->pref[i], score, it->arrived, it->id};
+    }
+    for (int ci = 0; ci < a->nclients; ci++) {
+        const client *c = &e->clients[a->clients[ci]];
+        for (uint32_t qi = 0; qi < c->nqueues; qi++) {
+            const queue *q = &e->queues[c->queues[qi]];
+            int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
+            for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+                if ((fit >> ch & 1) && q->bn[ch])
+                    visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, &b);
+        }
+    }
+    return b.slot;
+}
+
+static int match_points(const agent *a, const item *it)
+{
+    int sum = 0;
+    for (int i = 0; i < it->nreq; i++)
+        sum += agent_level(a, it->req_skill[i]);
+    return sum;
+}
+
+/* Is agent x (with match points xm) a better choice than y by the queue's
+ * criteria? Ties end at the lower id. */
+static bool agent_before(const route_queue *cfg, const agent *x, int xm, const agent *y, int ym)
+{
+    for (int k = 0; k < 3; k++) {
+        switch (cfg->order[k]) {
+        case ROUTE_BY_MATCH:
+            if (xm != ym)
+                return xm > ym;
+            break;
+        case ROUTE_BY_IDLE:
+            if ((x->used > 0) != (y->used > 0))
+                return x->used == 0;
+            if (x->idle_since != y->idle_since)
+                return x->idle_since < y->idle_since;
+            break;
+        case ROUTE_BY_HANDLED:
+            if (x->handled != y->handled)
+                return x->handled < y->handled;
+            break;
+        }
+    }
+    return x->id < y->id;
+}
+
+/* The item's first choice: its best eligible free agent (NONE: nobody). */
+static uint32_t best_agent(const route_engine *e, uint32_t s)
+{
+    const item *it = &e->items[s];
+    if (it->at == AT_PREF)
+        return can_take(e, &e->agents[it->pref], it->pref, it) ? it->pref : NONE;
+    if (it->at != AT_BUCKET)
+        return NONE;
+    const bucket *k = &e->buckets[it->bucket];
+    const client *c = &e->clients[it->client];
+    const route_queue *cfg = &e->queues[it->queue].cfg;
+    uint32_t best_as = NONE;
+    int best_m = 0;
+    for (uint32_t i = 0; i < c->nfree; i++) {
+        uint32_t as = c->free[i];
+        const agent *a = &e->agents[as];
+        if (!fits(a, it->channel) || !meets(a, k->req_skill, k->req_level, k->nreq))
+            continue;
+        if (it->nexcl && excluded(it, as))
+            continue;
+        int m = match_points(a, it);
+        if (best_as == NONE || agent_before(cfg, a, m, &e->agents[best_as], best_m)) {
+            best_as = as;
+            best_m = m;
+        }
+    }
+    return best_as;
+}
+
+static int offer(route_engine *e, uint32_t s, uint32_t as)
+{
+    if (log_reserve(e, 1))
+        return CD_ENOMEM;
+    unplace(e, s);
+    item *it = &e->items[s];
+    agent *a = &e->agents[as];
+    queue *q = &e->queues[it->queue];
+    it->status = IT_OFFERED;
+    it->agent = as;
+    it->units = a->weight[it->channel];
+    it->expires = e->now + q->cfg.offer_timeout_s * 1000LL;
+    a->used = (uint16_t)(a->used + it->units);
+    a->nvoice += it->channel == ROUTE_VOICE;
+    it->opos = a->noffers;
+    a->offers[a->noffers++] = s;
+    q->waiting--;
+    q->offered++;
+    set_timer(e, s, it->expires);
+    agent_refresh(e, as);
+    log_add(e, ROUTE_D_OFFER, it, a, it->expires);
+    return 0;
+}
+
+/* Starting from item x, the first choice of agent `pulled`, walks to a pair
+ * that are each other's first choice and offers. Each step moves to a
+ * strictly better item, so the walk ends. */
+static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled)
+{
+    for (;;) {
+        uint32_t b = best_agent(e, x); /* `pulled` qualifies, so never NONE */
+        if (b != pulled) {
+            uint32_t z = pull(e, b);
+            if (z != x) {
+                x = z;
+                pulled = b;
+                continue;
+            }
+        }
+        return offer(e, x, b);
+    }
+}
+
+static int settle_agent(route_engine *e, uint32_t as)
+{
+    for (;;) {
+        uint32_t x = pull(e, as);
+        if (x == NONE)
+            return 0;
+        int rc = settle_chain(e, x, as);
+        if (rc)
+            return rc;
+    }
+}
+
+static int settle_item(route_engine *e, uint32_t s)
+{
+    while (e->items[s].status == IT_WAITING) {
+        uint32_t b = best_agent(e, s);
+        if (b == NONE)
+            return 0;
+        int rc = settle_chain(e, pull(e, b), b);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Restores "no free agent may take a waiting item" after an event. On
+ * CD_ENOMEM the unsettled rest stays listed for the next event. */
+static int match(route_engine *e)
+{
+    uint32_t i = 0;
+    int rc = 0;
+    for (; i < e->ndirty_agents && !rc; i++) {
+        e->agents[e->dirty_agents[i]].dirty = 0;
+        rc = settle_agent(e, e->dirty_agents[i]);
+    }
+    if (rc) {
+        e->agents[e->dirty_agents[i - 1]].dirty = 1;
+        memmove(e->dirty_agents, e->dirty_agents + i - 1,
+                (e->ndirty_agents - i + 1) * sizeof(uint32_t));
+        e->ndirty_agents -= i - 1;
+        return rc;
+    }
+    e->ndirty_agents = 0;
+    for (i = 0; i < e->ndirty_items && !rc; i++) {
+        e->items[e->dirty_items[i]].dirty = 0;
+        rc = settle_item(e, e->dirty_items[i]);
+    }
+    if (rc) {
+        e->items[e->dirty_items[i - 1]].dirty = 1;
+        memmove(e->dirty_items, e->dirty_items + i - 1,
+                (e->ndirty_items - i + 1) * sizeof(uint32_t));
+        e->ndirty_items -= i - 1;
+        return rc;
+    }
+    e->ndirty_items = 0;
+    return 0;
+}
+
+/* --- state changes ---------------------------------------------------------- */
+
+/* Gives back the units an offered or assigned item holds. */
+static void release(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    agent *a = &e->agents[it->agent];
+    a->used = (uint16_t)(a->used - it->units);
+    a->nvoice -= it->channel == ROUTE_VOICE;
+    if (it->status == IT_OFFERED) {
+        uint32_t last = a->offers[--a->noffers];
+        a->offers[it->opos] = last;
+        e->items[last].opos = it->opos;
+        e->queues[it->queue].offered--;
+    } else {
+        a->nassigned--;
+    }
+    if (a->state == ROUTE_AVAILABLE) {
+        if (a->used == 0)
+            a->idle_since = e->now;
+        mark_agent(e, it->agent);
+    }
+    agent_refresh(e, it->agent);
+    it->agent = NONE;
+}
+
+/* An offered item waits again, at its old place. */
+static int requeue(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    release(e, s);
+    it->status = IT_WAITING;
+    it->due = CONSUMED;
+    e->queues[it->queue].waiting++;
+    mark_item(e, s);
+    return place(e, s);
+}
+
+static int exclude_reserve(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    return grow(e, (void **)&it->excl, &it->capexcl, it->nexcl + 1, sizeof(uint32_t));
+}
+
+/* Withdraws every offer the agent holds (it left AVAILABLE). */
+static int withdraw_all(route_engine *e, uint32_t as)
+{
+    int rc = 0;
+    while (e->agents[as].noffers) {
+        uint32_t s = e->agents[as].offers[0];
+        log_add(e, ROUTE_D_WITHDRAWN, &e->items[s], &e->agents[as], 0);
+        int r = requeue(e, s);
+        rc = rc ? rc : r;
+    }
+    return rc;
+}
+
+/* Room for the decisions a state change may log. */
+static int state_reserve(route_engine *e, uint32_t as)
+{
+    return log_reserve(e, (size_t)e->agents[as].noffers * 2 + 2);
+}
+
+static int set_state(route_engine *e, uint32_t as, route_state st, int32_t wrapup_s,
+                     int32_t reason)
+{
+    agent *a = &e->agents[as];
+    route_state old = a->state;
+    if (old == ROUTE_WRAPUP) {
+        set_wrap_timer(e, as, NEVER);
+        a->wrapup_until = 0;
+    }
+    a->state = (uint8_t)st;
+    a->away_reason = st == ROUTE_AWAY ? reason : 0;
+    if (st == ROUTE_WRAPUP) {
+        a->wrapup_until = e->now + wrapup_s * 1000LL;
+        set_wrap_timer(e, as, a->wrapup_until);
+    }
+    int rc = 0;
+    if (st != ROUTE_AVAILABLE)
+        rc = withdraw_all(e, as);
+    else if (old != ROUTE_AVAILABLE) {
+        a->missed = 0;
+        if (a->used == 0)
+            a->idle_since = e->now;
+        mark_agent(e, as);
+    }
+    agent_refresh(e, as);
+    return rc;
+}
+
+static int expire(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    uint32_t as = it->agent;
+    agent *a = &e->agents[as];
+    const queue *q = &e->queues[it->queue];
+    log_add(e, ROUTE_D_EXPIRED, it, a, it->expires);
+    it->excl[it->nexcl++] = as;
+    int rc = requeue(e, s);
+    if (a->state != ROUTE_AVAILABLE)
+        return rc;
+    a->missed++;
+    if (q->cfg.max_missed && a->missed >= q->cfg.max_missed) {
+        a->missed = 0;
+        log_add(e, ROUTE_D_AGENT_AWAY, NULL, a, 0);
+        int r = set_state(e, as, ROUTE_AWAY, 0, ROUTE_AWAY_MISSED);
+        rc = rc ? rc : r;
+    }
+    return rc;
+}
+
+/* Applies everything due by e->now: offer expiry, widening, window ends,
+ * overflow, wrap-up ends; and retries items left in limbo. */
+static int advance(route_engine *e)
+{
+    int rc = 0;
+    uint32_t n = e->nlimbo;
+    e->nlimbo = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = e->limbo[i];
+        item *it = &e->items[s];
+        if (it->status == IT_WAITING && it->at == AT_LIMBO) {
+            it->at = AT_NONE;
+            int r = place(e, s);
+            rc = rc ? rc : r;
+            mark_item(e, s);
+        }
+    }
+    while (e->ntimers && e->timers[0].due <= e->now) {
+        tent t = e->timers[0];
+        if (!timer_live(e, &t)) {
+            theap_pop(e->timers, &e->ntimers);
+            continue;
+        }
+        item *it = &e->items[t.slot];
+        if (it->status == IT_OFFERED &&
+            (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
+            return CD_ENOMEM; /* nothing moved; retried at the next event */
+        theap_pop(e->timers, &e->ntimers);
+        it->due = CONSUMED;
+        int r;
+        if (it->status == IT_OFFERED) {
+            r = expire(e, t.slot);
+        } else {
+            r = place(e, t.slot);
+            mark_item(e, t.slot);
+        }
+        rc = rc ? rc : r;
+    }
+    while (e->nwraps && e->wraps[0].due <= e->now) {
+        tent t = e->wraps[0];
+        theap_pop(e->wraps, &e->nwraps);
+        if (!wrap_live(e, &t))
+            continue;
+        if (log_reserve(e, 1))
+            return CD_ENOMEM;
+        log_add(e, ROUTE_D_WRAPUP_DONE, NULL, &e->agents[t.slot], 0);
+        set_state(e, t.slot, ROUTE_AVAILABLE, 0, 0);
+    }
+    return rc;
+}
+
+/* Every event: clamp time (it never goes back), validate, advance, apply,
+ * match. */
+static int64_t clamp_now(const route_engine *e, int64_t now)
+{
+    return now < e->now ? e->now : now;
+}
+
+static bool time_ok(int64_t now)
+{
+    return now >= 0 && now <= MAX_TIME;
+}
+
+static int finish_event(route_engine *e, int rc)
+{
+    int m = match(e);
+    return rc ? rc : m;
+}
+
+/* --- lifetime ---------------------------------------------------------------- */
+
+route_engine *route_create(void)
+{
+    route_engine *e = cd_calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->bfree = NONE;
+    e->bytes = sizeof *e;
+    return e;
+}
+
+void route_destroy(route_engine *e)
+{
+    if (!e)
+        return;
+    for (uint32_t i = 0; i < e->nagents; i++)
+        cd_free(e->agents[i].pref);
+    for (uint32_t i = 0; i < e->nitems; i++)
+        cd_free(e->items[i].excl);
+    for (uint32_t i = 0; i < e->nbuckets; i++)
+        cd_free(e->buckets[i].heap);
+    for (uint32_t i = 0; i < e->nqueues; i++)
+        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+            cd_free(e->queues[i].bh[ch]);
+    for (uint32_t i = 0; i < e->nclients; i++) {
+        cd_free(e->clients[i].queues);
+        cd_free(e->clients[i].free);
+    }
+    idmap *maps[] = {&e->agent_ids, &e->item_ids,   &e->queue_ids,
+                     &e->client_ids, &e->skill_ids, &e->bucket_ids};
+    for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
+        map_free(maps[i]);
+    void *arrays[] = {e->agents, e->items, e->ipos,   e->ifree,        e->buckets,
+                      e->queues, e->clients, e->timers, e->wraps,      e->dirty_agents,
+                      e->dirty_items, e->limbo, e->log};
+    for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
+        cd_free(arrays[i]);
+    cd_free(e);
+}
+
+size_t route_memory_bytes(const route_engine *e)
+{
+    return e->bytes;
+}
+
+/* --- configuration -------------------------------------------------------------- */
+
+/* The client's slot, created on first sight (invisible until used). */
+static int client_get(route_engine *e, int64_t id, uint32_t *out)
+{
+    uint32_t cs = map_get(&e->client_ids, id);
+    if (cs == NONE) {
+        if (map_reserve(e, &e->client_ids, 1) ||
+            grow(e, (void **)&e->clients, &e->capclients, e->nclients + 1, sizeof(client)))
+            return CD_ENOMEM;
+        cs = e->nclients++;
+        e->clients[cs] = (client){.id = id};
+        map_put(&e->client_ids, id, cs);
+    }
+    *out = cs;
+    return 0;
+}
+
+static int skill_get(route_engine *e, uint32_t id, uint32_t *out)
+{
+    uint32_t k = map_get(&e->skill_ids, id);
+    if (k == NONE) {
+        if (map_reserve(e, &e->skill_ids, 1))
+            return CD_ENOMEM;
+        k = e->nskills++;
+        map_put(&e->skill_ids, id, k);
+    }
+    *out = k;
+    return 0;
+}
+
+static bool skills_ok(const route_skill *sk, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (sk[i].level < 1 || sk[i].level > 5)
+            return false;
+        for (int j = 0; j < i; j++)
+            if (sk[j].id == sk[i].id)
+                return false;
+    }
+    return true;
+}
+
+static bool queue_cfg_ok(const route_engine *e, const route_queue *q)
+{
+    if (q->id <= 0 || q->client_id <= 0 || q->aging_points_per_s < 1 ||
+        q->aging_points_per_s > MAX_AGING || q->nsteps > ROUTE_MAX_STEPS ||
+        q->overflow_after_s < 0 || q->overflow_after_s > MAX_SECONDS ||
+        q->offer_timeout_s < 1 || q->offer_timeout_s > MAX_SECONDS)
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (q->urgency_points[i] < -MAX_POINTS || q->urgency_points[i] > MAX_POINTS)
+            return false;
+    for (int i = 0; i < 3; i++)
+        if (q->tier_points[i] < -MAX_POINTS || q->tier_points[i] > MAX_POINTS)
+            return false;
+    for (int i = 0; i < 3; i++)
+        if ((unsigned)q->order[i] > ROUTE_BY_HANDLED)
+            return false;
+    for (int i = 0; i < q->nsteps; i++) {
+        const route_step *s = &q->steps[i];
+        if (s->after_s < 0 || s->after_s > MAX_SECONDS || s->relax > 4 ||
+            s->keep > ROUTE_MAX_REQUIRED)
+            return false;
+        /* widening only ever widens: later steps relax more, keep fewer */
+        if (i > 0 && (s->after_s <= s[-1].after_s || s->relax < s[-1].relax ||
+                      s->keep > s[-1].keep))
+            return false;
+    }
+    if (q->overflow_after_s > 0) {
+        uint32_t t = map_get(&e->queue_ids, q->overflow_queue);
+        if (q->overflow_queue == q->id || t == NONE ||
+            e->queues[t].cfg.client_id != q->client_id)
+            return false;
+    }
+    return true;
+}
+
+/* Re-keys and re-places every waiting item of a queue whose configuration
+ * changed (O(items in the engine)). */
+static int queue_rebuild(route_engine *e, uint32_t qs)
+{
+    int rc = 0;
+    for (uint32_t s = 0; s < e->nitems; s++) {
+        item *it = &e->items[s];
+        if (it->status == IT_FREE || it->queue != qs)
+            continue;
+        if (it->status == IT_WAITING)
+            unplace(e, s);
+        it->key = item_key(&e->queues[qs], it);
+    }
+    for (uint32_t s = 0; s < e->nitems; s++) {
+        item *it = &e->items[s];
+        if (it->status != IT_WAITING || it->queue != qs || it->at != AT_NONE)
+            continue;
+        int r = place(e, s);
+        rc = rc ? rc : r;
+        mark_item(e, s);
+    }
+    return rc;
+}
+
+int route_queue_set(route_engine *e, const route_queue *q, int64_t now)
+{
+    if (!e || !q || !time_ok(now) || !queue_cfg_ok(e, q))
+        return CD_EINVAL;
+    now = clamp_now(e, now);
+    uint32_t qs = map_get(&e->queue_ids, q->id), cs;
+    if (qs != NONE && e->queues[qs].cfg.client_id != q->client_id)
+        return CD_EINVAL;
+    if (qs == NONE) {
+        if (map_reserve(e, &e->queue_ids, 1) ||
+            grow(e, (void **)&e->queues, &e->capqueues, e->nqueues + 1, sizeof(queue)) ||
+            client_get(e, q->client_id, &cs))
+            return CD_ENOMEM;
+        client *c = &e->clients[cs];
+        if (grow(e, (void **)&c->queues, &c->capqueues, c->nqueues + 1, sizeof(uint32_t)))
+            return CD_ENOMEM;
+    }
+    e->now = now;
+    int rc = advance(e);
+    if (qs == NONE) {
+        qs = e->nqueues++;
+        e->queues[qs] = (queue){.cfg = *q, .client = cs};
+        map_put(&e->queue_ids, q->id, qs);
+        client *c = &e->clients[cs];
+        c->queues[c->nqueues++] = qs;
+    } else {
+        e->queues[qs].cfg = *q;
+        int r = queue_rebuild(e, qs);
+        rc = rc ? rc : r;
+    }
+    return finish_event(e, rc);
+}
+
+/* Room for one more agent everywhere an agent may be listed. */
+static int agent_reserve(route_engine *e)
+{
+    if (map_reserve(e, &e->agent_ids, 1) ||
+        grow(e, (void **)&e->agents, &e->capagents, e->nagents + 1, sizeof(agent)) ||
+        grow(e, (void **)&e->dirty_agents, &e->capdagents, e->capagents, sizeof(uint32_t)) ||
+        grow(e, (void **)&e->wraps, &e->capwraps, 2 * e->capagents, sizeof(tent)))
+        return CD_ENOMEM;
+    return 0;
+}
+
+static void agent_unlink_clients(route_engine *e, uint32_t as)
+{
+    agent *a = &e->agents[as];
+    if (a->is_free)
+        free_set_remove(e, as);
+    for (int i = 0; i < a->nclients; i++)
+        e->clients[a->clients[i]].nagents--;
+}
+
+int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
+{
+    if (!e || !in || !time_ok(now) || in->id <= 0 || in->nclients > ROUTE_MAX_CLIENTS ||
+        in->nskills > ROUTE_MAX_SKILLS || !skills_ok(in->skills, in->nskills))
+        return CD_EINVAL;
+    for (int i = 0; i < in->nclients; i++) {
+        if (in->clients[i] <= 0)
+            return CD_EINVAL;
+        for (int j = 0; j < i; j++)
+            if (in->clients[j] == in->clients[i])
+                return CD_EINVAL;
+    }
+    now = clamp_now(e, now);
+    uint32_t as = map_get(&e->agent_ids, in->id);
+    uint32_t cs[ROUTE_MAX_CLIENTS], sk[ROUTE_MAX_SKILLS];
+    if (as == NONE && agent_reserve(e))
+        return CD_ENOMEM;
+    for (int i = 0; i < in->nclients; i++) {
+        if (client_get(e, in->clients[i], &cs[i]))
+            return CD_ENOMEM;
+        client *c = &e->clients[cs[i]];
+        if (grow(e, (void **)&c->free, &c->capfree, c->nagents + 1, sizeof(uint32_t)))
+            return CD_ENOMEM;
+    }
+    for (int i = 0; i < in->nskills; i++)
+        if (skill_get(e, in->skills[i].id, &sk[i]))
+            return CD_ENOMEM;
+    e->now = now;
+    int rc = advance(e);
+    if (as == NONE) {
+        as = e->nagents++;
+        e->agents[as] = (agent){.id = in->id, .state = ROUTE_OFFLINE, .idle_since = now};
+        map_put(&e->agent_ids, in->id, as);
+    } else {
+        agent_unlink_clients(e, as);
+    }
+    agent *a = &e->agents[as];
+    a->nclients = in->nclients;
+    for (int i = 0; i < in->nclients; i++) {
+        a->clients[i] = cs[i];
+        e->clients[cs[i]].nagents++;
+    }
+    a->nskills = 0;
+    for (int i = 0; i < in->nskills; i++) { /* insertion by dense index */
+        int j = a->nskills++;
+        for (; j > 0 && a->skill[j - 1] > sk[i]; j--) {
+            a->skill[j] = a->skill[j - 1];
+            a->level[j] = a->level[j - 1];
+        }
+        a->skill[j] = sk[i];
+        a->level[j] = in->skills[i].level;
+    }
+    for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+        a->weight[ch] = in->weight[ch] ? in->weight[ch] : default_weight[ch];
+    agent_refresh(e, as);
+    mark_agent(e, as);
+    return finish_event(e, rc);
+}
+
+/* --- events ----------------------------------------------------------------------- */
+
+static int agent_state_event(route_engine *e, uint32_t as, route_state st, int32_t wrapup_s,
+                             int32_t reason, int64_t now)
+{
+    if (state_reserve(e, as))
+        return CD_ENOMEM;
+    e->now = clamp_now(e, now);
+    int rc = advance(e);
+    if (state_reserve(e, as)) /* advance may have used the room */
+        return finish_event(e, CD_ENOMEM);
+    int r = set_state(e, as, st, wrapup_s, reason);
+    return finish_event(e, rc ? rc : r);
+}
+
+int route_agent_state(route_engine *e, int64_t agent_id, route_state st, int32_t wrapup_s,
+                      int64_t now)
+{
+    if (!e || !time_ok(now) || (unsigned)st > ROUTE_WRAPUP ||
+        (st == ROUTE_WRAPUP && (wrapup_s < 1 || wrapup_s > MAX_SECONDS)))
+        return CD_EINVAL;
+    uint32_t as = map_get(&e->agent_ids, agent_id);
+    if (as == NONE)
+        return CD_ENOTFOUND;
+    return agent_state_event(e, as, st, wrapup_s, 0, now);
+}
+
+int route_agent_away(route_engine *e, int64_t agent_id, int32_t reason, int64_t now)
+{
+    if (!e || !time_ok(now) || reason < 0)
+        return CD_EINVAL;
+    uint32_t as = map_get(&e->agent_ids, agent_id);
+    if (as == NONE)
+        return CD_ENOTFOUND;
+    return agent_state_event(e, as, ROUTE_AWAY, 0, reason, now);
+}
+
+/* Room for one more item everywhere an item may be listed. */
+static int item_reserve(route_engine *e)
+{
+    if (map_reserve(e, &e->item_ids, 1))
+        return CD_ENOMEM;
+    if (e->nifree)
+        return 0;
+    if (grow(e, (void **)&e->items, &e->capitems, e->nitems + 1, sizeof(item)) ||
+        grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
+        grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
+        grow(e, (void **)&e->dirty_items, &e->capditems, e->capitems, sizeof(uint32_t)) ||
+        grow(e, (void **)&e->limbo, &e->caplimbo, e->capitems, sizeof(uint32_t)) ||
+        grow(e, (void **)&e->timers, &e->captimers, 2 * e->capitems, sizeof(tent)))
+        return CD_ENOMEM;
+    return 0;
+}
+
+static void item_free(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    if (it->at == AT_LIMBO)
+        for (uint32_t i = 0; i < e->nlimbo; i++)
+            if (e->limbo[i] == s)
+                e->limbo[i] = e->limbo[--e->nlimbo];
+    map_del(&e->item_ids, it->id);
+    e->bytes -= (size_t)it->capexcl * sizeof(uint32_t);
+    cd_free(it->excl);
+    it->excl = NULL;
+    it->nexcl = it->capexcl = 0;
+    it->status = IT_FREE;
+    it->at = AT_NONE;
+    it->tgen = ++e->gen;
+    e->ifree[e->nifree++] = s;
+}
+
+static bool interaction_ok(const route_interaction *in, int64_t now)
+{
+    if (in->id <= 0 || in->client_id <= 0 || in->queue_id <= 0 ||
+        (unsigned)in->channel >= ROUTE_CHANNELS || (unsigned)in->urgency > ROUTE_URGENT ||
+        (unsigned)in->tier > ROUTE_ENTERPRISE || in->nrequired > ROUTE_MAX_REQUIRED ||
+        !skills_ok(in->required, in->nrequired) || in->preferred_agent < 0 ||
+        in->preferred_timeout_s < 0 || in->preferred_timeout_s > MAX_SECONDS)
+        return false;
+    return in->arrived_ms >= 0 && in->arrived_ms <= now;
+}
+
+static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t qs,
+                         const uint32_t *sk)
+{
+    bool fresh = !e->nifree; /* a reused slot may still sit in the dirty list */
+    uint32_t s = fresh ? e->nitems++ : e->ifree[--e->nifree];
+    item *it = &e->items[s];
+    uint8_t dirty = fresh ? 0 : it->dirty;
+    *it = (item){.id = in->id, .arrived = in->arrived_ms, .entered = in->arrived_ms,
+                 .due = CONSUMED, .client = e->queues[qs].client, .queue = qs,
+                 .bucket = NONE, .agent = NONE, .pref = NONE, .nreq = in->nrequired,
+                 .channel = (uint8_t)in->channel, .urgency = (uint8_t)in->urgency,
+                 .tier = (uint8_t)in->tier, .status = IT_WAITING, .at = AT_NONE,
+                 .dirty = dirty};
+    for (int i = 0; i < in->nrequired; i++) {
+        it->req_skill[i] = sk[i];
+        it->req_level[i] = in->required[i].level;
+    }
+    uint32_t ps = in->preferred_agent ? map_get(&e->agent_ids, in->preferred_agent) : NONE;
+    if (ps != NONE && in->preferred_timeout_s > 0 && serves(&e->agents[ps], it->client)) {
+        it->pref = ps;
+        it->window_end = in->arrived_ms + in->preferred_timeout_s * 1000LL;
+    }
+    it->key = item_key(&e->queues[qs], it);
+    it->tgen = ++e->gen;
+    map_put(&e->item_ids, in->id, s);
+    e->queues[qs].waiting++;
+    return s;
+}
+
+int route_arrive(route_engine *e, const route_interaction *in, int64_t now)
+{
+    if (!e || !in || !time_ok(now) || !interaction_ok(in, clamp_now(e, now)))
+        return CD_EINVAL;
+    if (map_get(&e->item_ids, in->id) != NONE)
+        return CD_ECONFLICT;
+    uint32_t qs = map_get(&e->queue_ids, in->queue_id), sk[ROUTE_MAX_REQUIRED];
+    if (qs == NONE)
+        return CD_ENOTFOUND;
+    if (e->queues[qs].cfg.client_id != in->client_id)
+        return CD_EINVAL;
+    if (item_reserve(e))
+        return CD_ENOMEM;
+    for (int i = 0; i < in->nrequired; i++)
+        if (skill_get(e, in->required[i].id, &sk[i]))
+            return CD_ENOMEM;
+    e->now = clamp_now(e, now);
+    int rc = advance(e);
+    uint32_t s = item_new(e, in, qs, sk);
+    if (place(e, s)) { /* undo: the arrival did not happen */
+        e->queues[e->items[s].queue].waiting--;
+        item_free(e, s);
+        return finish_event(e, CD_ENOMEM);
+    }
+    mark_item(e, s);
+    return finish_event(e, rc);
+}
+
+int route_assign(route_engine *e, const route_interaction *in, int64_t agent_id, int64_t now)
+{
+    if (!e || !in || !time_ok(now) || !interaction_ok(in, clamp_now(e, now)))
+        return CD_EINVAL;
+    if (map_get(&e->item_ids, in->id) != NONE)
+        return CD_ECONFLICT;
+    uint32_t qs = map_get(&e->queue_ids, in->queue_id), sk[ROUTE_MAX_REQUIRED];
+    uint32_t as = map_get(&e->agent_ids, agent_id);
+    if (qs == NONE || as == NONE)
+        return CD_ENOTFOUND;
+    if (e->queues[qs].cfg.client_id != in->client_id)
+        return CD_EINVAL;
+    if (item_reserve(e))
+        return CD_ENOMEM;
+    for (int i = 0; i < in->nrequired; i++)
+        if (skill_get(e, in->required[i].id, &sk[i]))
+            return CD_ENOMEM;
+    e->now = clamp_now(e, now);
+    int rc = advance(e);
+    uint32_t s = item_new(e, in, qs, sk);
+    item *it = &e->items[s];
+    agent *a = &e->agents[as];
+    e->queues[qs].waiting--;
+    it->status = IT_ASSIGNED;
+    it->agent = as;
+    it->units = a->weight[it->channel];
+    a->used = (uint16_t)(a->used + it->units);
+    a->nvoice += it->channel == ROUTE_VOICE;
+    a->nassigned++;
+    agent_refresh(e, as);
+    return finish_event(e, rc);
+}
+
+int route_cancel(route_engine *e, int64_t interaction, int64_t now)
+{
+    if (!e || !time_ok(now))
+        return CD_EINVAL;
+    uint32_t s = map_get(&e->item_ids, interaction);
+    if (s == NONE)
+        return CD_ENOTFOUND;
+    e->now = clamp_now(e, now);
+    int rc = advance(e);
+    item *it = &e->items[s];
+    if (it->status == IT_WAITING) {
+        unplace(e, s);
+        e->queues[it->queue].waiting--;
+    } else {
+        release(e, s);
+    }
+    item_free(e, s);
+    return finish_event(e, rc);
+}
+
+/* The offer of interaction to agent, still open at now? */
+static int offer_lookup(const route_engine *e, int64_t interaction, int64_t agent_id, int64_t now,
+                        uint32_t *s, uint32_t *as)
+{
+    if (!e || !time_ok(now))
+        return CD_EINVAL;
+    *s = map_get(&e->item_ids, interaction);
+    *as = map_get(&e->agent_ids, agent_id);
+    if (*s == NONE || *as == NONE)
+        return CD_ENOTFOUND;
+    const item *it = &e->items[*s];
+    if (it->status != IT_OFFERED || it->agent != *as || clamp_now(e, now) >= it->expires)
+        return CD_ESTATE;
+    return 0;
+}
+
+int route_accept(route_engine *e, int64_t interaction, int64_t agent_id, int64_t now)
+{
+    uint32_t s, as;
+    int rc = offer_lookup(e, interaction, agent_id, now, &s, &as);
+    if (rc)
+        return rc;
+    e->now = clamp_now(e, now);
+    rc = advance(e);
+    item *it = &e->items[s];
+    agent *a = &e->agents[as];
+    uint32_t last = a->offers[--a->noffers];
+    a->offers[it->opos] = last;
+    e->items[last].opos = it->opos;
+    a->nassigned++;
+    a->handled++;
+    a->missed = 0;
+    e->queues[it->queue].offered--;
+    it->status = IT_ASSIGNED;
+    set_timer(e, s, NEVER);
+    return finish_event(e, rc);
+}
+
+int route_reject(route_engine *e, int64_t interaction, int64_t agent_id, int64_t now)
+{
+    uint32_t s, as;
+    int rc = offer_lookup(e, interaction, agent_id, now, &s, &as);
+    if (rc)
+        return rc;
+    if (exclude_reserve(e, s))
+        return CD_ENOMEM;
+    e->now = clamp_now(e, now);
+    rc = advance(e);
+    item *it = &e->items[s];
+    it->excl[it->nexcl++] = as;
+    e->agents[as].missed = 0;
+    int r = requeue(e, s);
+    return finish_event(e, rc ? rc : r);
+}
+
+int route_finish(route_engine *e, int64_t interaction, int64_t agent_id, int32_t wrapup_s,
+                 int64_t now)
+{
+    if (!e || !time_ok(now) || wrapup_s < 0 || wrapup_s > MAX_SECONDS)
+        return CD_EINVAL;
+    uint32_t s = map_get(&e->item_ids, interaction), as = map_get(&e->agent_ids, agent_id);
+    if (s == NONE || as == NONE)
+        return CD_ENOTFOUND;
+    if (e->items[s].status != IT_ASSIGNED || e->items[s].agent != as)
+        return CD_ESTATE;
+    if (state_reserve(e, as))
+        return CD_ENOMEM;
+    e->now = clamp_now(e, now);
+    int rc = advance(e);
+    release(e, s);
+    item_free(e, s);
+    agent *a = &e->agents[as];
+    if (a->state == ROUTE_AVAILABLE && wrapup_s > 0 && a->nassigned == 0 && a->noffers == 0) {
+        int r = set_state(e, as, ROUTE_WRAPUP, wrapup_s, 0);
+        rc = rc ? rc : r;
+    }
+    return finish_event(e, rc);
+}
+
+int route_tick(route_engine *e, int64_t now)
+{
+    if (!e || !time_ok(now))
+        return CD_EINVAL;
+    e->now = clamp_now(e, now);
+    return finish_event(e, advance(e));
+}
+
+void route_day_reset(route_engine *e)
+{
+    for (uint32_t i = 0; i < e->nagents; i++)
+        e->agents[i].handled = 0;
+}
+
+size_t route_decisions(route_engine *e, route_decision *out, size_t max)
+{
+    size_t n = e->logn - e->loghead;
+    if (n > max)
+        n = max;
+    if (n)
+        memcpy(out, e->log + e->loghead, n * sizeof *out);
+    e->loghead += n;
+    if (e->loghead == e->logn)
+        e->loghead = e->logn = 0;
+    return n;
+}
+
+int64_t route_next_deadline(const route_engine *e)
+{
+    if (e->nlimbo)
+        return e->now;
+    int64_t d = e->ntimers ? e->timers[0].due : NEVER;
+    if (e->nwraps && e->wraps[0].due < d)
+        d = e->wraps[0].due;
+    return d;
+}
+
+/* --- views ------------------------------------------------------------------------ */
+
+int route_queue_view_get(const route_engine *e, int64_t queue_id, route_queue_view *out)
+{
+    uint32_t qs = map_get(&e->queue_ids, queue_id);
+    if (qs == NONE)
+        return CD_ENOTFOUND;
+    out->waiting = e->queues[qs].waiting;
+    out->offered = e->queues[qs].offered;
+    out->oldest_arrived_ms = INT64_MAX;
+    for (uint32_t s = 0; s < e->nitems && out->waiting; s++) {
+        const item *it = &e->items[s];
+        if (it->status == IT_WAITING && it->queue == qs && it->arrived < out->oldest_arrived_ms)
+            out->oldest_arrived_ms = it->arrived;
+    }
+    return 0;
+}
+
+int route_agent_view_get(const route_engine *e, int64_t agent_id, route_agent_view *out)
+{
+    uint32_t as = map_get(&e->agent_ids, agent_id);
+    if (as == NONE)
+        return CD_ENOTFOUND;
+    const agent *a = &e->agents[as];
+    memset(out, 0, sizeof *out); /* padding too: views compare with memcmp */
+    out->state = a->state;
+    out->used_units = a->used;
+    out->assigned = a->nassigned;
+    out->offered = a->noffers;
+    out->missed_in_row = a->missed;
+    out->handled_today = a->handled;
+    out->idle_since_ms = a->idle_since;
+    out->wrapup_until_ms = a->wrapup_until;
+    out->away_reason = a->away_reason;
+    return 0;
+}
+
+int route_interaction_where(const route_engine *e, int64_t interaction, int *where,
+                            int64_t *agent_id)
+{
+    uint32_t s = map_get(&e->item_ids, interaction);
+    if (s == NONE)
+        return CD_ENOTFOUND;
+    const item *it = &e->items[s];
+    *where = it->status == IT_WAITING ? 0 : it->status == IT_OFFERED ? 1 : 2;
+    if (agent_id)
+        *agent_id = it->agent == NONE ? 0 : e->agents[it->agent].id;
+    return 0;
+}
