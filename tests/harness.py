@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--store", choices=["sqlite", "pg"], default="sqlite")
     ap.add_argument("--demo", action="store_true")
+    ap.add_argument("--no-server", action="store_true",
+                    help="prepare the store only; CMD starts its own servers")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -85,9 +87,12 @@ def main():
         if args.demo:
             run([binary, "demo", "--db", db])
         log_path = os.path.join(tmp, "server.log")
+        env = dict(os.environ, CAREDESK_ADMIN_TOKEN=token, CAREDESK_BIN=binary, CAREDESK_DB=db,
+                   CAREDESK_SRC=SRC, CAREDESK_STORE=args.store)
+        if args.no_server:
+            return subprocess.call(cmd, env=env)
         proc, url = start_server(binary, db, log_path)
-        env = dict(os.environ, CAREDESK_URL=url, CAREDESK_ADMIN_TOKEN=token, CAREDESK_BIN=binary,
-                   CAREDESK_DB=db, CAREDESK_SRC=SRC, CAREDESK_STORE=args.store)
+        env["CAREDESK_URL"] = url
         status = subprocess.call(cmd, env=env)
         proc.send_signal(signal.SIGTERM)
         try:

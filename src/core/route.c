@@ -65,19 +65,22 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
 } tent;
 
 typedef struct agent {
+    /* first cache line: what an eligibility check reads */
+    uint64_t sig; /* bit (skill index % 64) for each skill held */
+    uint16_t used; /* units held; above capacity only through route_assign */
+    uint8_t state, nvoice, nskills, nclients;
+    uint8_t weight[ROUTE_CHANNELS];
+    uint8_t level[ROUTE_MAX_SKILLS];
+    uint32_t skill[ROUTE_MAX_SKILLS]; /* dense skill indices, ascending */
     int64_t id;
     int64_t idle_since, wrapup_until;
     uint64_t wgen; /* generation of its live wrap-up timer entry */
     uint32_t handled;
     int32_t away_reason;
-    uint16_t used; /* units held; above capacity only through route_assign */
-    uint8_t state, nvoice, missed, nclients, nskills, is_free, dirty;
+    uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
     uint16_t noffers, nassigned;
-    uint8_t weight[ROUTE_CHANNELS];
-    uint32_t clients[ROUTE_MAX_CLIENTS];  /* client slots */
-    uint32_t free_pos[ROUTE_MAX_CLIENTS]; /* its place in each client's free set */
-    uint32_t skill[ROUTE_MAX_SKILLS];     /* dense skill indices, ascending */
-    uint8_t level[ROUTE_MAX_SKILLS];
+    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
+    uint32_t free_pos[ROUTE_MAX_CLIENTS][ROUTE_CHANNELS]; /* places in the free sets */
     uint32_t *pref; /* waiting items whose window for this agent is open */
     uint32_t npref, cappref;
     uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
@@ -92,11 +95,14 @@ typedef struct item {
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
+    uint8_t counted; /* counted in its bucket's nclean */
 } item;
 
 typedef struct bucket {
     uint64_t hash;
     uint32_t queue, hnext, qpos, n, cap;
+    uint32_t nclean; /* settled items without exclusions: see best_agent */
+    uint64_t sig;    /* bit (skill index % 64) for each skill required */
     uint8_t channel, nreq, live;
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
@@ -114,7 +120,8 @@ typedef struct queue {
 typedef struct client {
     int64_t id;
     uint32_t *queues, nqueues, capqueues;
-    uint32_t *free, nfree, capfree;
+    /* per channel: available agents with room for one more item on it */
+    uint32_t *free[ROUTE_CHANNELS], nfree[ROUTE_CHANNELS], capfree[ROUTE_CHANNELS];
     uint32_t nagents;
 } client;
 
@@ -145,6 +152,7 @@ struct route_engine {
     uint32_t ntimers, captimers, nwraps, capwraps;
     uint32_t *dirty_agents, *dirty_items, *limbo;
     uint32_t ndirty_agents, ndirty_items, nlimbo;
+    uint32_t settling; /* during the agent phase: index in dirty_agents; else NONE */
     uint32_t capdagents, capditems, caplimbo, capipos, capifree;
     route_decision *log;
     size_t loghead, logn, logcap;
@@ -475,39 +483,43 @@ static int client_index(const agent *a, uint32_t cs)
     return -1;
 }
 
-static void free_set_remove(route_engine *e, uint32_t as)
+static void free_set_remove(route_engine *e, uint32_t as, int ch)
 {
     agent *a = &e->agents[as];
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
-        uint32_t pos = a->free_pos[i], last = c->free[--c->nfree];
-        c->free[pos] = last;
+        uint32_t pos = a->free_pos[i][ch], last = c->free[ch][--c->nfree[ch]];
+        c->free[ch][pos] = last;
         agent *l = &e->agents[last];
-        l->free_pos[client_index(l, a->clients[i])] = pos;
+        l->free_pos[client_index(l, a->clients[i])][ch] = pos;
     }
-    a->is_free = 0;
+    a->free_mask &= (uint8_t)~(1u << ch);
 }
 
-static void free_set_add(route_engine *e, uint32_t as)
+static void free_set_add(route_engine *e, uint32_t as, int ch)
 {
     agent *a = &e->agents[as];
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
-        a->free_pos[i] = c->nfree;
-        c->free[c->nfree++] = as; /* room: capfree >= nagents */
+        a->free_pos[i][ch] = c->nfree[ch];
+        c->free[ch][c->nfree[ch]++] = as; /* room: capfree >= nagents */
     }
-    a->is_free = 1;
+    a->free_mask |= (uint8_t)(1u << ch);
 }
 
 /* Keeps the agent's membership of its clients' free sets up to date. */
 static void agent_refresh(route_engine *e, uint32_t as)
 {
     agent *a = &e->agents[as];
-    bool f = fit_mask(a) != 0;
-    if (f && !a->is_free)
-        free_set_add(e, as);
-    else if (!f && a->is_free)
-        free_set_remove(e, as);
+    unsigned want = fit_mask(a), diff = want ^ a->free_mask;
+    for (int ch = 0; diff; ch++, diff >>= 1) {
+        if (!(diff & 1))
+            continue;
+        if (want >> ch & 1)
+            free_set_add(e, as, ch);
+        else
+            free_set_remove(e, as, ch);
+    }
 }
 
 static void mark_agent(route_engine *e, uint32_t as)
@@ -519,18 +531,30 @@ static void mark_agent(route_engine *e, uint32_t as)
     }
 }
 
+static void recount(route_engine *e, uint32_t s);
+
 static void mark_item(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
     if (!it->dirty) {
         it->dirty = 1;
         e->dirty_items[e->ndirty_items++] = s;
+        recount(e, s);
     }
 }
 
 static bool serves(const agent *a, uint32_t cs)
 {
     return client_index(a, cs) >= 0;
+}
+
+static bool meets(const agent *a, const uint32_t *rs, const uint8_t *rl, int n);
+
+/* Does the agent meet the bucket's requirements? The signature rejects
+ * most agents without reading their skills. */
+static inline bool meets_bucket(const agent *a, const bucket *k)
+{
+    return (k->sig & ~a->sig) == 0 && meets(a, k->req_skill, k->req_level, k->nreq);
 }
 
 /* Does the agent hold every (skill, level) of the ascending list? */
@@ -658,9 +682,13 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
         k->queue = qs;
         k->channel = (uint8_t)ch;
         k->nreq = (uint8_t)n;
+        k->sig = 0;
+        for (int i = 0; i < n; i++)
+            k->sig |= 1ULL << (rs[i] % 64);
         memcpy(k->req_skill, rs, n * sizeof *rs);
         memcpy(k->req_level, rl, (size_t)n);
         k->n = 0;
+        k->nclean = 0;
         k->qpos = NONE;
         k->live = 1;
         uint32_t head = map_get(&e->bucket_ids, (int64_t)h);
@@ -744,10 +772,26 @@ static void bucket_erase(route_engine *e, uint32_t b, uint32_t s)
         bucket_sync(e, b);
 }
 
+/* Keeps bucket->nclean = the items of the bucket without exclusions that
+ * are not waiting to be settled. */
+static void recount(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    bool want = it->at == AT_BUCKET && it->nexcl == 0 && !it->dirty;
+    if (want != it->counted) {
+        e->buckets[it->bucket].nclean += want ? 1 : (uint32_t)-1;
+        it->counted = want;
+    }
+}
+
 /* Takes a waiting item out of wherever it is kept. */
 static void unplace(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
+    if (it->counted) {
+        e->buckets[it->bucket].nclean--;
+        it->counted = 0;
+    }
     if (it->at == AT_BUCKET) {
         bucket_erase(e, it->bucket, s);
         it->bucket = NONE;
@@ -839,6 +883,7 @@ static int place(route_engine *e, uint32_t s)
             it->bucket = b;
             it->at = AT_BUCKET;
             bucket_insert(e, b, s);
+            recount(e, s);
         }
     }
     it->step = (uint8_t)step;
@@ -886,7 +931,7 @@ static void visit_buckets(const route_engine *e, const hent *bh, uint32_t n, uin
         if (!beats(h->key + aging_now, h->arrived, h->id, b))
             return;
         const bucket *k = &e->buckets[h->slot];
-        if (meets(a, k->req_skill, k->req_level, k->nreq))
+        if (meets_bucket(a, k))
             visit_items(e, k, 0, aging_now, as, b);
         visit_buckets(e, bh, n, 2 * i + 1, aging_now, a, as, b);
         i = 2 * i + 2;
@@ -967,25 +1012,21 @@ static bool agent_before(const route_queue *cfg, const agent *x, int xm, const a
     return x->id < y->id;
 }
 
-/* The item's first choice: its best eligible free agent (NONE: nobody). */
-static uint32_t best_agent(const route_engine *e, uint32_t s)
+/* Among candidates [0, n) (all free agents of the item's client, or the
+ * agents still to settle), the best eligible one by the queue's criteria. */
+static uint32_t best_of(const route_engine *e, const item *it, const uint32_t *cand, uint32_t n,
+                        bool check_client)
 {
-    const item *it = &e->items[s];
-    if (it->at == AT_PREF)
-        return can_take(e, &e->agents[it->pref], it->pref, it) ? it->pref : NONE;
-    if (it->at != AT_BUCKET)
-        return NONE;
     const bucket *k = &e->buckets[it->bucket];
-    const client *c = &e->clients[it->client];
     const route_queue *cfg = &e->queues[it->queue].cfg;
     uint32_t best_as = NONE;
     int best_m = 0;
-    for (uint32_t i = 0; i < c->nfree; i++) {
-        uint32_t as = c->free[i];
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t as = cand[i];
         const agent *a = &e->agents[as];
-        if (!fits(a, it->channel) || !meets(a, k->req_skill, k->req_level, k->nreq))
+        if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || !meets_bucket(a, k))
             continue;
-        if (it->nexcl && excluded(it, as))
+        if ((it->nexcl && excluded(it, as)) || (check_client && !serves(a, it->client)))
             continue;
         int m = match_points(a, it);
         if (best_as == NONE || agent_before(cfg, a, m, &e->agents[best_as], best_m)) {
@@ -994,6 +1035,32 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
         }
     }
     return best_as;
+}
+
+/* The item's first choice: its best eligible free agent (NONE: nobody).
+ *
+ * Two shortcuts follow from the invariant "before the event, no free agent
+ * could take any waiting item": every pair made possible since involves a
+ * dirty agent or a dirty item. While dirty agents settle (first), an item
+ * that is not dirty can only go to a dirty agent not yet settled (settled
+ * ones found nothing, and matching only ever takes capacity away). While
+ * dirty items settle (after all agents), a bucket holding a settled item
+ * without exclusions proves that no free agent meets the bucket's
+ * requirements. The property tests check the result against a full scan. */
+static uint32_t best_agent(const route_engine *e, uint32_t s)
+{
+    const item *it = &e->items[s];
+    if (it->at == AT_PREF)
+        return can_take(e, &e->agents[it->pref], it->pref, it) ? it->pref : NONE;
+    if (it->at != AT_BUCKET)
+        return NONE;
+    if (e->settling != NONE && !it->dirty)
+        return best_of(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling,
+                       true);
+    if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
+        return NONE;
+    const client *c = &e->clients[it->client];
+    return best_of(e, it, c->free[it->channel], c->nfree[it->channel], false);
 }
 
 static int offer(route_engine *e, uint32_t s, uint32_t as)
@@ -1071,9 +1138,11 @@ static int match(route_engine *e)
     uint32_t i = 0;
     int rc = 0;
     for (; i < e->ndirty_agents && !rc; i++) {
+        e->settling = i;
         e->agents[e->dirty_agents[i]].dirty = 0;
         rc = settle_agent(e, e->dirty_agents[i]);
     }
+    e->settling = NONE;
     if (rc) {
         e->agents[e->dirty_agents[i - 1]].dirty = 1;
         memmove(e->dirty_agents, e->dirty_agents + i - 1,
@@ -1083,11 +1152,14 @@ static int match(route_engine *e)
     }
     e->ndirty_agents = 0;
     for (i = 0; i < e->ndirty_items && !rc; i++) {
-        e->items[e->dirty_items[i]].dirty = 0;
-        rc = settle_item(e, e->dirty_items[i]);
+        uint32_t s = e->dirty_items[i];
+        rc = settle_item(e, s);
+        if (!rc) { /* settled: from now on a witness for its bucket */
+            e->items[s].dirty = 0;
+            recount(e, s);
+        }
     }
     if (rc) {
-        e->items[e->dirty_items[i - 1]].dirty = 1;
         memmove(e->dirty_items, e->dirty_items + i - 1,
                 (e->ndirty_items - i + 1) * sizeof(uint32_t));
         e->ndirty_items -= i - 1;
@@ -1286,6 +1358,7 @@ route_engine *route_create(void)
     if (!e)
         return NULL;
     e->bfree = NONE;
+    e->settling = NONE;
     e->bytes = sizeof *e;
     return e;
 }
@@ -1305,7 +1378,8 @@ void route_destroy(route_engine *e)
             cd_free(e->queues[i].bh[ch]);
     for (uint32_t i = 0; i < e->nclients; i++) {
         cd_free(e->clients[i].queues);
-        cd_free(e->clients[i].free);
+        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+            cd_free(e->clients[i].free[ch]);
     }
     idmap *maps[] = {&e->agent_ids, &e->item_ids,   &e->queue_ids,
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
@@ -1473,8 +1547,9 @@ static int agent_reserve(route_engine *e)
 static void agent_unlink_clients(route_engine *e, uint32_t as)
 {
     agent *a = &e->agents[as];
-    if (a->is_free)
-        free_set_remove(e, as);
+    for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+        if (a->free_mask >> ch & 1)
+            free_set_remove(e, as, ch);
     for (int i = 0; i < a->nclients; i++)
         e->clients[a->clients[i]].nagents--;
 }
@@ -1500,8 +1575,9 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
         if (client_get(e, in->clients[i], &cs[i]))
             return CD_ENOMEM;
         client *c = &e->clients[cs[i]];
-        if (grow(e, (void **)&c->free, &c->capfree, c->nagents + 1, sizeof(uint32_t)))
-            return CD_ENOMEM;
+        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+            if (grow(e, (void **)&c->free[ch], &c->capfree[ch], c->nagents + 1, sizeof(uint32_t)))
+                return CD_ENOMEM;
     }
     for (int i = 0; i < in->nskills; i++)
         if (skill_get(e, in->skills[i].id, &sk[i]))
@@ -1522,7 +1598,9 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
         e->clients[cs[i]].nagents++;
     }
     a->nskills = 0;
+    a->sig = 0;
     for (int i = 0; i < in->nskills; i++) { /* insertion by dense index */
+        a->sig |= 1ULL << (sk[i] % 64);
         int j = a->nskills++;
         for (; j > 0 && a->skill[j - 1] > sk[i]; j--) {
             a->skill[j] = a->skill[j - 1];
@@ -1757,6 +1835,8 @@ int route_accept(route_engine *e, int64_t interaction, int64_t agent_id, int64_t
     rc = advance(e);
     item *it = &e->items[s];
     agent *a = &e->agents[as];
+    if (it->status != IT_OFFERED || it->agent != as) /* withdrawn by what was due */
+        return finish_event(e, CD_ESTATE);
     uint32_t last = a->offers[--a->noffers];
     a->offers[it->opos] = last;
     e->items[last].opos = it->opos;
@@ -1780,6 +1860,8 @@ int route_reject(route_engine *e, int64_t interaction, int64_t agent_id, int64_t
     e->now = clamp_now(e, now);
     rc = advance(e);
     item *it = &e->items[s];
+    if (it->status != IT_OFFERED || it->agent != as) /* withdrawn by what was due */
+        return finish_event(e, CD_ESTATE);
     it->excl[it->nexcl++] = as;
     e->agents[as].missed = 0;
     int r = requeue(e, s);

@@ -171,7 +171,10 @@ int route_agent_set(route_engine *e, const route_agent *a, int64_t now);
  * event, CD_ENOTFOUND for an unknown id, CD_ECONFLICT for an interaction id
  * already known, CD_ESTATE for an event that does not fit the current
  * state, such as accepting an offer that expired) and changes nothing on
- * those errors. CD_ENOMEM may come after the event took effect: the engine
+ * those errors, with one exception: an answer to an offer that the timers
+ * due at `now` withdraw (another offer of the agent expired and made it
+ * away) fails with CD_ESTATE after those timers took effect, as any later
+ * event would. CD_ENOMEM may come after the event took effect: the engine
  * stays consistent and finishes the work at the next event. Leaving
  * AVAILABLE withdraws the agent's offers; assigned work stays. WRAPUP needs
  * wrapup_s >= 1 and ends by itself (ROUTE_D_WRAPUP_DONE). */

@@ -1,4 +1,5 @@
 /* api_meta.c - the audit log, the OpenAPI document, health and metrics. */
+#include "server/router.h"
 #include "server/routes.h"
 #include "server/server_internal.h"
 
@@ -26,8 +27,10 @@ int api_health(req *r)
     json_decref(clients);
     if (rc)
         return req_fail(r, CD_EBUSY, "", "the store does not answer");
-    r->out =
-        json_pack("{s:s, s:s}", "status", "ok", "store", store_backend_name(server_store(r->srv)));
+    r->out = json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
+                       store_backend_name(server_store(r->srv)), "routing",
+                       r->srv->router ? (router_is_leader(r->srv->router) ? "leader" : "standby")
+                                      : "off");
     return req_reply(r, 200, 0);
 }
 

@@ -28,6 +28,7 @@ struct router {
     pthread_mutex_t lock; /* guards kicked, stopping; iterations run under it too */
     pthread_cond_t wake;
     int kicked, stopping, started;
+    int leading; /* read by other threads (health), hence atomic access */
 
     /* Leader state: valid while engine != NULL. */
     route_engine *engine;
@@ -650,6 +651,7 @@ int router_iterate(router *r)
     if (rc)
         return rc;
     rc = store_router_lease(tx, r->name, LEASE_MS, &epoch, &taken);
+    __atomic_store_n(&r->leading, rc == 0, __ATOMIC_RELAXED);
     if (rc == CD_EBUSY) { /* another server routes */
         store_rollback(tx);
         leader_reset(r);
@@ -728,6 +730,11 @@ int router_start(store *st, hub *h, const char *name, router **out)
     r->started = 1;
     *out = r;
     return 0;
+}
+
+int router_is_leader(router *r)
+{
+    return r && __atomic_load_n(&r->leading, __ATOMIC_RELAXED);
 }
 
 void router_kick(router *r)

@@ -30,6 +30,8 @@ int router_start(store *st, hub *h, const char *name, router **out);
 void router_kick(router *r);
 /* Stops the thread, giving up the lease. NULL is a no-op. */
 void router_stop(router *r);
+/* 1 while this server holds the routing lease (as of its last iteration). */
+int router_is_leader(router *r);
 /* Iterates once now, on the caller's thread (tests, and the demo). */
 int router_iterate(router *r);
 

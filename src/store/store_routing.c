@@ -20,7 +20,12 @@ int store__routing_emit(store_tx *tx, const char *kind, int64_t client_id, int64
                         int64_t agent_id, const char *detail)
 {
     json_t *head = NULL;
-    int rc = store__q1(tx, "UPDATE routing_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,
+    /* Lock order: the audit head before the routing head, in every
+     * transaction, or two writers could each hold one and wait for the
+     * other (PostgreSQL row locks). */
+    int rc = store__q(tx, "UPDATE audit_head SET seq = seq WHERE id = 1", NULL, NULL);
+    if (!rc)
+        rc = store__q1(tx, "UPDATE routing_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,
                        &head);
     if (rc)
         return rc;

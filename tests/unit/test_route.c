@@ -420,6 +420,38 @@ static void test_missed_away(void **state)
     route_destroy(e);
 }
 
+/* An answer arriving as the timers of the same moment withdraw its offer. */
+static void test_answer_withdrawn_by_timers(void **state)
+{
+    (void)state;
+    route_engine *e = route_create();
+    route_queue q = queue_cfg(10, 1);
+    q.max_missed = 1;
+    q.offer_timeout_s = 5;
+    assert_int_equal(route_queue_set(e, &q, 0), 0);
+    add_agent(e, 1, 1, 0, NULL, 0);
+    route_interaction x = item_cfg(1, 1, 10, ROUTE_CHAT, 0);
+    route_interaction y = item_cfg(2, 1, 10, ROUTE_CHAT, 1 * S);
+    assert_int_equal(route_arrive(e, &x, 0), 0);
+    expect_offer(e, 1, 1);
+    assert_int_equal(route_arrive(e, &y, 1 * S), 0);
+    expect_offer(e, 2, 1);
+    /* at 5.5 s offer 1 has expired: agent 1 is away, offer 2 withdrawn */
+    assert_int_equal(route_accept(e, 2, 1, 5500), CD_ESTATE);
+    route_decision d[8];
+    assert_int_equal(drain(e, d, 8), 3);
+    assert_int_equal(d[0].kind, ROUTE_D_EXPIRED);
+    assert_int_equal(d[1].kind, ROUTE_D_AGENT_AWAY);
+    assert_int_equal(d[2].kind, ROUTE_D_WITHDRAWN);
+    assert_int_equal(where(e, 2, NULL), 0);
+    assert_int_equal(route_reject(e, 2, 1, 5500), CD_ESTATE);
+    route_agent_view v;
+    assert_int_equal(route_agent_view_get(e, 1, &v), 0);
+    assert_int_equal(v.used_units, 0);
+    assert_int_equal(v.offered, 0);
+    route_destroy(e);
+}
+
 static void test_wrapup(void **state)
 {
     (void)state;
@@ -1378,7 +1410,7 @@ static bool sanitized(void)
 static void test_property_random_streams(void **state)
 {
     (void)state;
-    int seeds = sanitized() ? 10 : 70, events = sanitized() ? 10000 : 30000;
+    int seeds = sanitized() ? 30 : 70, events = sanitized() ? 20000 : 30000;
     unsigned long total = 0, offers = 0;
     for (int s = 0; s < seeds; s++) {
         model m;
@@ -1507,6 +1539,7 @@ int main(void)
         cmocka_unit_test(test_preferred_window),
         cmocka_unit_test(test_reject_requeue),
         cmocka_unit_test(test_missed_away),
+        cmocka_unit_test(test_answer_withdrawn_by_timers),
         cmocka_unit_test(test_wrapup),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_assign_restore),
