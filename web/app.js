@@ -469,7 +469,7 @@ function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessa
 // ---------------------------------------------------------------------------
 // Desk (logged in)
 
-function Header({ session, onLogout, busy, clientsById }) {
+function Header({ session, onLogout, busy, clientsById, routing }) {
   const u = session.user || {};
   const clients = session.clients || [];
   return html`
@@ -479,6 +479,7 @@ function Header({ session, onLogout, busy, clientsById }) {
         ${clients.map((c) => html`<span class="client-chip" key=${c.id}>${clientLabel(clientsById, c.id)}</span>`)}
       </div>
       <div class="topbar-user">
+        ${routing && html`<${Availability} state=${routing.state} onChange=${routing.setAvailability} />`}
         <div class="user-text">
           <span class="user-name" data-test="user-name" title=${u.email || ''}>${u.name || u.email}</span>
           <span class="badge role">${label(ROLE_LABELS, u.role)}</span>
@@ -499,6 +500,96 @@ async function fetchMessages(id, cursor) {
     if (!next) break;
   }
   return { items, next };
+}
+
+// ---------------------------------------------------------------------------
+// Routing: the agent's availability and the offers pushed to them
+
+const ROUTING_ROLES = ['agent', 'supervisor', 'admin'];
+const STATE_LABELS = { available: 'Available', away: 'Away', offline: 'Offline', wrapup: 'Wrap-up' };
+
+// Keeps the agent's state and pending offers current through the event
+// stream (the browser reconnects it by itself if it drops).
+function useRouting(enabled, report) {
+  const [state, setState] = useState(null);
+  const [offers, setOffers] = useState([]);
+  useEffect(() => {
+    if (!enabled) return undefined;
+    let closed = false;
+    authed('GET', '/agents/me/offers')
+      .then((res) => { if (!closed) setOffers(res && res.items || []); })
+      .catch(() => {});
+    const es = new EventSource(API + '/agents/me/stream');
+    const parse = (ev) => { try { return JSON.parse(ev.data); } catch (e) { return null; } };
+    const drop = (d) => d && setOffers((list) => list.filter((o) => o.interaction_id !== d.interaction_id));
+    es.addEventListener('state', (ev) => { const d = parse(ev); if (d) setState(d); });
+    es.addEventListener('offer', (ev) => {
+      const d = parse(ev);
+      if (d) setOffers((list) => list.some((o) => o.id === d.id) ? list : list.concat([d]));
+    });
+    es.addEventListener('offer_expired', (ev) => drop(parse(ev)));
+    es.addEventListener('offer_withdrawn', (ev) => drop(parse(ev)));
+    return () => { closed = true; es.close(); };
+  }, [enabled]);
+
+  const setAvailability = useCallback(async (next) => {
+    try {
+      const body = next === 'away' ? { state: 'away', reason: 'break' } : { state: next };
+      setState(await authed('PUT', '/agents/me/state', body));
+    } catch (e) { report(e); }
+  }, [report]);
+  const decide = useCallback(async (offer, verb) => {
+    try {
+      const res = await authed('POST', `/offers/${seg(offer.id)}/${verb}`);
+      setOffers((list) => list.filter((o) => o.id !== offer.id));
+      return res;
+    } catch (e) {
+      setOffers((list) => list.filter((o) => o.id !== offer.id));
+      report(e);
+      return null;
+    }
+  }, [report]);
+  return { state, offers, setAvailability, decide };
+}
+
+function Availability({ state, onChange }) {
+  const current = state ? state.state : 'offline';
+  return html`
+    <label class="availability" title="Your routing state">
+      <span class=${'dot dot-' + current}></span>
+      <select data-test="availability" value=${current === 'wrapup' ? 'available' : current}
+        onChange=${(e) => onChange(e.target.value)}>
+        <option value="available">Available</option>
+        <option value="away">Away</option>
+        <option value="offline">Offline</option>
+      </select>
+      ${current === 'wrapup' && html`<span class="muted small">wrap-up</span>`}
+    </label>`;
+}
+
+function Offers({ offers, clientsById, onAccept, onReject }) {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (!offers.length) return undefined;
+    const t = setInterval(() => tick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [offers.length]);
+  if (!offers.length) return null;
+  return html`
+    <div class="offers" data-test="offers">
+      ${offers.map((o) => {
+        const left = Math.max(0, Math.round((o.expires_at - Date.now()) / 1000));
+        return html`
+          <div class="offer" key=${o.id} data-test="offer" data-id=${o.interaction_id}>
+            <div class="offer-text">
+              <strong>${o.subject || 'New ' + label(CHANNEL_LABELS, o.channel)}</strong>
+              <span class="muted small">${clientLabel(clientsById, o.client_id)} · ${label(CHANNEL_LABELS, o.channel)} · ${o.priority} · ${left}s</span>
+            </div>
+            <button type="button" class="btn btn-primary" data-test="offer-accept" onClick=${() => onAccept(o)}>Accept</button>
+            <button type="button" class="btn btn-ghost" data-test="offer-reject" onClick=${() => onReject(o)}>Reject</button>
+          </div>`;
+      })}
+    </div>`;
 }
 
 function Desk({ session, onLogout, loggingOut, error, setError }) {
@@ -635,10 +726,23 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
     }
   }, [detail, patchInteraction, report, setError]);
 
+  const routes = ROUTING_ROLES.includes(session.user && session.user.role);
+  const routing = useRouting(routes, report);
+  const accept = useCallback(async (offer) => {
+    const res = await routing.decide(offer, 'accept');
+    if (res) {
+      open(null, offer.interaction_id);
+      loadList(false, null);
+    }
+  }, [routing.decide, open, loadList]);
+
   return html`
     <div class="desk">
-      <${Header} session=${session} onLogout=${onLogout} busy=${loggingOut} clientsById=${clientsById} />
+      <${Header} session=${session} onLogout=${onLogout} busy=${loggingOut} clientsById=${clientsById}
+        routing=${routes ? routing : null} />
       <${ErrorBanner} message=${error} onDismiss=${() => setError(null)} />
+      ${routes && html`<${Offers} offers=${routing.offers} clientsById=${clientsById}
+        onAccept=${accept} onReject=${(o) => routing.decide(o, 'reject')} />`}
       <div class="panes">
         <${InteractionList} items=${list.items} clients=${clients} clientsById=${clientsById}
           selectedId=${detail ? detail.interaction.id : null} onSelect=${(it) => open(it)}

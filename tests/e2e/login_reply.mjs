@@ -236,6 +236,30 @@ async function main() {
     await visible(page.locator('[data-test="message"][data-direction="note"]', { hasText: noteText }));
   });
 
+  // Routing: going available brings offers over the event stream; accepting
+  // one opens it, assigned to the agent.
+  await step('going available brings an offer', async () => {
+    await $('availability').selectOption('available');
+    await visible($('offer').first(), 15000);
+  });
+  const offered = await $('offer').first().getAttribute('data-id');
+  check('offer carries its interaction id', !!offered, 'data-id missing on the offer');
+  await step('accept the offer: the interaction opens', async () => {
+    await $('offer').first().locator('[data-test="offer-accept"]').click();
+    await visible(page.locator(`[data-test="detail"][data-id="${offered}"]`));
+  });
+  const assigned = await page.evaluate(async (iid) => {
+    const r = await fetch(`/api/v1/interactions/${iid}`, { credentials: 'same-origin' });
+    const me = await (await fetch('/api/v1/auth/me', { credentials: 'same-origin' })).json();
+    const it = await r.json();
+    return { assignee: it.assignee_id, me: me.user.id, status: it.status };
+  }, offered);
+  check('accepted interaction is assigned to the agent', assigned.assignee === assigned.me,
+    JSON.stringify(assigned));
+  await step('going offline', async () => {
+    await $('availability').selectOption('offline');
+  });
+
   await step('logout returns to the login form', async () => {
     await $('logout').click();
     await $('login-email').waitFor({ state: 'visible' });
