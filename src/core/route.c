@@ -33,7 +33,7 @@
 
 #define NONE UINT32_MAX
 #define NEVER INT64_MAX
-#define CONSUMED INT64_MIN /* item->due when no live timer entry exists */
+#define CONSUMED INT64_MIN          /* item->due when no live timer entry exists */
 #define MAX_TIME 1000000000000000LL /* ms; keeps every product inside int64 */
 #define MAX_SECONDS 100000000       /* any configured duration, in seconds */
 #define MAX_POINTS 1000000
@@ -66,7 +66,7 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
 
 typedef struct agent {
     /* first cache line: what an eligibility check reads */
-    uint64_t sig; /* bit (skill index % 64) for each skill held */
+    uint64_t sig;  /* bit (skill index % 64) for each skill held */
     uint16_t used; /* units held; above capacity only through route_assign */
     uint8_t state, nvoice, nskills, nclients;
     uint8_t weight[ROUTE_CHANNELS];
@@ -79,7 +79,7 @@ typedef struct agent {
     int32_t away_reason;
     uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
     uint16_t noffers, nassigned;
-    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
+    uint32_t clients[ROUTE_MAX_CLIENTS];                  /* client slots */
     uint32_t free_pos[ROUTE_MAX_CLIENTS][ROUTE_CHANNELS]; /* places in the free sets */
     uint32_t *pref; /* waiting items whose window for this agent is open */
     uint32_t npref, cappref;
@@ -493,7 +493,7 @@ static void free_set_remove(route_engine *e, uint32_t as, int ch)
         agent *l = &e->agents[last];
         l->free_pos[client_index(l, a->clients[i])][ch] = pos;
     }
-    a->free_mask &= (uint8_t)~(1u << ch);
+    a->free_mask &= (uint8_t) ~(1u << ch);
 }
 
 static void free_set_add(route_engine *e, uint32_t as, int ch)
@@ -1055,8 +1055,7 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
     if (it->at != AT_BUCKET)
         return NONE;
     if (e->settling != NONE && !it->dirty)
-        return best_of(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling,
-                       true);
+        return best_of(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling, true);
     if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
         return NONE;
     const client *c = &e->clients[it->client];
@@ -1232,8 +1231,7 @@ static int state_reserve(route_engine *e, uint32_t as)
     return log_reserve(e, (size_t)e->agents[as].noffers * 2 + 2);
 }
 
-static int set_state(route_engine *e, uint32_t as, route_state st, int32_t wrapup_s,
-                     int32_t reason)
+static int set_state(route_engine *e, uint32_t as, route_state st, int32_t wrapup_s, int32_t reason)
 {
     agent *a = &e->agents[as];
     route_state old = a->state;
@@ -1305,8 +1303,7 @@ static int advance(route_engine *e)
             continue;
         }
         item *it = &e->items[t.slot];
-        if (it->status == IT_OFFERED &&
-            (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
+        if (it->status == IT_OFFERED && (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
             return CD_ENOMEM; /* nothing moved; retried at the next event */
         theap_pop(e->timers, &e->ntimers);
         it->due = CONSUMED;
@@ -1381,13 +1378,13 @@ void route_destroy(route_engine *e)
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->clients[i].free[ch]);
     }
-    idmap *maps[] = {&e->agent_ids, &e->item_ids,   &e->queue_ids,
+    idmap *maps[] = {&e->agent_ids,  &e->item_ids,  &e->queue_ids,
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents, e->items, e->ipos,   e->ifree,        e->buckets,
-                      e->queues, e->clients, e->timers, e->wraps,      e->dirty_agents,
-                      e->dirty_items, e->limbo, e->log};
+    void *arrays[] = {e->agents,      e->items,   e->ipos,   e->ifree, e->buckets,
+                      e->queues,      e->clients, e->timers, e->wraps, e->dirty_agents,
+                      e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
     cd_free(e);
@@ -1445,8 +1442,8 @@ static bool queue_cfg_ok(const route_engine *e, const route_queue *q)
 {
     if (q->id <= 0 || q->client_id <= 0 || q->aging_points_per_s < 1 ||
         q->aging_points_per_s > MAX_AGING || q->nsteps > ROUTE_MAX_STEPS ||
-        q->overflow_after_s < 0 || q->overflow_after_s > MAX_SECONDS ||
-        q->offer_timeout_s < 1 || q->offer_timeout_s > MAX_SECONDS)
+        q->overflow_after_s < 0 || q->overflow_after_s > MAX_SECONDS || q->offer_timeout_s < 1 ||
+        q->offer_timeout_s > MAX_SECONDS)
         return false;
     for (int i = 0; i < 4; i++)
         if (q->urgency_points[i] < -MAX_POINTS || q->urgency_points[i] > MAX_POINTS)
@@ -1463,14 +1460,13 @@ static bool queue_cfg_ok(const route_engine *e, const route_queue *q)
             s->keep > ROUTE_MAX_REQUIRED)
             return false;
         /* widening only ever widens: later steps relax more, keep fewer */
-        if (i > 0 && (s->after_s <= s[-1].after_s || s->relax < s[-1].relax ||
-                      s->keep > s[-1].keep))
+        if (i > 0 &&
+            (s->after_s <= s[-1].after_s || s->relax < s[-1].relax || s->keep > s[-1].keep))
             return false;
     }
     if (q->overflow_after_s > 0) {
         uint32_t t = map_get(&e->queue_ids, q->overflow_queue);
-        if (q->overflow_queue == q->id || t == NONE ||
-            e->queues[t].cfg.client_id != q->client_id)
+        if (q->overflow_queue == q->id || t == NONE || e->queues[t].cfg.client_id != q->client_id)
             return false;
     }
     return true;
@@ -1706,11 +1702,21 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
     uint32_t s = fresh ? e->nitems++ : e->ifree[--e->nifree];
     item *it = &e->items[s];
     uint8_t dirty = fresh ? 0 : it->dirty;
-    *it = (item){.id = in->id, .arrived = in->arrived_ms, .entered = in->arrived_ms,
-                 .due = CONSUMED, .client = e->queues[qs].client, .queue = qs,
-                 .bucket = NONE, .agent = NONE, .pref = NONE, .nreq = in->nrequired,
-                 .channel = (uint8_t)in->channel, .urgency = (uint8_t)in->urgency,
-                 .tier = (uint8_t)in->tier, .status = IT_WAITING, .at = AT_NONE,
+    *it = (item){.id = in->id,
+                 .arrived = in->arrived_ms,
+                 .entered = in->arrived_ms,
+                 .due = CONSUMED,
+                 .client = e->queues[qs].client,
+                 .queue = qs,
+                 .bucket = NONE,
+                 .agent = NONE,
+                 .pref = NONE,
+                 .nreq = in->nrequired,
+                 .channel = (uint8_t)in->channel,
+                 .urgency = (uint8_t)in->urgency,
+                 .tier = (uint8_t)in->tier,
+                 .status = IT_WAITING,
+                 .at = AT_NONE,
                  .dirty = dirty};
     for (int i = 0; i < in->nrequired; i++) {
         it->req_skill[i] = sk[i];

