@@ -173,6 +173,9 @@ int store_routing_events(store_tx *tx, int64_t after_seq, int64_t limit, json_t 
 int store_routing_head(store_tx *tx, int64_t *seq);
 /* An interaction as routing sees it (with its customer's tier). */
 int store_routing_interaction(store_tx *tx, int64_t id, json_t **out);
+/* Agents who rejected or missed an offer of the interaction, most recent
+ * first (16 at most): [{agent_id}]. */
+int store_routing_exclusions(store_tx *tx, int64_t interaction, json_t **out);
 /* Ids of every interaction waiting for an agent (unassigned, new or open). */
 int store_routing_waiting(store_tx *tx, json_t **out);
 /* An agent as routing sees it: {id, active, state, wrapup_until, clients,

@@ -116,6 +116,15 @@ int store_routing_interaction(store_tx *tx, int64_t id, json_t **out)
     return 0;
 }
 
+int store_routing_exclusions(store_tx *tx, int64_t interaction, json_t **out)
+{
+    return store__q(tx,
+                    "SELECT agent_id, MAX(id) AS last FROM offers WHERE interaction_id = $1 "
+                    "AND outcome IN ('rejected', 'expired') GROUP BY agent_id "
+                    "ORDER BY last DESC LIMIT 16",
+                    json_pack("[I]", (json_int_t)interaction), out);
+}
+
 int store_routing_waiting(store_tx *tx, json_t **out)
 {
     return store__q(tx,

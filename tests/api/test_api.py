@@ -1923,6 +1923,10 @@ def t_queues():
     as_(agent, "PUT", API + "/agents/me/state", {"state": "offline"})
 
 
+def got_queues(d):
+    return d.get("queues") or []
+
+
 def read_events(user, path, want, seconds, trigger=None):
     """Opens an event stream as user, runs trigger once it is open, and
     reads events until want(event, data) holds or time runs out. Returns
@@ -2034,6 +2038,22 @@ def t_routing():
     check("routing: available again after wrap-up", state.get("state") == "available", state)
     r = as_(a1, "POST", API + "/interactions/%d/finish" % x, {"wrapup_s": 0})
     check("routing: finishing twice -> 409", r.status == 409, r)
+
+    # The supervisor's stream pushes fresh figures when work arrives.
+    pushed = {}
+
+    def arrive():
+        pushed["id"] = new_interaction("for the wall")
+    got = read_events(sup, "/api/v1/supervisor/stream?client_id=%d" % C,
+                      lambda e, d: e == "queues" and len(got_queues(d)) > 0 and "id" in pushed
+                      and sum(q["waiting"] + q["offered"] for q in d["queues"]) >= 1
+                      and d["at"] > pushed.get("t", 0), 8,
+                      trigger=lambda: (pushed.__setitem__("t", int(time.time() * 1000)),
+                                       arrive()))
+    check("routing: the supervisor stream starts with the queue figures",
+          bool(got) and got[0][0] == "queues", got[:1])
+    check("routing: the supervisor stream pushes figures after an arrival",
+          len([1 for e, d in got if e == "queues"]) >= 2, got)
 
     view = as_(sup, "GET", API + "/supervisor/queues", query={"client_id": C})
     check("routing: the supervisor view lists queues and agents by state",
