@@ -469,7 +469,7 @@ function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessa
 // ---------------------------------------------------------------------------
 // Desk (logged in)
 
-function Header({ session, onLogout, busy, clientsById, routing }) {
+function Header({ session, onLogout, busy, clientsById, routing, wall, onWall }) {
   const u = session.user || {};
   const clients = session.clients || [];
   return html`
@@ -479,6 +479,8 @@ function Header({ session, onLogout, busy, clientsById, routing }) {
         ${clients.map((c) => html`<span class="client-chip" key=${c.id}>${clientLabel(clientsById, c.id)}</span>`)}
       </div>
       <div class="topbar-user">
+        ${onWall && html`<button type="button" class=${'btn btn-ghost' + (wall ? ' active' : '')}
+          data-test="wall-toggle" onClick=${onWall}>${wall ? 'Desk' : 'Queues'}</button>`}
         ${routing && html`<${Availability} state=${routing.state} onChange=${routing.setAvailability} />`}
         <div class="user-text">
           <span class="user-name" data-test="user-name" title=${u.email || ''}>${u.name || u.email}</span>
@@ -589,6 +591,69 @@ function Offers({ offers, clientsById, onAccept, onReject }) {
             <button type="button" class="btn btn-ghost" data-test="offer-reject" onClick=${() => onReject(o)}>Reject</button>
           </div>`;
       })}
+    </div>`;
+}
+
+// ---------------------------------------------------------------------------
+// Supervisor wall: each client's queues, live
+
+const WALL_ROLES = ['supervisor', 'admin', 'wfm', 'client_viewer'];
+
+function useClientFigures(clientId) {
+  const [figures, setFigures] = useState(null);
+  useEffect(() => {
+    const es = new EventSource(`${API}/supervisor/stream?client_id=${seg(clientId)}`);
+    es.addEventListener('queues', (ev) => {
+      try { setFigures(JSON.parse(ev.data)); } catch (e) { /* keep the last figures */ }
+    });
+    return () => es.close();
+  }, [clientId]);
+  return figures;
+}
+
+function duration(s) {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+function ClientWall({ client, clientsById }) {
+  const f = useClientFigures(client.id);
+  const agents = f ? f.agents : {};
+  return html`
+    <section class="wall-client" data-test="wall-client" data-id=${client.id}>
+      <header class="wall-head">
+        <h2>${clientLabel(clientsById, client.id)}</h2>
+        <div class="wall-agents">
+          ${['available', 'wrapup', 'away', 'offline'].map((st) => html`
+            <span class="wall-agent" key=${st}><span class=${'dot dot-' + st}></span>
+              ${agents[st] || 0} ${STATE_LABELS[st].toLowerCase()}</span>`)}
+        </div>
+      </header>
+      ${!f && html`<p class="muted">Connecting…</p>`}
+      ${f && html`
+        <table class="wall-table">
+          <thead><tr><th>Queue</th><th>Waiting</th><th>Offered</th><th>Longest wait</th>
+            <th>Answered today</th><th>Service level (${f.service_level_threshold_s}s)</th></tr></thead>
+          <tbody>
+            ${f.queues.length === 0 && html`<tr><td colspan="6" class="muted">No work waiting.</td></tr>`}
+            ${f.queues.map((q) => html`
+              <tr key=${q.queue} data-test="wall-queue">
+                <td>${q.queue}</td><td>${q.waiting}</td><td>${q.offered}</td>
+                <td>${q.waiting ? duration(q.longest_wait_s) : '—'}</td>
+                <td>${q.answered_today}</td>
+                <td>${q.service_level === null ? '—' : Math.round(q.service_level * 100) + '%'}</td>
+              </tr>`)}
+          </tbody>
+        </table>`}
+    </section>`;
+}
+
+function Wall({ clients, clientsById }) {
+  return html`
+    <div class="wall" data-test="wall">
+      ${clients.map((c) => html`<${ClientWall} key=${c.id} client=${c} clientsById=${clientsById} />`)}
     </div>`;
 }
 
@@ -727,6 +792,7 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
   }, [detail, patchInteraction, report, setError]);
 
   const routes = ROUTING_ROLES.includes(session.user && session.user.role);
+  const [wall, setWall] = useState(false);
   const routing = useRouting(routes, report);
   const accept = useCallback(async (offer) => {
     const res = await routing.decide(offer, 'accept');
@@ -739,11 +805,13 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
   return html`
     <div class="desk">
       <${Header} session=${session} onLogout=${onLogout} busy=${loggingOut} clientsById=${clientsById}
-        routing=${routes ? routing : null} />
+        routing=${routes ? routing : null} wall=${wall}
+        onWall=${WALL_ROLES.includes(session.user && session.user.role) ? () => setWall((w) => !w) : null} />
       <${ErrorBanner} message=${error} onDismiss=${() => setError(null)} />
       ${routes && html`<${Offers} offers=${routing.offers} clientsById=${clientsById}
         onAccept=${accept} onReject=${(o) => routing.decide(o, 'reject')} />`}
-      <div class="panes">
+      ${wall && html`<${Wall} clients=${clients} clientsById=${clientsById} />`}
+      <div class="panes" style=${wall ? 'display:none' : ''}>
         <${InteractionList} items=${list.items} clients=${clients} clientsById=${clientsById}
           selectedId=${detail ? detail.interaction.id : null} onSelect=${(it) => open(it)}
           status=${status} onStatus=${setStatus} clientId=${clientId} onClient=${setClientId}
