@@ -32,13 +32,15 @@ struct router {
 
     /* Leader state: valid while engine != NULL. */
     route_engine *engine;
-    int64_t cursor;      /* last hint applied */
-    json_t *skill_ids;   /* skill name -> engine id */
-    json_t *queue_ids;   /* "client:name" -> queue id */
-    json_t *queue_names; /* "id" -> name (for overflow) */
-    json_t *signatures;  /* interaction id -> routing-relevant fields */
-    json_t *outbox;      /* [{topic, key, event, data}] to publish after commit */
-    json_t *touched;     /* client ids whose figures changed */
+    int64_t cursor;       /* last hint applied */
+    json_t *skill_ids;    /* skill name -> engine id */
+    json_t *queue_ids;    /* "client:name" -> queue id */
+    json_t *queue_names;  /* "id" -> name (for overflow) */
+    json_t *queue_skills; /* "id" -> default required skills */
+    int64_t day;          /* UTC day of the last iteration, for "handled today" */
+    json_t *signatures;   /* interaction id -> routing-relevant fields */
+    json_t *outbox;       /* [{topic, key, event, data}] to publish after commit */
+    json_t *touched;      /* client ids whose figures changed */
     int64_t last_ping;
 };
 
@@ -148,6 +150,7 @@ static int queue_load(router *r, json_t *row, int64_t now)
     json_object_set_new(r->queue_ids, key, json_integer(q.id));
     key_of(idk, sizeof idk, q.id);
     json_object_set(r->queue_names, idk, json_object_get(row, "name"));
+    json_object_set(r->queue_skills, idk, json_object_get(row, "skills"));
     return route_queue_set(r->engine, &q, now);
 }
 
@@ -173,8 +176,9 @@ static int64_t queue_for(router *r, int64_t client, const char *name, int64_t no
 
 static void interaction_from_row(router *r, json_t *row, route_interaction *it, int64_t now)
 {
-    json_t *s;
+    json_t *s, *skills;
     size_t i;
+    char qk[24];
     memset(it, 0, sizeof *it);
     it->id = json_integer_value(json_object_get(row, "id"));
     it->client_id = json_integer_value(json_object_get(row, "client_id"));
@@ -186,7 +190,12 @@ static void interaction_from_row(router *r, json_t *row, route_interaction *it, 
         urgencies, json_string_value(json_object_get(row, "priority")), ROUTE_NORMAL);
     it->tier = (route_tier)index_of(tiers, json_string_value(json_object_get(row, "tier")),
                                     ROUTE_STANDARD);
-    json_array_foreach (json_object_get(row, "required_skills"), i, s) {
+    /* The interaction's own skills, else its queue's. */
+    skills = json_object_get(row, "required_skills");
+    key_of(qk, sizeof qk, it->queue_id);
+    if (json_array_size(skills) == 0 && json_object_get(r->queue_skills, qk))
+        skills = json_object_get(r->queue_skills, qk);
+    json_array_foreach (skills, i, s) {
         if (i >= ROUTE_MAX_REQUIRED)
             break;
         it->required[i].id = skill_id(r, json_string_value(json_object_get(s, "name")));
@@ -458,6 +467,7 @@ static void leader_reset(router *r)
     json_object_clear(r->skill_ids);
     json_object_clear(r->queue_ids);
     json_object_clear(r->queue_names);
+    json_object_clear(r->queue_skills);
     json_object_clear(r->signatures);
 }
 
@@ -659,6 +669,11 @@ int router_iterate(router *r)
     }
     if (!rc)
         rc = (taken || !r->engine) ? rebuild(r, tx, now) : apply_events(r, tx, now);
+    if (!rc && now / 86400000 != r->day) { /* a new UTC day: handled counts restart */
+        if (r->day)
+            route_day_reset(r->engine);
+        r->day = now / 86400000;
+    }
     if (!rc)
         rc = route_tick(r->engine, now);
     if (!rc)
@@ -717,6 +732,7 @@ int router_start(store *st, hub *h, const char *name, router **out)
     r->skill_ids = json_object();
     r->queue_ids = json_object();
     r->queue_names = json_object();
+    r->queue_skills = json_object();
     r->signatures = json_object();
     r->outbox = json_array();
     r->touched = json_object();
@@ -773,6 +789,7 @@ void router_stop(router *r)
     json_decref(r->skill_ids);
     json_decref(r->queue_ids);
     json_decref(r->queue_names);
+    json_decref(r->queue_skills);
     json_decref(r->signatures);
     json_decref(r->outbox);
     json_decref(r->touched);

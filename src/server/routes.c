@@ -160,6 +160,15 @@ static const jschema_field overflow_fields[] = {
 
 #define QUEUE_SETTINGS                                                                             \
     {"priority", JS_OBJECT, 0, 0, 0, 0, NULL, priority_fields, "priority points and aging"},       \
+        {"skills",                                                                                 \
+         JS_ARRAY,                                                                                 \
+         0,                                                                                        \
+         0,                                                                                        \
+         8,                                                                                        \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         required_skill_fields,                                                                    \
+         "skills required by default, most important first"},                                      \
         {"widening", JS_ARRAY, 0, 0, 8, 0, NULL, step_fields, "widening steps"},                   \
         {"strategy", JS_TAGS, 0, 0, 3, 16, NULL, NULL, "order of match, idle, handled"},           \
         {"overflow", JS_OBJECT, JS_NULLABLE, 0, 0, 0, NULL, overflow_fields, "overflow rule"},     \

@@ -9,7 +9,7 @@
 
 #define QUEUE_COLUMNS                                                                              \
     "id, client_id, name, priority_json, widening_json, strategy_json, overflow_after_s, "         \
-    "overflow_queue_id, offer_timeout_s, max_missed, created_at, updated_at"
+    "overflow_queue_id, offer_timeout_s, max_missed, created_at, updated_at, skills_json"
 
 #define MAX_STEPS 8
 #define POINTS_MAX 1000000
@@ -31,6 +31,9 @@ static json_t *queue_shape(json_t *row)
     store__parse_column(row, "priority_json", default_priority);
     store__parse_column(row, "widening_json", "[]");
     store__parse_column(row, "strategy_json", default_strategy);
+    store__parse_column(row, "skills_json", "[]");
+    json_object_set(row, "skills", json_object_get(row, "skills_json"));
+    json_object_del(row, "skills_json");
     json_object_set(row, "priority", json_object_get(row, "priority_json"));
     json_object_set(row, "widening", json_object_get(row, "widening_json"));
     json_object_set(row, "strategy", json_object_get(row, "strategy_json"));
@@ -162,11 +165,12 @@ static char *dump(json_t *v)
 }
 
 typedef struct queue_texts {
-    char *priority, *widening, *strategy;
+    char *priority, *widening, *strategy, *skills;
 } queue_texts;
 
 static void texts_free(queue_texts *t)
 {
+    cd_free(t->skills);
     cd_free(t->priority);
     cd_free(t->widening);
     cd_free(t->strategy);
@@ -180,6 +184,7 @@ static int settle(store_tx *tx, int64_t client, int64_t self, json_t *in, json_t
     json_t *prio = priority_merge(json_object_get(cur ? cur : in, "priority"));
     json_t *widening = json_object_get(in, "widening");
     json_t *strategy = json_object_get(in, "strategy");
+    json_t *skills = json_object_get(in, "skills");
     int rc;
     if (cur && json_object_get(in, "priority"))
         json_object_update_recursive(prio, json_object_get(in, "priority"));
@@ -187,6 +192,8 @@ static int settle(store_tx *tx, int64_t client, int64_t self, json_t *in, json_t
         widening = cur ? json_object_get(cur, "widening") : NULL;
     if (!strategy)
         strategy = cur ? json_object_get(cur, "strategy") : NULL;
+    if (!skills)
+        skills = cur ? json_object_get(cur, "skills") : NULL;
     rc = check_priority(tx, prio);
     if (!rc && widening)
         rc = check_widening(tx, widening);
@@ -198,7 +205,8 @@ static int settle(store_tx *tx, int64_t client, int64_t self, json_t *in, json_t
         t->priority = dump(prio);
         t->widening = widening ? dump(widening) : cd_strdup("[]");
         t->strategy = strategy ? dump(strategy) : cd_strdup(default_strategy);
-        if (!t->priority || !t->widening || !t->strategy)
+        t->skills = skills ? dump(skills) : cd_strdup("[]");
+        if (!t->priority || !t->widening || !t->strategy || !t->skills)
             rc = CD_ENOMEM;
     }
     json_decref(prio);
@@ -239,13 +247,14 @@ int store_queue_create(store_tx *tx, json_t *in, json_t **out)
             tx,
             "INSERT INTO queues (client_id, name, priority_json, widening_json, strategy_json, "
             "overflow_after_s, overflow_queue_id, offer_timeout_s, max_missed, created_at, "
-            "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-            json_pack("[IssssIoIII]", (json_int_t)client, store__str(in, "name"), t.priority,
+            "updated_at, skills_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) "
+            "RETURNING id",
+            json_pack("[IssssIoIIIs]", (json_int_t)client, store__str(in, "name"), t.priority,
                       t.widening, t.strategy, int_or(overflow, "after_s", 0),
                       json_is_object(overflow) ? json_integer(store__int(overflow, "queue_id"))
                                                : json_null(),
                       int_or(in, "offer_timeout_s", 20), int_or(in, "max_missed", 3),
-                      (json_int_t)tx->now),
+                      (json_int_t)tx->now, t.skills),
             &row);
     texts_free(&t);
     if (rc == CD_ECONFLICT)
@@ -300,8 +309,9 @@ int store_queue_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
             tx,
             "UPDATE queues SET name = $1, priority_json = $2, widening_json = $3, "
             "strategy_json = $4, overflow_after_s = $5, overflow_queue_id = $6, "
-            "offer_timeout_s = $7, max_missed = $8, updated_at = $9 WHERE id = $10",
-            json_pack("[ssssIoIIII]",
+            "offer_timeout_s = $7, max_missed = $8, updated_at = $9, skills_json = $11 "
+            "WHERE id = $10",
+            json_pack("[ssssIoIIIIs]",
                       store__str(patch, "name") ? store__str(patch, "name")
                                                 : store__str(cur, "name"),
                       t.priority, t.widening, t.strategy, int_or(overflow, "after_s", 0),
@@ -309,7 +319,7 @@ int store_queue_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
                                                : json_null(),
                       int_or(patch, "offer_timeout_s", store__int(cur, "offer_timeout_s")),
                       int_or(patch, "max_missed", store__int(cur, "max_missed")),
-                      (json_int_t)tx->now, (json_int_t)id),
+                      (json_int_t)tx->now, (json_int_t)id, t.skills),
             NULL);
     texts_free(&t);
     json_decref(cur);

@@ -2063,6 +2063,22 @@ def t_routing():
     check("routing: the accepted offer counts as answered today", answered == 1, view)
     r = as_(a1, "GET", API + "/supervisor/queues", query={"client_id": C})
     check("routing: agents do not see the supervisor view -> 403", r.status == 403, r)
+
+    # Skills: a queue's required skills keep work from agents without them.
+    must(admin("POST", API + "/queues", {"client_id": C, "name": "vip",
+                                         "skills": [{"name": "vip-care", "level": 3}]}), 201,
+         "queue vip")
+    vip = must(as_(a1, "POST", API + "/interactions",
+                   {"client_id": C, "channel": "chat", "subject": "vip", "queue": "vip",
+                    "customer_id": cust}), 201, "vip interaction")["id"]
+    time.sleep(0.5)
+    nobody = [o for u in (a1, a2) for o in as_(u, "GET", API + "/agents/me/offers").json["items"]
+              if o["interaction_id"] == vip]
+    check("routing: without the queue's skill nobody is offered its work", not nobody, nobody)
+    must(admin("PUT", API + "/users/%d/skills" % a2.id,
+               {"skills": [{"name": "vip-care", "proficiency": 4}]}), 200, "skill for C2")
+    ov = wait_offer(a2, vip)
+    check("routing: the agent given the skill is offered it", ov["agent_id"] == a2.id, ov)
     for u in (a1, a2):
         as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
 
