@@ -90,7 +90,7 @@ typedef struct item {
     int64_t id, arrived, entered, window_end, key, expires, due;
     uint64_t tgen; /* generation of its live timer entry */
     uint32_t client, queue, bucket, agent, pref, opos;
-    uint32_t *excl; /* agent slots that rejected or missed it */
+    int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
     uint32_t nexcl, capexcl;
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
@@ -593,10 +593,10 @@ static int64_t item_key(const queue *q, const item *it)
     return base * 1000 - (int64_t)q->cfg.aging_points_per_s * it->arrived;
 }
 
-static bool excluded(const item *it, uint32_t as)
+static bool excluded(const item *it, int64_t agent_id)
 {
     for (uint32_t i = 0; i < it->nexcl; i++)
-        if (it->excl[i] == as)
+        if (it->excl[i] == agent_id)
             return true;
     return false;
 }
@@ -837,7 +837,7 @@ static int place(route_engine *e, uint32_t s)
         q = &e->queues[qs];
     }
     int step = current_step(q, entered, now);
-    bool window = it->pref != NONE && now < it->window_end && !excluded(it, it->pref);
+    bool window = it->pref != NONE && now < it->window_end && !excluded(it, e->agents[it->pref].id);
     uint32_t b = NONE;
     int rc = 0;
     if (window) {
@@ -914,7 +914,7 @@ static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int6
         const hent *h = &k->heap[i];
         if (!beats(h->key + aging_now, h->arrived, h->id, b))
             return;
-        if (!h->excl || !excluded(&e->items[h->slot], as)) {
+        if (!h->excl || !excluded(&e->items[h->slot], e->agents[as].id)) {
             *b = (best){h->slot, h->key + aging_now, h->arrived, h->id};
             return;
         }
@@ -943,7 +943,7 @@ static bool can_take(const route_engine *e, const agent *a, uint32_t as, const i
 {
     if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || !serves(a, it->client))
         return false;
-    if (it->nexcl && excluded(it, as))
+    if (it->nexcl && excluded(it, a->id))
         return false;
     const queue *q = &e->queues[it->queue];
     uint32_t rs[ROUTE_MAX_REQUIRED];
@@ -1026,7 +1026,7 @@ static uint32_t best_of(const route_engine *e, const item *it, const uint32_t *c
         const agent *a = &e->agents[as];
         if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || !meets_bucket(a, k))
             continue;
-        if ((it->nexcl && excluded(it, as)) || (check_client && !serves(a, it->client)))
+        if ((it->nexcl && excluded(it, a->id)) || (check_client && !serves(a, it->client)))
             continue;
         int m = match_points(a, it);
         if (best_as == NONE || agent_before(cfg, a, m, &e->agents[best_as], best_m)) {
@@ -1209,7 +1209,7 @@ static int requeue(route_engine *e, uint32_t s)
 static int exclude_reserve(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
-    return grow(e, (void **)&it->excl, &it->capexcl, it->nexcl + 1, sizeof(uint32_t));
+    return grow(e, (void **)&it->excl, &it->capexcl, it->nexcl + 1, sizeof(int64_t));
 }
 
 /* Withdraws every offer the agent holds (it left AVAILABLE). */
@@ -1265,7 +1265,7 @@ static int expire(route_engine *e, uint32_t s)
     agent *a = &e->agents[as];
     const queue *q = &e->queues[it->queue];
     log_add(e, ROUTE_D_EXPIRED, it, a, it->expires);
-    it->excl[it->nexcl++] = as;
+    it->excl[it->nexcl++] = a->id;
     int rc = requeue(e, s);
     if (a->state != ROUTE_AVAILABLE)
         return rc;
@@ -1674,7 +1674,7 @@ static void item_free(route_engine *e, uint32_t s)
             if (e->limbo[i] == s)
                 e->limbo[i] = e->limbo[--e->nlimbo];
     map_del(&e->item_ids, it->id);
-    e->bytes -= (size_t)it->capexcl * sizeof(uint32_t);
+    e->bytes -= (size_t)it->capexcl * sizeof(int64_t);
     cd_free(it->excl);
     it->excl = NULL;
     it->nexcl = it->capexcl = 0;
@@ -1690,13 +1690,38 @@ static bool interaction_ok(const route_interaction *in, int64_t now)
         (unsigned)in->channel >= ROUTE_CHANNELS || (unsigned)in->urgency > ROUTE_URGENT ||
         (unsigned)in->tier > ROUTE_ENTERPRISE || in->nrequired > ROUTE_MAX_REQUIRED ||
         !skills_ok(in->required, in->nrequired) || in->preferred_agent < 0 ||
-        in->preferred_timeout_s < 0 || in->preferred_timeout_s > MAX_SECONDS)
+        in->preferred_timeout_s < 0 || in->preferred_timeout_s > MAX_SECONDS ||
+        in->nexcluded > ROUTE_MAX_EXCLUDED)
         return false;
+    for (int i = 0; i < in->nexcluded; i++)
+        if (in->excluded[i] <= 0)
+            return false;
     return in->arrived_ms >= 0 && in->arrived_ms <= now;
 }
 
+/* The arrival's exclusion list, without duplicates, in memory of its own
+ * (NULL when empty); taken over by item_new. */
+static int exclusions_copy(route_engine *e, const route_interaction *in, int64_t **out,
+                           uint32_t *n, uint32_t *cap)
+{
+    *out = NULL;
+    *n = *cap = 0;
+    if (!in->nexcluded)
+        return 0;
+    if (grow(e, (void **)out, cap, in->nexcluded, sizeof(int64_t)))
+        return CD_ENOMEM;
+    for (int i = 0; i < in->nexcluded; i++) {
+        uint32_t j = 0;
+        while (j < *n && (*out)[j] != in->excluded[i])
+            j++;
+        if (j == *n)
+            (*out)[(*n)++] = in->excluded[i];
+    }
+    return 0;
+}
+
 static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t qs,
-                         const uint32_t *sk)
+                         const uint32_t *sk, int64_t *excl, uint32_t nexcl, uint32_t capexcl)
 {
     bool fresh = !e->nifree; /* a reused slot may still sit in the dirty list */
     uint32_t s = fresh ? e->nitems++ : e->ifree[--e->nifree];
@@ -1717,7 +1742,10 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
                  .tier = (uint8_t)in->tier,
                  .status = IT_WAITING,
                  .at = AT_NONE,
-                 .dirty = dirty};
+                 .dirty = dirty,
+                 .excl = excl,
+                 .nexcl = 0,
+                 .capexcl = capexcl};
     for (int i = 0; i < in->nrequired; i++) {
         it->req_skill[i] = sk[i];
         it->req_level[i] = in->required[i].level;
@@ -1750,9 +1778,13 @@ int route_arrive(route_engine *e, const route_interaction *in, int64_t now)
     for (int i = 0; i < in->nrequired; i++)
         if (skill_get(e, in->required[i].id, &sk[i]))
             return CD_ENOMEM;
+    int64_t *excl;
+    uint32_t nexcl, capexcl;
+    if (exclusions_copy(e, in, &excl, &nexcl, &capexcl))
+        return CD_ENOMEM;
     e->now = clamp_now(e, now);
     int rc = advance(e);
-    uint32_t s = item_new(e, in, qs, sk);
+    uint32_t s = item_new(e, in, qs, sk, excl, nexcl, capexcl);
     if (place(e, s)) { /* undo: the arrival did not happen */
         e->queues[e->items[s].queue].waiting--;
         item_free(e, s);
@@ -1779,9 +1811,13 @@ int route_assign(route_engine *e, const route_interaction *in, int64_t agent_id,
     for (int i = 0; i < in->nrequired; i++)
         if (skill_get(e, in->required[i].id, &sk[i]))
             return CD_ENOMEM;
+    int64_t *excl; /* recorded as at arrival */
+    uint32_t nexcl, capexcl;
+    if (exclusions_copy(e, in, &excl, &nexcl, &capexcl))
+        return CD_ENOMEM;
     e->now = clamp_now(e, now);
     int rc = advance(e);
-    uint32_t s = item_new(e, in, qs, sk);
+    uint32_t s = item_new(e, in, qs, sk, excl, nexcl, capexcl);
     item *it = &e->items[s];
     agent *a = &e->agents[as];
     e->queues[qs].waiting--;
@@ -1868,7 +1904,7 @@ int route_reject(route_engine *e, int64_t interaction, int64_t agent_id, int64_t
     item *it = &e->items[s];
     if (it->status != IT_OFFERED || it->agent != as) /* withdrawn by what was due */
         return finish_event(e, CD_ESTATE);
-    it->excl[it->nexcl++] = as;
+    it->excl[it->nexcl++] = e->agents[as].id;
     e->agents[as].missed = 0;
     int r = requeue(e, s);
     return finish_event(e, rc ? rc : r);

@@ -75,6 +75,7 @@
 #define ROUTE_MAX_SKILLS 32    /* skills of one agent */
 #define ROUTE_MAX_REQUIRED 8   /* skills one interaction requires */
 #define ROUTE_MAX_STEPS 8      /* widening steps of one queue */
+#define ROUTE_MAX_EXCLUDED 16  /* agents an interaction arrives excluded from */
 #define ROUTE_CAPACITY 60      /* units of work an agent can hold */
 #define ROUTE_AWAY_MISSED (-1) /* away reason set by the engine: missed offers */
 
@@ -142,6 +143,12 @@ typedef struct route_interaction {
     int64_t preferred_agent;     /* 0: none */
     int32_t preferred_timeout_s; /* only the preferred agent until then */
     int64_t arrived_ms;          /* <= now; keeps its place across restarts and overflow */
+    /* Agents that already rejected or missed it (kept across a restart): it
+     * is never offered to them, and a preferred agent listed here opens no
+     * window. Ids > 0, need not be known yet; duplicates count once.
+     * nexcluded 0..ROUTE_MAX_EXCLUDED; a zeroed list excludes nobody. */
+    int64_t excluded[ROUTE_MAX_EXCLUDED];
+    uint8_t nexcluded;
 } route_interaction;
 
 typedef enum {

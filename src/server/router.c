@@ -315,6 +315,22 @@ static int withdraw(router *r, store_tx *tx, int64_t id, int64_t agent, int64_t 
     return rc;
 }
 
+/* Agents who rejected or missed it stay excluded when it arrives again
+ * (after a restart, a takeover, or a change of queue or priority). */
+static int load_exclusions(store_tx *tx, route_interaction *it)
+{
+    json_t *rows = NULL, *row;
+    size_t i;
+    int rc = store_routing_exclusions(tx, it->id, &rows);
+    json_array_foreach (rows, i, row) {
+        if (it->nexcluded >= ROUTE_MAX_EXCLUDED)
+            break;
+        it->excluded[it->nexcluded++] = json_integer_value(json_object_get(row, "agent_id"));
+    }
+    json_decref(rows);
+    return rc;
+}
+
 static int reconcile_interaction(router *r, store_tx *tx, int64_t id, int64_t now)
 {
     json_t *row = NULL;
@@ -357,6 +373,8 @@ static int reconcile_interaction(router *r, store_tx *tx, int64_t id, int64_t no
             rc = withdraw(r, tx, id, where == 1 ? agent : 0, client);
     }
     interaction_from_row(r, row, &it, now);
+    if (!rc)
+        rc = load_exclusions(tx, &it);
     if (!rc)
         rc = route_arrive(r->engine, &it, now);
     if (!rc && sig)

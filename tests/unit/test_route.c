@@ -375,6 +375,70 @@ static void test_reject_requeue(void **state)
     route_destroy(e);
 }
 
+/* An interaction restored after a restart keeps the agents that rejected or
+ * missed it: they never get it, not even as its preferred agent; an agent
+ * not yet known is excluded once it appears. */
+static void test_arrival_exclusions(void **state)
+{
+    (void)state;
+    route_engine *e = engine_with_queue();
+    add_agent(e, 1, 1, 0, NULL, 0); /* idle longest: everyone's first choice */
+    add_agent(e, 2, 1, 0, NULL, 1 * S);
+    route_interaction x = item_cfg(1, 1, 10, ROUTE_VOICE, 2 * S);
+    x.excluded[0] = 1;
+    x.excluded[1] = 99; /* unknown yet */
+    x.excluded[2] = 1;  /* duplicates count once */
+    x.nexcluded = 3;
+    assert_int_equal(route_arrive(e, &x, 2 * S), 0);
+    expect_offer(e, 1, 2);
+    route_interaction y = item_cfg(2, 1, 10, ROUTE_VOICE, 2 * S);
+    assert_int_equal(route_arrive(e, &y, 2 * S), 0);
+    expect_offer(e, 2, 1);
+    /* the preferred agent excluded: no window, anyone else may take it */
+    route_interaction z = item_cfg(3, 1, 10, ROUTE_CHAT, 3 * S);
+    z.preferred_agent = 3;
+    z.preferred_timeout_s = 60;
+    z.excluded[0] = 3;
+    z.nexcluded = 1;
+    assert_int_equal(route_arrive(e, &z, 3 * S), 0);
+    add_agent(e, 3, 1, 0, NULL, 4 * S);
+    expect_none(e);
+    add_agent(e, 4, 1, 0, NULL, 5 * S);
+    expect_offer(e, 3, 4);
+    /* an agent unknown at arrival, added later, is still excluded */
+    route_interaction w = item_cfg(4, 1, 10, ROUTE_VOICE, 6 * S);
+    w.excluded[0] = 99;
+    w.excluded[1] = 3;
+    w.nexcluded = 2;
+    assert_int_equal(route_arrive(e, &w, 6 * S), 0);
+    add_agent(e, 99, 1, 0, NULL, 7 * S);
+    expect_none(e);
+    assert_int_equal(where(e, 4, NULL), 0);
+    /* a later rejection adds to the list: 3 took the chat, so only 5 is left */
+    add_agent(e, 5, 1, 0, NULL, 8 * S);
+    expect_offer(e, 4, 5);
+    assert_int_equal(route_reject(e, 4, 5, 9 * S), 0);
+    expect_none(e);
+    /* restored work keeps its list too; bad lists change nothing */
+    route_interaction v = item_cfg(5, 1, 10, ROUTE_EMAIL, 9 * S);
+    v.excluded[0] = 2;
+    v.nexcluded = 1;
+    assert_int_equal(route_assign(e, &v, 1, 9 * S), 0);
+    route_interaction bad = item_cfg(6, 1, 10, ROUTE_EMAIL, 9 * S);
+    bad.nexcluded = ROUTE_MAX_EXCLUDED + 1;
+    assert_int_equal(route_arrive(e, &bad, 9 * S), CD_EINVAL);
+    assert_int_equal(route_assign(e, &bad, 1, 9 * S), CD_EINVAL);
+    bad.nexcluded = 2;
+    bad.excluded[0] = 4;
+    bad.excluded[1] = 0;
+    assert_int_equal(route_arrive(e, &bad, 9 * S), CD_EINVAL);
+    bad.excluded[1] = -7;
+    assert_int_equal(route_arrive(e, &bad, 9 * S), CD_EINVAL);
+    assert_int_equal(where(e, 6, NULL), CD_ENOTFOUND);
+    expect_none(e);
+    route_destroy(e);
+}
+
 static void test_missed_away(void **state)
 {
     (void)state;
@@ -1214,7 +1278,18 @@ static void ev_arrive(model *m)
         in->preferred_agent = 1 + rn(m, m->na + 1); /* sometimes unknown */
         in->preferred_timeout_s = rn(m, 20);
     }
+    if (rn(m, 5) == 0) { /* restored after a restart: some agents (maybe unknown) excluded */
+        int n = 1 + rn(m, 4);
+        for (int i = 0; i < n; i++) {
+            int64_t id = 1 + rn(m, m->na + 2);
+            in->excluded[in->nexcluded++] = id;
+            if (id <= m->na && !m_excluded(x, (int)id - 1))
+                x->excl[x->nexcl++] = (int)id - 1;
+        }
+    }
     if (rn(m, 100) == 0) { /* bad input: nothing happens */
+        if (rn(m, 2))
+            in->nexcluded = ROUTE_MAX_EXCLUDED + 1;
         in->required[0] = (route_skill){7000, 0};
         in->nrequired = 1;
         m_expect_error(m, route_arrive(m->e, in, m->now), CD_EINVAL);
@@ -1542,6 +1617,7 @@ int main(void)
         cmocka_unit_test(test_assign_restore),   cmocka_unit_test(test_errors_change_nothing),
         cmocka_unit_test(test_out_of_memory),    cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_starvation_bound), cmocka_unit_test(test_property_random_streams),
+        cmocka_unit_test(test_arrival_exclusions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
