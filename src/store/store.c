@@ -217,6 +217,19 @@ const store_ctx *store_tx_ctx(const store_tx *tx)
     return &tx->ctx;
 }
 
+int store__get_visible(store_tx *tx, const char *sql, int64_t id, json_t **row)
+{
+    int rc = store__q1(tx, sql, json_pack("[I]", (json_int_t)id), row);
+    if (rc)
+        return rc;
+    if (!store__allows(tx, store__int(*row, "client_id"))) {
+        json_decref(*row);
+        *row = NULL;
+        return CD_ENOTFOUND;
+    }
+    return 0;
+}
+
 int store__client_check(store_tx *tx, int64_t client_id)
 {
     json_t *row = NULL;

@@ -70,14 +70,10 @@ static int customer_complete(store_tx *tx, json_t *row)
 static int customer_load(store_tx *tx, int64_t id, json_t **out)
 {
     json_t *row = NULL;
-    int rc = store__q1(tx, "SELECT " CUSTOMER_COLUMNS " FROM customers WHERE id = $1",
-                       json_pack("[I]", (json_int_t)id), &row);
+    int rc = store__get_visible(tx, "SELECT " CUSTOMER_COLUMNS " FROM customers WHERE id = $1", id,
+                                &row);
     if (rc)
         return rc;
-    if (!store__allows(tx, store__int(row, "client_id"))) {
-        json_decref(row);
-        return CD_ENOTFOUND;
-    }
     rc = customer_complete(tx, row);
     if (rc) {
         json_decref(row);

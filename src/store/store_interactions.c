@@ -40,16 +40,11 @@ static json_t *interaction_shape(json_t *row)
 int store_interaction_get(store_tx *tx, int64_t id, json_t **out)
 {
     json_t *row = NULL;
-    int rc = store__q1(tx, "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE id = $1",
-                       json_pack("[I]", (json_int_t)id), &row);
-    if (rc)
-        return rc;
-    if (!store__allows(tx, store__int(row, "client_id"))) {
-        json_decref(row);
-        return CD_ENOTFOUND;
-    }
-    *out = interaction_shape(row);
-    return 0;
+    int rc = store__get_visible(
+        tx, "SELECT " INTERACTION_COLUMNS " FROM interactions WHERE id = $1", id, &row);
+    if (!rc)
+        *out = interaction_shape(row);
+    return rc;
 }
 
 /* An assignee (or preferred agent: field) must be an active user serving

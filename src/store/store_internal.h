@@ -39,6 +39,10 @@ int store__fail(store_tx *tx, int err, const char *field, const char *fmt, ...)
 
 /* 1 if the caller may see rows of client_id, else 0. */
 int store__allows(const store_tx *tx, int64_t client_id);
+/* Loads the one row of sql (which takes the id as $1) and answers
+ * CD_ENOTFOUND, as for a missing row, unless the caller may see the row's
+ * client_id. The tenant check for every single-row read of client data. */
+int store__get_visible(store_tx *tx, const char *sql, int64_t id, json_t **row);
 /* 0 if client_id names a client the caller may see, else CD_ENOTFOUND on
  * field "client_id" (the same answer for missing and forbidden). */
 int store__client_check(store_tx *tx, int64_t client_id);

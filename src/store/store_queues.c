@@ -222,16 +222,10 @@ static json_int_t int_or(json_t *obj, const char *key, json_int_t fallback)
 int store_queue_get(store_tx *tx, int64_t id, json_t **out)
 {
     json_t *row = NULL;
-    int rc = store__q1(tx, "SELECT " QUEUE_COLUMNS " FROM queues WHERE id = $1",
-                       json_pack("[I]", (json_int_t)id), &row);
-    if (rc)
-        return rc;
-    if (!store__allows(tx, store__int(row, "client_id"))) {
-        json_decref(row);
-        return CD_ENOTFOUND;
-    }
-    *out = queue_shape(row);
-    return 0;
+    int rc = store__get_visible(tx, "SELECT " QUEUE_COLUMNS " FROM queues WHERE id = $1", id, &row);
+    if (!rc)
+        *out = queue_shape(row);
+    return rc;
 }
 
 int store_queue_create(store_tx *tx, json_t *in, json_t **out)
