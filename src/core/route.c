@@ -58,6 +58,11 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
     uint32_t excl; /* the item has exclusions: look before taking it */
 } hent;
 
+typedef struct fent { /* a free-set entry: the signature rejects most agents unread */
+    uint64_t sig;
+    uint32_t slot;
+} fent;
+
 typedef struct tent { /* a timer entry (min-heap by due, then id) */
     int64_t due, id;
     uint64_t gen;
@@ -65,17 +70,18 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
 } tent;
 
 typedef struct agent {
-    /* first cache line: what an eligibility check reads */
+    /* first cache line: what choosing among eligible agents reads */
     uint64_t sig;  /* bit (skill index % 64) for each skill held */
+    int64_t id;
+    int64_t idle_since;
+    uint32_t handled;
     uint16_t used; /* units held; above capacity only through route_assign */
     uint8_t state, nvoice, nskills, nclients;
     uint8_t weight[ROUTE_CHANNELS];
     uint8_t level[ROUTE_MAX_SKILLS];
     uint32_t skill[ROUTE_MAX_SKILLS]; /* dense skill indices, ascending */
-    int64_t id;
-    int64_t idle_since, wrapup_until;
+    int64_t wrapup_until;
     uint64_t wgen; /* generation of its live wrap-up timer entry */
-    uint32_t handled;
     int32_t away_reason;
     uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
     uint16_t noffers, nassigned;
@@ -121,7 +127,8 @@ typedef struct client {
     int64_t id;
     uint32_t *queues, nqueues, capqueues;
     /* per channel: available agents with room for one more item on it */
-    uint32_t *free[ROUTE_CHANNELS], nfree[ROUTE_CHANNELS], capfree[ROUTE_CHANNELS];
+    fent *free[ROUTE_CHANNELS];
+    uint32_t nfree[ROUTE_CHANNELS], capfree[ROUTE_CHANNELS];
     uint32_t nagents;
 } client;
 
@@ -338,15 +345,20 @@ static inline bool tent_before(const tent *a, const tent *b)
     return a->due != b->due ? a->due < b->due : a->id < b->id;
 }
 
+/* The timer heaps are 4-ary: half the depth of a binary heap, and the four
+ * children of a node share one or two cache lines. */
+#define TARITY 4
+
 static void theap_down(tent *h, uint32_t n, uint32_t i)
 {
     tent x = h[i];
     for (;;) {
-        uint32_t c = 2 * i + 1;
+        uint32_t c = TARITY * i + 1, end = c + TARITY < n ? c + TARITY : n;
         if (c >= n)
             break;
-        if (c + 1 < n && tent_before(&h[c + 1], &h[c]))
-            c++;
+        for (uint32_t j = c + 1; j < end; j++)
+            if (tent_before(&h[j], &h[c]))
+                c = j;
         if (!tent_before(&h[c], &x))
             break;
         h[i] = h[c];
@@ -384,16 +396,16 @@ static void theap_compact(route_engine *e, tent *h, uint32_t *n,
         if (live(e, &h[i]))
             h[k++] = h[i];
     *n = k;
-    for (uint32_t i = k / 2; i-- > 0;)
+    for (uint32_t i = k > 1 ? (k - 2) / TARITY + 1 : 0; i-- > 0;) /* from the last parent */
         theap_down(h, k, i);
 }
 
 static void theap_push(tent *h, uint32_t *n, tent t)
 {
     uint32_t i = (*n)++;
-    while (i > 0 && tent_before(&t, &h[(i - 1) / 2])) {
-        h[i] = h[(i - 1) / 2];
-        i = (i - 1) / 2;
+    while (i > 0 && tent_before(&t, &h[(i - 1) / TARITY])) {
+        h[i] = h[(i - 1) / TARITY];
+        i = (i - 1) / TARITY;
     }
     h[i] = t;
 }
@@ -488,8 +500,10 @@ static void free_set_remove(route_engine *e, uint32_t as, int ch)
     agent *a = &e->agents[as];
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
-        uint32_t pos = a->free_pos[i][ch], last = c->free[ch][--c->nfree[ch]];
-        c->free[ch][pos] = last;
+        uint32_t pos = a->free_pos[i][ch];
+        fent moved = c->free[ch][--c->nfree[ch]];
+        uint32_t last = moved.slot;
+        c->free[ch][pos] = moved;
         agent *l = &e->agents[last];
         l->free_pos[client_index(l, a->clients[i])][ch] = pos;
     }
@@ -502,7 +516,7 @@ static void free_set_add(route_engine *e, uint32_t as, int ch)
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
         a->free_pos[i][ch] = c->nfree[ch];
-        c->free[ch][c->nfree[ch]++] = as; /* room: capfree >= nagents */
+        c->free[ch][c->nfree[ch]++] = (fent){a->sig, as}; /* room: capfree >= nagents */
     }
     a->free_mask |= (uint8_t)(1u << ch);
 }
@@ -983,56 +997,99 @@ static int match_points(const agent *a, const item *it)
 {
     int sum = 0;
     for (int i = 0; i < it->nreq; i++)
-        sum += agent_level(a, it->req_skill[i]);
+        if (a->sig >> (it->req_skill[i] % 64) & 1)
+            sum += agent_level(a, it->req_skill[i]);
     return sum;
 }
 
-/* Is agent x (with match points xm) a better choice than y by the queue's
- * criteria? Ties end at the lower id. */
-static bool agent_before(const route_queue *cfg, const agent *x, int xm, const agent *y, int ym)
+/* A candidate of best_of: match points are computed only when a
+ * comparison reaches that criterion (-1: not yet). */
+typedef struct cand {
+    const agent *a;
+    int m;
+} cand;
+
+static inline int cand_match(cand *c, const item *it)
 {
+    if (c->m < 0)
+        c->m = match_points(c->a, it);
+    return c->m;
+}
+
+/* Is candidate x a better choice than y by the queue's criteria? Ties end
+ * at the lower id. */
+static bool agent_before(const route_queue *cfg, const item *it, cand *x, cand *y)
+{
+    const agent *xa = x->a, *ya = y->a;
     for (int k = 0; k < 3; k++) {
         switch (cfg->order[k]) {
-        case ROUTE_BY_MATCH:
+        case ROUTE_BY_MATCH: {
+            int xm = cand_match(x, it), ym = cand_match(y, it);
             if (xm != ym)
                 return xm > ym;
             break;
+        }
         case ROUTE_BY_IDLE:
-            if ((x->used > 0) != (y->used > 0))
-                return x->used == 0;
-            if (x->idle_since != y->idle_since)
-                return x->idle_since < y->idle_since;
+            if ((xa->used > 0) != (ya->used > 0))
+                return xa->used == 0;
+            if (xa->idle_since != ya->idle_since)
+                return xa->idle_since < ya->idle_since;
             break;
         case ROUTE_BY_HANDLED:
-            if (x->handled != y->handled)
-                return x->handled < y->handled;
+            if (xa->handled != ya->handled)
+                return xa->handled < ya->handled;
             break;
         }
     }
-    return x->id < y->id;
+    return xa->id < ya->id;
 }
 
-/* Among candidates [0, n) (all free agents of the item's client, or the
- * agents still to settle), the best eligible one by the queue's criteria. */
-static uint32_t best_of(const route_engine *e, const item *it, const uint32_t *cand, uint32_t n,
-                        bool check_client)
+/* Offers candidate `as` to the running best of best_of. */
+static inline void best_consider(const route_engine *e, const item *it, const route_queue *cfg,
+                                 uint32_t as, uint32_t *best_as, cand *best_c)
+{
+    const agent *a = &e->agents[as];
+    if (!meets(a, e->buckets[it->bucket].req_skill, e->buckets[it->bucket].req_level,
+               e->buckets[it->bucket].nreq) ||
+        (it->nexcl && excluded(it, a->id)))
+        return;
+    cand c = {a, -1};
+    if (*best_as == NONE || agent_before(cfg, it, &c, best_c)) {
+        *best_as = as;
+        *best_c = c;
+    }
+}
+
+/* Among the free agents of the item's client on its channel, the best
+ * eligible one by the queue's criteria. Free-set membership already says
+ * available, serving the client and with room on the channel. */
+static uint32_t best_of_free(const route_engine *e, const item *it, const fent *f, uint32_t n)
+{
+    const bucket *k = &e->buckets[it->bucket];
+    const route_queue *cfg = &e->queues[it->queue].cfg;
+    uint64_t need = k->sig;
+    uint32_t best_as = NONE;
+    cand best_c = {NULL, -1};
+    for (uint32_t i = 0; i < n; i++)
+        if ((need & ~f[i].sig) == 0)
+            best_consider(e, it, cfg, f[i].slot, &best_as, &best_c);
+    return best_as;
+}
+
+/* Among the agents still to settle, the best eligible one. */
+static uint32_t best_of_dirty(const route_engine *e, const item *it, const uint32_t *cands,
+                              uint32_t n)
 {
     const bucket *k = &e->buckets[it->bucket];
     const route_queue *cfg = &e->queues[it->queue].cfg;
     uint32_t best_as = NONE;
-    int best_m = 0;
+    cand best_c = {NULL, -1};
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t as = cand[i];
-        const agent *a = &e->agents[as];
-        if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || !meets_bucket(a, k))
+        const agent *a = &e->agents[cands[i]];
+        if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || (k->sig & ~a->sig) != 0 ||
+            !serves(a, it->client))
             continue;
-        if ((it->nexcl && excluded(it, a->id)) || (check_client && !serves(a, it->client)))
-            continue;
-        int m = match_points(a, it);
-        if (best_as == NONE || agent_before(cfg, a, m, &e->agents[best_as], best_m)) {
-            best_as = as;
-            best_m = m;
-        }
+        best_consider(e, it, cfg, cands[i], &best_as, &best_c);
     }
     return best_as;
 }
@@ -1055,11 +1112,12 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
     if (it->at != AT_BUCKET)
         return NONE;
     if (e->settling != NONE && !it->dirty)
-        return best_of(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling, true);
+        return best_of_dirty(e, it, e->dirty_agents + e->settling,
+                             e->ndirty_agents - e->settling);
     if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
         return NONE;
     const client *c = &e->clients[it->client];
-    return best_of(e, it, c->free[it->channel], c->nfree[it->channel], false);
+    return best_of_free(e, it, c->free[it->channel], c->nfree[it->channel]);
 }
 
 static int offer(route_engine *e, uint32_t s, uint32_t as)
@@ -1572,7 +1630,7 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
             return CD_ENOMEM;
         client *c = &e->clients[cs[i]];
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-            if (grow(e, (void **)&c->free[ch], &c->capfree[ch], c->nagents + 1, sizeof(uint32_t)))
+            if (grow(e, (void **)&c->free[ch], &c->capfree[ch], c->nagents + 1, sizeof(fent)))
                 return CD_ENOMEM;
     }
     for (int i = 0; i < in->nskills; i++)
@@ -1744,7 +1802,7 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
                  .at = AT_NONE,
                  .dirty = dirty,
                  .excl = excl,
-                 .nexcl = 0,
+                 .nexcl = nexcl,
                  .capexcl = capexcl};
     for (int i = 0; i < in->nrequired; i++) {
         it->req_skill[i] = sk[i];
