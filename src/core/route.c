@@ -71,7 +71,7 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
 
 typedef struct agent {
     /* first cache line: what choosing among eligible agents reads */
-    uint64_t sig;  /* bit (skill index % 64) for each skill held */
+    uint64_t sig; /* bit (skill index % 64) for each skill held */
     int64_t id;
     int64_t idle_since;
     uint32_t handled;
@@ -1112,8 +1112,7 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
     if (it->at != AT_BUCKET)
         return NONE;
     if (e->settling != NONE && !it->dirty)
-        return best_of_dirty(e, it, e->dirty_agents + e->settling,
-                             e->ndirty_agents - e->settling);
+        return best_of_dirty(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling);
     if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
         return NONE;
     const client *c = &e->clients[it->client];
@@ -1759,8 +1758,8 @@ static bool interaction_ok(const route_interaction *in, int64_t now)
 
 /* The arrival's exclusion list, without duplicates, in memory of its own
  * (NULL when empty); taken over by item_new. */
-static int exclusions_copy(route_engine *e, const route_interaction *in, int64_t **out,
-                           uint32_t *n, uint32_t *cap)
+static int exclusions_copy(route_engine *e, const route_interaction *in, int64_t **out, uint32_t *n,
+                           uint32_t *cap)
 {
     *out = NULL;
     *n = *cap = 0;

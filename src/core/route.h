@@ -31,7 +31,8 @@
  *     away, or in wrap-up), and has room on the interaction's channel;
  *   - the agent has every skill the interaction requires at its current
  *     widening step, at or above the (relaxed) minimum level;
- *   - the agent did not reject or miss an offer of this interaction;
+ *   - the agent did not reject or miss an offer of this interaction and is
+ *     not on the exclusion list it arrived with;
  *   - while the preferred-agent window is open, only the preferred agent.
  *     The window is open from arrival until arrived_ms + preferred_timeout_s,
  *     if the preferred agent was known and served the client at arrival,
