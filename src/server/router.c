@@ -12,9 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#define LEASE_MS 5000 /* a silent leader is replaced after this */
-#define POLL_MS 200   /* hints from other servers are seen this soon */
-#define PING_MS 15000 /* keep-alive comment on every event stream */
+#define LEASE_MS 5000  /* a silent leader is replaced after this */
+#define POLL_MS 200    /* hints from other servers are seen this soon */
+#define MIN_ITER_MS 10 /* under load, hints are taken in batches this far apart */
+#define PING_MS 15000  /* keep-alive comment on every event stream */
 #define EVENTS_PER_READ 500
 /* Queue ids for a client's default queue (interactions naming no known
  * queue): above any id the store hands out. */
@@ -25,10 +26,12 @@ struct router {
     hub *hub;
     char name[96];
     pthread_t thread;
-    pthread_mutex_t lock; /* guards kicked, stopping; iterations run under it too */
+    pthread_mutex_t lock; /* guards kicked and stopping */
     pthread_cond_t wake;
     int kicked, stopping, started;
     int leading; /* read by other threads (health), hence atomic access */
+    int wrote;   /* this iteration wrote to the store: commit, else roll back */
+    int64_t last_iteration;
 
     /* Leader state: valid while engine != NULL. */
     route_engine *engine;
@@ -41,6 +44,7 @@ struct router {
     json_t *signatures;   /* interaction id -> routing-relevant fields */
     json_t *outbox;       /* [{topic, key, event, data}] to publish after commit */
     json_t *touched;      /* client ids whose figures changed */
+    json_t *writes;       /* store writes decided while reading, made after */
     int64_t last_ping;
 };
 
@@ -255,6 +259,7 @@ static route_state state_of(json_t *row)
 
 static void post(router *r, hub_topic topic, int64_t key, const char *event, json_t *data)
 {
+    r->wrote = 1; /* every message posted follows a write */
     json_array_append_new(r->outbox, json_pack("{s:i, s:I, s:s, s:o}", "topic", topic, "key",
                                                (json_int_t)key, "event", event, "data", data));
 }
@@ -305,14 +310,18 @@ static int routable(json_t *row)
            (strcmp(status, "new") == 0 || strcmp(status, "open") == 0);
 }
 
+/* Withdraws an interaction's pending offer: the store write is made in
+ * the iteration's write phase. */
 static int withdraw(router *r, store_tx *tx, int64_t id, int64_t agent, int64_t client)
 {
-    int rc = store_offers_cancel(tx, id);
-    if (!rc && agent)
+    (void)tx;
+    json_array_append_new(r->writes,
+                          json_pack("{s:s, s:I}", "op", "cancel", "interaction", (json_int_t)id));
+    if (agent)
         post(r, HUB_AGENT, agent, "offer_withdrawn",
              json_pack("{s:I}", "interaction_id", (json_int_t)id));
     touch(r, client);
-    return rc;
+    return 0;
 }
 
 /* Agents who rejected or missed it stay excluded when it arrives again
@@ -406,11 +415,15 @@ static int reconcile_queue(router *r, store_tx *tx, int64_t id, int64_t now)
 static int note_wrapup(router *r, store_tx *tx, int64_t agent)
 {
     route_agent_view v;
+    (void)tx;
     if (route_agent_view_get(r->engine, agent, &v) != 0 || v.state != ROUTE_WRAPUP)
         return 0;
     post(r, HUB_AGENT, agent, "state",
          json_pack("{s:s, s:I}", "state", "wrapup", "wrapup_until", (json_int_t)v.wrapup_until_ms));
-    return store_agent_state_system(tx, agent, "wrapup", "", v.wrapup_until_ms);
+    json_array_append_new(r->writes,
+                          json_pack("{s:s, s:I, s:I}", "op", "wrapup", "agent", (json_int_t)agent,
+                                    "until", (json_int_t)v.wrapup_until_ms));
+    return 0;
 }
 
 static int apply_outcome(router *r, store_tx *tx, json_t *ev, int64_t now)
@@ -562,6 +575,8 @@ static int persist_offer(router *r, store_tx *tx, const route_decision *d)
 {
     json_t *offer = NULL, *it = NULL;
     int rc = store_offer_create(tx, d->interaction_id, d->agent_id, d->expires_ms, &offer);
+    if (rc == CD_ESTATE) /* taken or closed since the read: its hint will cancel it */
+        return 0;
     if (!rc)
         rc = store_routing_interaction(tx, d->interaction_id, &it);
     if (!rc) {
@@ -578,6 +593,7 @@ static int persist_offer(router *r, store_tx *tx, const route_decision *d)
 
 static int persist_one(router *r, store_tx *tx, const route_decision *d)
 {
+    r->wrote = 1;
     switch (d->kind) {
     case ROUTE_D_OFFER:
         return persist_offer(r, tx, d);
@@ -619,16 +635,38 @@ static int persist_one(router *r, store_tx *tx, const route_decision *d)
     return 0;
 }
 
+static int persist_writes(router *r, store_tx *tx)
+{
+    json_t *w;
+    size_t i;
+    int rc = 0;
+    json_array_foreach (r->writes, i, w) {
+        const char *op = json_string_value(json_object_get(w, "op"));
+        if (rc)
+            break;
+        if (strcmp(op, "cancel") == 0)
+            rc = store_offers_cancel(tx, json_integer_value(json_object_get(w, "interaction")));
+        else
+            rc = store_agent_state_system(tx, json_integer_value(json_object_get(w, "agent")),
+                                          "wrapup", "",
+                                          json_integer_value(json_object_get(w, "until")));
+        r->wrote = 1;
+    }
+    json_array_clear(r->writes);
+    return rc;
+}
+
 static int persist(router *r, store_tx *tx)
 {
     route_decision d[128];
     size_t n;
+    int rc = persist_writes(r, tx);
+    if (rc)
+        return rc;
     while ((n = route_decisions(r->engine, d, 128)) > 0)
-        for (size_t i = 0; i < n; i++) {
-            int rc = persist_one(r, tx, &d[i]);
-            if (rc)
+        for (size_t i = 0; i < n; i++)
+            if ((rc = persist_one(r, tx, &d[i])))
                 return rc;
-        }
     return 0;
 }
 
@@ -668,44 +706,76 @@ static void publish(router *r, int64_t now)
     json_object_clear(r->touched);
 }
 
+/* Drops what an iteration decided but could not write. */
+static void iteration_failed(router *r)
+{
+    leader_reset(r);
+    json_array_clear(r->outbox);
+    json_array_clear(r->writes);
+    json_object_clear(r->touched);
+}
+
+/* Phase 1, in a read transaction: is this server the router, and what does
+ * the engine decide? Nothing is written, so writers never wait for it. */
+static int iterate_read(router *r, int64_t now, int *lead)
+{
+    store_ctx ctx;
+    store_tx *tx = NULL;
+    int64_t until = 0;
+    int mine = 0, rc;
+    store_ctx_system(&ctx);
+    rc = store_begin(r->st, &ctx, now, 0, &tx);
+    if (rc)
+        return rc;
+    rc = store_router_lease_peek(tx, r->name, &mine, &until);
+    *lead = !rc && (mine || until < now);
+    if (!rc && *lead) {
+        rc = (!mine || !r->engine) ? rebuild(r, tx, now) : apply_events(r, tx, now);
+        if (!rc && now / 86400000 != r->day) { /* a new UTC day: handled counts restart */
+            if (r->day)
+                route_day_reset(r->engine);
+            r->day = now / 86400000;
+        }
+        if (!rc)
+            rc = route_tick(r->engine, now);
+    }
+    store_rollback(tx);
+    return rc;
+}
+
 int router_iterate(router *r)
 {
     int64_t now = now_ms(), epoch = 0;
-    int taken = 0, rc;
+    int taken = 0, renewed = 0, lead = 0, rc;
     store_ctx ctx;
     store_tx *tx = NULL;
-    store_ctx_system(&ctx);
-    rc = store_begin(r->st, &ctx, now, 1, &tx);
-    if (rc)
-        return rc;
-    rc = store_router_lease(tx, r->name, LEASE_MS, &epoch, &taken);
-    __atomic_store_n(&r->leading, rc == 0, __ATOMIC_RELAXED);
-    if (rc == CD_EBUSY) { /* another server routes */
-        store_rollback(tx);
+    r->last_iteration = now; /* also when the store fails: no busy loop */
+    rc = iterate_read(r, now, &lead);
+    if (!rc && !lead) { /* another server routes */
+        __atomic_store_n(&r->leading, 0, __ATOMIC_RELAXED);
         leader_reset(r);
         return 0;
     }
+    /* Phase 2, in a write transaction: keep the lease and write what was
+     * decided. Losing the lease meanwhile voids the decisions. */
+    r->wrote = 0;
+    store_ctx_system(&ctx);
     if (!rc)
-        rc = (taken || !r->engine) ? rebuild(r, tx, now) : apply_events(r, tx, now);
-    if (!rc && now / 86400000 != r->day) { /* a new UTC day: handled counts restart */
-        if (r->day)
-            route_day_reset(r->engine);
-        r->day = now / 86400000;
+        rc = store_begin(r->st, &ctx, now, 1, &tx);
+    if (!rc) {
+        rc = store_router_lease(tx, r->name, LEASE_MS, &epoch, &taken, &renewed);
+        r->wrote |= renewed;
+        if (!rc)
+            rc = persist(r, tx);
+        if (rc || !r->wrote)
+            store_rollback(tx); /* an iteration that wrote nothing needs no sync */
+        else
+            rc = store_commit(tx);
     }
-    if (!rc)
-        rc = route_tick(r->engine, now);
-    if (!rc)
-        rc = persist(r, tx);
-    if (rc) {
-        store_rollback(tx);
-    } else {
-        rc = store_commit(tx);
-    }
-    if (rc) { /* whatever the engine did is not in the store: start over */
-        leader_reset(r);
-        json_array_clear(r->outbox);
-        json_object_clear(r->touched);
-        return rc;
+    __atomic_store_n(&r->leading, rc == 0, __ATOMIC_RELAXED);
+    if (rc) { /* what the engine did is not in the store: start over */
+        iteration_failed(r);
+        return rc == CD_EBUSY ? 0 : rc;
     }
     publish(r, now);
     return 0;
@@ -716,24 +786,30 @@ static void *router_main(void *arg)
     router *r = arg;
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
-        int64_t now = now_ms(), until = now + POLL_MS;
+        /* Deadlines count from the last iteration, not from each wake-up. */
+        int64_t now = now_ms(), until = r->last_iteration + POLL_MS;
         if (r->engine) {
             int64_t next = route_next_deadline(r->engine);
             if (next < until)
-                until = next > now ? next : now;
+                until = next;
         }
-        if (!r->kicked && until > now) {
+        /* Woken by a write: go soon, but let hints gather for a moment. */
+        if (r->kicked && r->last_iteration + MIN_ITER_MS < until)
+            until = r->last_iteration + MIN_ITER_MS;
+        if (until > now) {
             struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000};
             pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+            continue; /* re-evaluate: stopped, kicked or due */
         }
-        if (r->stopping)
-            break;
         r->kicked = 0;
+        /* Writers kick without waiting for an iteration to finish. */
+        pthread_mutex_unlock(&r->lock);
         router_iterate(r);
         if (now_ms() - r->last_ping >= PING_MS) {
             hub_ping(r->hub);
             r->last_ping = now_ms();
         }
+        pthread_mutex_lock(&r->lock);
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;
@@ -754,6 +830,7 @@ int router_start(store *st, hub *h, const char *name, router **out)
     r->signatures = json_object();
     r->outbox = json_array();
     r->touched = json_object();
+    r->writes = json_array();
     r->last_ping = now_ms();
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL); /* CLOCK_REALTIME, like now_ms */
@@ -811,6 +888,7 @@ void router_stop(router *r)
     json_decref(r->signatures);
     json_decref(r->outbox);
     json_decref(r->touched);
+    json_decref(r->writes);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
     cd_free(r);

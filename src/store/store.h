@@ -159,12 +159,15 @@ int store_agent_state_get(store_tx *tx, int64_t user_id, json_t **out);
 int store_agent_state_set(store_tx *tx, json_t *in, json_t **out);
 
 /* --- routing: the router's side (system context) ---------------------- */
-/* Takes or renews the routing lease for `me` until now + lease_ms; the row
- * lock serialises router iterations across servers. CD_EBUSY when another
- * server holds it. *taken_over is 1 when this call took it from another
- * holder (or nobody): the router must rebuild its state. */
+/* Takes or renews the routing lease for `me` until now + lease_ms (a
+ * holder with more than half of it left keeps it without writing).
+ * CD_EBUSY when another server holds it. *taken_over is 1 when this call
+ * took it from another holder (or nobody): the router must rebuild its
+ * state; *renewed is 1 when the lease row was written. */
 int store_router_lease(store_tx *tx, const char *me, int64_t lease_ms, int64_t *epoch,
-                       int *taken_over);
+                       int *taken_over, int *renewed);
+/* Who holds the lease, without writing: *mine, and until when. */
+int store_router_lease_peek(store_tx *tx, const char *me, int *mine, int64_t *until);
 int store_router_release(store_tx *tx, const char *me);
 /* Outbox hints after after_seq, oldest first: [{seq, at, kind, client_id,
  * subject_id, agent_id, detail}]. kind: interaction, agent, queue, accept,

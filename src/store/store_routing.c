@@ -43,7 +43,7 @@ int store__routing_emit(store_tx *tx, const char *kind, int64_t client_id, int64
 /* --- the router's reads and decisions (system context) ---------------- */
 
 int store_router_lease(store_tx *tx, const char *me, int64_t lease_ms, int64_t *epoch,
-                       int *taken_over)
+                       int *taken_over, int *renewed)
 {
     json_t *row = NULL;
     int rc =
@@ -51,11 +51,19 @@ int store_router_lease(store_tx *tx, const char *me, int64_t lease_ms, int64_t *
     if (rc)
         return rc;
     int mine = strcmp(store__str(row, "holder"), me) == 0;
-    int free = store__int(row, "until_ms") < tx->now;
+    int64_t until = store__int(row, "until_ms");
+    int free = until < tx->now;
+    *epoch = store__int(row, "epoch");
+    *taken_over = 0;
+    *renewed = 0;
     json_decref(row);
     row = NULL;
     if (!mine && !free)
         return CD_EBUSY;
+    /* A holder with more than half its lease left need not write: nobody
+     * may take it over before it runs out. */
+    if (mine && until - tx->now > lease_ms / 2)
+        return 0;
     /* The update takes the row lock: leader iterations never overlap. */
     rc = store__q1(tx,
                    "UPDATE router_lease SET holder = $1, until_ms = $2, "
@@ -70,6 +78,19 @@ int store_router_lease(store_tx *tx, const char *me, int64_t lease_ms, int64_t *
         return rc;
     *epoch = store__int(row, "epoch");
     *taken_over = !mine;
+    *renewed = 1;
+    json_decref(row);
+    return 0;
+}
+
+int store_router_lease_peek(store_tx *tx, const char *me, int *mine, int64_t *until)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx, "SELECT holder, until_ms FROM router_lease WHERE id = 1", NULL, &row);
+    if (rc)
+        return rc;
+    *mine = strcmp(store__str(row, "holder"), me) == 0;
+    *until = store__int(row, "until_ms");
     json_decref(row);
     return 0;
 }
@@ -209,9 +230,16 @@ int store_offer_create(store_tx *tx, int64_t interaction, int64_t agent, int64_t
                        json_t **out)
 {
     json_t *it = NULL;
+    const char *status;
     int rc = store_routing_interaction(tx, interaction, &it);
     if (rc)
         return rc;
+    status = store__str(it, "status");
+    if (!json_is_null(json_object_get(it, "assignee_id")) || !status ||
+        (strcmp(status, "new") != 0 && strcmp(status, "open") != 0)) {
+        json_decref(it);
+        return CD_ESTATE; /* assigned or closed since the router read it */
+    }
     rc = store__q1(tx,
                    "INSERT INTO offers (client_id, interaction_id, agent_id, offered_at, "
                    "expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, client_id, "
