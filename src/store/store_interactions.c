@@ -410,9 +410,6 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         rc = tags_write(tx, id, json_object_get(next, "tags"), 1);
     if (!rc)
         rc = store__event(tx, client, id, "updated", before, after);
-    if (!rc && (json_object_get(after, "status") || json_object_get(after, "assignee_id") ||
-                json_object_get(after, "queue") || json_object_get(after, "priority")))
-        rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
     if (!rc) {
         json_t *keys = json_array();
         const char *k;
@@ -423,6 +420,9 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         rc = store__audit(tx, "update", "interaction", id, client, detail);
         json_decref(detail);
     }
+    if (!rc && (json_object_get(after, "status") || json_object_get(after, "assignee_id") ||
+                json_object_get(after, "queue") || json_object_get(after, "priority")))
+        rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
 done:
     if (!rc) {
         json_decref(cur);

@@ -20,12 +20,10 @@ int store__routing_emit(store_tx *tx, const char *kind, int64_t client_id, int64
                         int64_t agent_id, const char *detail)
 {
     json_t *head = NULL;
-    /* Lock order: the audit head before the routing head, in every
-     * transaction, or two writers could each hold one and wait for the
-     * other (PostgreSQL row locks). */
-    int rc = store__q(tx, "UPDATE audit_head SET seq = seq WHERE id = 1", NULL, NULL);
-    if (!rc)
-        rc = store__q1(tx, "UPDATE routing_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,
+    /* Lock order: every caller appended its audit entry first, so the audit
+     * head is locked before the routing head in every transaction and two
+     * writers never each hold one while waiting for the other. */
+    int rc = store__q1(tx, "UPDATE routing_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,
                        &head);
     if (rc)
         return rc;
@@ -390,6 +388,8 @@ int store_offer_reject(store_tx *tx, int64_t offer, json_t **out)
     json_t *row = NULL;
     int rc = offer_decide(tx, offer, "rejected", &row);
     if (!rc)
+        rc = store__audit(tx, "reject", "offer", offer, store__int(row, "client_id"), NULL);
+    if (!rc)
         rc = store__routing_emit(tx, "reject", store__int(row, "client_id"),
                                  store__int(row, "interaction_id"), tx->ctx.user_id, NULL);
     json_decref(row);
@@ -416,9 +416,9 @@ int store_work_finish(store_tx *tx, int64_t interaction, int32_t wrapup_s, json_
     json_decref(done);
     snprintf(detail, sizeof detail, "%d", wrapup_s);
     if (!rc)
-        rc = store__routing_emit(tx, "finish", client, interaction, tx->ctx.user_id, detail);
-    if (!rc)
         rc = store__audit(tx, "finish", "interaction", interaction, client, NULL);
+    if (!rc)
+        rc = store__routing_emit(tx, "finish", client, interaction, tx->ctx.user_id, detail);
     return rc ? rc : store_interaction_get(tx, interaction, out);
 }
 
