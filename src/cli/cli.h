@@ -15,6 +15,7 @@ int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_flow(int argc, char **argv);
 
 /* Opens the store at target (creating var/ for the default SQLite file)
  * and applies pending migrations. Prints the reason on failure. */
