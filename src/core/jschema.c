@@ -146,6 +146,12 @@ static int check_value(const jschema_field *f, json_t *v, const char **field, ch
         if (!json_is_object(v))
             return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must be an object", f->name);
         return jschema_check(f->sub, v, 0, field, msg, msglen);
+    case JS_DOCUMENT:
+        if (!json_is_object(v))
+            return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must be an object", f->name);
+        return 0;
+    case JS_ANY:
+        return 0;
     case JS_ARRAY: {
         size_t i, max_items = f->max ? (size_t)f->max : DEFAULT_MAX_ITEMS;
         json_t *item;
@@ -230,6 +236,11 @@ static json_t *field_schema(const jschema_field *f)
     case JS_IDS:
         json_object_set_new(s, "type", json_string("array"));
         json_object_set_new(s, "items", json_pack("{s:s, s:i}", "type", "integer", "minimum", 1));
+        break;
+    case JS_DOCUMENT:
+        json_object_set_new(s, "type", json_string("object"));
+        break;
+    case JS_ANY:
         break;
     case JS_OBJECT:
         json_decref(s);

@@ -11,15 +11,17 @@
 #include <stddef.h>
 
 typedef enum {
-    JS_STRING, /* JSON string, max_len bytes at most (0 = 4096) */
-    JS_INT,    /* JSON integer within [min, max] */
-    JS_BOOL,   /* true or false */
-    JS_ENUM,   /* JSON string, one of enum_values */
-    JS_TAGS,   /* array of strings, at most max (64) items of max_len (64) */
-    JS_MAP,    /* object of scalar values (custom fields), at most 64 keys */
-    JS_OBJECT, /* nested object checked against sub */
-    JS_ARRAY,  /* array of objects, each checked against sub, at most max */
-    JS_IDS,    /* array of positive integers (ids), at most max items */
+    JS_STRING,   /* JSON string, max_len bytes at most (0 = 4096) */
+    JS_INT,      /* JSON integer within [min, max] */
+    JS_BOOL,     /* true or false */
+    JS_ENUM,     /* JSON string, one of enum_values */
+    JS_TAGS,     /* array of strings, at most max (64) items of max_len (64) */
+    JS_MAP,      /* object of scalar values (custom fields), at most 64 keys */
+    JS_OBJECT,   /* nested object checked against sub */
+    JS_ARRAY,    /* array of objects, each checked against sub, at most max */
+    JS_IDS,      /* array of positive integers (ids), at most max items */
+    JS_DOCUMENT, /* any JSON object, checked by its own module (a workflow) */
+    JS_ANY,      /* any JSON value, checked by its own module (an answer) */
 } jschema_type;
 
 #define JS_REQUIRED 1u /* must be present (ignored when checking a patch) */

@@ -192,6 +192,27 @@ static const jschema_field finish_body[] = {{"wrapup_s", JS_INT, JS_REQUIRED, 0,
                                              "seconds of wrap-up before the next offer (0: none)"},
                                             END};
 
+static const jschema_field workflow_body[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "owning client"),
+    {"document", JS_DOCUMENT, JS_REQUIRED, 0, 0, 0, NULL, NULL, "the workflow (docs/workflows.md)"},
+    END};
+static const jschema_field draft_body[] = {
+    {"document", JS_DOCUMENT, JS_REQUIRED, 0, 0, 0, NULL, NULL, "the workflow (docs/workflows.md)"},
+    END};
+static const jschema_field session_body[] = {
+    ID_FIELD("workflow_id", JS_REQUIRED, "a published workflow of the interaction's client"),
+    {"version", JS_INT, 0, 1, 1000000, 0, NULL, NULL, "version to pin (default: the latest)"},
+    END};
+static const jschema_field answer_body[] = {
+    {"answer", JS_ANY, JS_REQUIRED, 0, 0, 0, NULL, NULL,
+     "choice: option; yes_no and check: true/false; number; text; date YYYY-MM-DD"},
+    END};
+
+#define SAMPLE_FLOW                                                                                \
+    "{\"id\":\"wf-@rand@\",\"version\":1,\"title\":\"Sample\",\"start\":\"hello\","                \
+    "\"nodes\":[{\"id\":\"hello\",\"kind\":\"check\",\"required\":true,\"text\":\"Verify\","       \
+    "\"next\":\"done\"},{\"id\":\"done\",\"kind\":\"end\",\"outcome\":\"resolved\"}]}"
+
 /* --- queries ---------------------------------------------------------- */
 #define PAGE                                                                                       \
     STR("cursor", 0, 24, "next_cursor of the previous page"),                                      \
@@ -333,6 +354,29 @@ const route routes[] = {
      NULL},
     {"GET", P "/supervisor/stream", api_supervisor_stream, "supervisor.view", R_STREAM, NULL, 0,
      client_query, 200, "Server-Sent Events: the supervisor view as it changes", NULL},
+
+    {"GET", P "/workflows", api_workflow_list, "workflow.read", 0, NULL, 0, by_client_query, 200,
+     "Workflows of the caller's clients", NULL},
+    {"POST", P "/workflows", api_workflow_create, "workflow.write", R_WRITE, workflow_body, 0, NULL,
+     201, "Add a workflow (a draft; the answer carries its lint)",
+     "{\"client_id\":@client@,\"document\":" SAMPLE_FLOW "}"},
+    {"GET", P "/workflows/{workflow_id}", api_workflow_get, "workflow.read", 0, NULL, 0, NULL, 200,
+     "A workflow: its draft with lint, and its versions", NULL},
+    {"PUT", P "/workflows/{workflow_id}/draft", api_workflow_draft, "workflow.write", R_WRITE,
+     draft_body, 0, NULL, 200, "Replace the draft (the answer carries its lint)",
+     "{\"document\":" SAMPLE_FLOW "}"},
+    {"POST", P "/workflows/{workflow_id}/publish", api_workflow_publish, "workflow.write", R_WRITE,
+     NULL, 0, NULL, 201, "Publish the draft as the next immutable version (lint must pass)", NULL},
+    {"POST", P "/interactions/{interaction_id}/sessions", api_session_start, "interaction.write",
+     R_WRITE, session_body, 0, NULL, 201, "Start a guided workflow on the interaction",
+     "{\"workflow_id\":@workflow@}"},
+    {"GET", P "/sessions/{session_id}", api_session_get, "interaction.read", R_WRITE, NULL, 0, NULL,
+     200, "A workflow session: where it is and its history", NULL},
+    {"POST", P "/sessions/{session_id}/answer", api_session_answer, "interaction.write", R_WRITE,
+     answer_body, 0, NULL, 200, "Answer the current step; the session moves on",
+     "{\"answer\":true}", 422, "the answer does not fit the current step"},
+    {"POST", P "/sessions/{session_id}/back", api_session_back, "interaction.write", R_WRITE, NULL,
+     0, NULL, 200, "Go back one step (recorded)", NULL, 409, "already at the first step"},
 
     {"GET", P "/audit", api_audit_list, "audit.read", 0, NULL, 0, by_client_query, 200,
      "The audit log, newest first", NULL},

@@ -221,6 +221,32 @@ int store_work_finish(store_tx *tx, int64_t interaction, int32_t wrapup_s, json_
 int store_supervisor_view(store_tx *tx, int64_t client, int64_t day_start_ms, int64_t sl_ms,
                           json_t **out);
 
+/* --- guided workflows ------------------------------------------------ */
+/* A workflow of a client, with its draft document (text) when with_draft,
+ * and its published versions [{id, version, published_at, published_by}]. */
+int store_workflow_get(store_tx *tx, int64_t id, int with_draft, json_t **out);
+/* key is the document's own id (unique per client). */
+int store_workflow_create(store_tx *tx, int64_t client, const char *key, const char *title,
+                          const char *draft, json_t **out);
+/* query: client_id, cursor, limit. */
+int store_workflow_list(store_tx *tx, json_t *query, json_t **out);
+int store_workflow_save_draft(store_tx *tx, int64_t id, const char *key, const char *title,
+                              const char *draft, json_t **out);
+/* Adds the next immutable version with document (already linted). */
+int store_workflow_publish(store_tx *tx, int64_t id, const char *document, json_t **out);
+/* A published version (0: the latest): {id, workflow_id, client_id,
+ * version, document}. */
+int store_workflow_version(store_tx *tx, int64_t workflow, int64_t version, json_t **out);
+/* Sessions: one pinned version on one interaction; state is the runtime's
+ * saved JSON (text); status active, completed or abandoned. */
+int store_flow_session_create(store_tx *tx, int64_t interaction, int64_t version_id,
+                              const char *state, const char *status, json_t **out);
+/* {id, client_id, interaction_id, version_id, workflow_id, version, state,
+ * status, outcome, started_by, started_at, updated_at, document}. */
+int store_flow_session_get(store_tx *tx, int64_t id, json_t **out);
+int store_flow_session_save(store_tx *tx, int64_t id, const char *state, const char *status,
+                            const char *outcome);
+
 /* --- audit and idempotency -------------------------------------------- */
 /* Appends one chained audit entry (the store calls this for every write;
  * exported for actions outside the store, such as logins). */

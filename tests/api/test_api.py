@@ -422,6 +422,23 @@ def setup():
     must(as_(S.u["agentA"], "PUT", API + "/agents/me/state", {"state": "available"}), 200,
          "agent A available")
     S.offerA = wait_offer(S.u["agentA"], S.intA)["id"]
+    # Guided workflows: one published per client, a session on each side.
+    for side, client, it in (("A", A, S.intA), ("B", B, S.intB)):
+        wf = must(admin("POST", API + "/workflows", {"client_id": client, "document": {
+            "id": "verify-" + side, "version": 1, "start": "verify", "nodes": [
+                {"id": "verify", "kind": "check", "required": True, "text": "Verify identity",
+                 "next": "topic"},
+                {"id": "topic", "kind": "ask", "type": "choice", "prompt": "Topic?",
+                 "options": ["billing", "other"], "next": "tag"},
+                {"id": "tag", "kind": "act", "actions": [{"type": "tag", "tag": "wf-done"}],
+                 "next": "done"},
+                {"id": "done", "kind": "end", "outcome": "resolved", "code": "OK"}]}}), 201,
+                  "workflow " + side)
+        must(admin("POST", API + "/workflows/%d/publish" % wf["id"]), 201, "publish " + side)
+        sess = must(admin("POST", API + "/interactions/%d/sessions" % it,
+                          {"workflow_id": wf["id"]}), 201, "session " + side)
+        setattr(S, "wf" + side, wf["id"])
+        setattr(S, "sess" + side, sess["id"])
     must(as_(S.u["agentB"], "POST", API + "/interactions/%d/messages" % S.intB,
              {"direction": "outbound", "body": "Reply within B"}), 201, "message B")
     must(as_(S.u["agentA"], "POST", API + "/interactions/%d/messages" % S.intA,
@@ -1272,7 +1289,7 @@ def t_hostile():
 # 2. tenant isolation (generated from openapi.json)
 
 def fill_sample(text, ids):
-    for k in ["client", "customer", "interaction", "user"]:
+    for k in ["client", "customer", "interaction", "user", "workflow"]:
         text = text.replace("@%s@" % k, str(ids.get(k, MISSING)))
     while "@rand@" in text:
         text = text.replace("@rand@", rand(), 1)
@@ -1342,19 +1359,22 @@ def t_tenant(doc_ops):
         """Path parameter values: side 'A' (the caller's own), 'B', or 'missing'."""
         if side == "missing":
             return {k: MISSING for k in ["client_id", "customer_id", "interaction_id",
-                                         "user_id", "token_id", "queue_id", "offer_id"]}
+                                         "user_id", "token_id", "queue_id", "offer_id",
+                                         "workflow_id", "session_id"]}
         if side == "B":
             return {"client_id": B, "customer_id": S.custB, "interaction_id": S.intB,
                     "user_id": S.u["supB"].id, "token_id": S.u["supB"].token_id,
-                    "queue_id": S.queueB, "offer_id": S.offerB}
+                    "queue_id": S.queueB, "offer_id": S.offerB, "workflow_id": S.wfB,
+                    "session_id": S.sessB}
         return {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
                 "user_id": caller.id, "token_id": caller.token_id, "queue_id": S.queueA,
-                "offer_id": S.offerA}
+                "offer_id": S.offerA, "workflow_id": S.wfA, "session_id": S.sessA}
 
     for method, path, op in with_params:
         params = path_params(path)
         unknown = [p for p in params if p not in ("client_id", "customer_id", "interaction_id",
-                                                  "user_id", "token_id", "queue_id", "offer_id")]
+                                                  "user_id", "token_id", "queue_id", "offer_id",
+                                                  "workflow_id", "session_id")]
         if not check("tenant: %s %s has known path parameters" % (method, path), not unknown,
                      unknown):
             continue
@@ -1378,6 +1398,7 @@ def t_tenant(doc_ops):
                     pb = pb.replace("{%s}" % p, str(bv[p]))
                     pm = pm.replace("{%s}" % p, str(mv[p]))
                 body_ids = {"client": A, "customer": S.custA, "interaction": S.intA,
+                            "workflow": S.wfA,
                             "user": caller.id}
                 b1 = fill_sample(sample, body_ids) if sample else None
                 b2 = fill_sample(sample, body_ids) if sample else None
@@ -1608,10 +1629,11 @@ def t_malformed(doc_ops):
     section("malformed input")
     _, ops = doc_ops
     A = S.clients["A"]
-    ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id}
+    ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id,
+           "workflow": S.wfA}
     path_ids = {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
                 "user_id": S.target.id, "token_id": MISSING, "queue_id": S.queueA,
-                "offer_id": MISSING}
+                "offer_id": MISSING, "workflow_id": S.wfA, "session_id": S.sessA}
     before, audited = store_snapshot()
     routes = [(m, p, op) for m, p, op in ops if op.get("x-sample")]
     check("malformed: write routes with a sample found", len(routes) >= 10, len(routes))
@@ -1815,7 +1837,8 @@ def t_route_table(doc_ops):
                   p == API + "/auth/login")
     # Every sample works when sent as is (as the admin, on A's objects).
     A = S.clients["A"]
-    ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id}
+    ids = {"client": A, "customer": S.custA, "interaction": S.intA, "user": S.target.id,
+           "workflow": S.wfA}
     for m, p, op in ops:
         if not op.get("x-sample"):
             continue
@@ -1823,6 +1846,7 @@ def t_route_table(doc_ops):
         for k in path_params(p):
             url = url.replace("{%s}" % k, str({"client_id": A, "customer_id": S.custA,
                                                "interaction_id": S.intA, "queue_id": S.queueA,
+                                               "workflow_id": S.wfA, "session_id": S.sessA,
                                                "user_id": S.target.id}.get(k, MISSING)))
         r = call(m, url, fill_sample(op["x-sample"], ids), token=ADMIN)
         ok_status = [int(s) for s in op.get("responses", {}) if s.isdigit()]
@@ -2083,6 +2107,77 @@ def t_routing():
         as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
 
 
+def t_workflows():
+    """Drafts carry their lint; publishing needs a clean lint and makes
+    immutable versions; a session pins its version, refuses answers that do
+    not fit, cannot skip the required check, goes back, and applies what the
+    workflow does to the interaction."""
+    A = S.clients["A"]
+    doc = {"id": "wf-test", "version": 1, "start": "verify", "nodes": [
+        {"id": "verify", "kind": "check", "required": True, "text": "Verify identity",
+         "next": "topic"},
+        {"id": "topic", "kind": "ask", "type": "choice", "prompt": "Topic?",
+         "options": ["billing", "other"], "next": "route"},
+        {"id": "route", "kind": "decide", "rules": [{"when": "answers.topic == 'billing'",
+                                                      "next": "bill"}], "default": "done"},
+        {"id": "bill", "kind": "act", "actions": [{"type": "tag", "tag": "billing-flow"},
+                                                   {"type": "priority", "value": "high"}],
+         "next": "done"},
+        {"id": "done", "kind": "end", "outcome": "resolved", "code": "DONE"}]}
+    wf = admin("POST", API + "/workflows", {"client_id": A, "document": doc})
+    check("workflows: a draft is created with its lint report",
+          wf.status == 201 and wf.json["lint"]["errors"] == 0 and wf.json["versions"] == [], wf)
+    wid = wf.json["id"]
+    skip = json.loads(json.dumps(doc))
+    skip["nodes"][0]["next"] = "done"  # the check still exists but topic is unreachable
+    skip["start"] = "topic"
+    r = admin("PUT", API + "/workflows/%d/draft" % wid, {"document": skip})
+    check("workflows: a draft that skips the required check has lint errors",
+          r.status == 200 and r.json["lint"]["errors"] >= 1, r)
+    r = admin("POST", API + "/workflows/%d/publish" % wid)
+    check("workflows: publishing a draft with lint errors -> 422", r.status == 422, r)
+    admin("PUT", API + "/workflows/%d/draft" % wid, {"document": doc})
+    v1 = admin("POST", API + "/workflows/%d/publish" % wid)
+    v2 = admin("POST", API + "/workflows/%d/publish" % wid)
+    check("workflows: publishing makes versions 1, 2, ...",
+          v1.status == 201 and v1.json["version"] == 1 and v2.json["version"] == 2, (v1, v2))
+    it = as_(S.u["agentA"], "POST", API + "/interactions",
+             {"client_id": A, "channel": "chat", "subject": "workflow", "customer_id": S.custA})
+    iid = it.json["id"]
+    sess = as_(S.u["agentA"], "POST", API + "/interactions/%d/sessions" % iid,
+               {"workflow_id": wid, "version": 1})
+    check("workflows: a session starts at the first step, pinned to its version",
+          sess.status == 201 and sess.json["current"]["id"] == "verify"
+          and sess.json["version"] == 1, sess)
+    sid = sess.json["id"]
+    r = as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": False})
+    check("workflows: failing a required check with nowhere to go -> 422", r.status == 422, r)
+    r = as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": True})
+    check("workflows: the check done, the session moves on",
+          r.status == 200 and r.json["current"]["id"] == "topic", r)
+    r = as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": "shoes"})
+    check("workflows: an answer outside the options -> 422", r.status == 422, r)
+    r = as_(S.u["agentA"], "POST", API + "/sessions/%d/back" % sid)
+    check("workflows: back returns to the check", r.status == 200
+          and r.json["current"]["id"] == "verify", r)
+    as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": True})
+    r = as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": "billing"})
+    check("workflows: the session ends with its outcome",
+          r.status == 200 and r.json["ended"] and r.json["status"] == "completed"
+          and r.json["outcome"] == "resolved", r)
+    after = as_(S.u["agentA"], "GET", API + "/interactions/%d" % iid)
+    check("workflows: what the workflow did is applied to the interaction",
+          "billing-flow" in after.json["tags"] and after.json["priority"] == "high", after)
+    h = as_(S.u["agentA"], "GET", API + "/sessions/%d" % sid)
+    check("workflows: the history keeps every answer and the back step",
+          h.status == 200 and len(h.json["history"]) == 4
+          and any(x.get("back") for x in h.json["history"]), h)
+    r = as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": True})
+    check("workflows: an ended session takes no more answers -> 409", r.status == 409, r)
+    r = as_(S.u["agentA"], "PUT", API + "/workflows/%d/draft" % wid, {"document": doc})
+    check("workflows: agents may not edit workflows -> 403", r.status == 403, r)
+
+
 def main():
     t0 = time.time()
     print("caredesk API tests against %s (%s)" % (URL, STORE))
@@ -2094,7 +2189,7 @@ def main():
     section("functional")
     for fn in [t_crud, t_pagination, t_filters, t_identity_matching, t_lifecycle,
                t_versions_events_fields_tags, t_idempotency, t_sessions, t_roles,
-               t_throttle_account, t_audit, t_meta, t_queues, t_routing]:
+               t_throttle_account, t_audit, t_meta, t_queues, t_routing, t_workflows]:
         run(fn.__name__, fn)
     section("hostile strings")
     run("hostile", t_hostile)
