@@ -85,7 +85,7 @@ def main():
              "--name", "Harness Admin", "--password", ADMIN_PASSWORD])
         token = run([binary, "token", "create", "--db", db, "--email", ADMIN_EMAIL]).strip()
         if args.demo:
-            run([binary, "demo", "--db", db])
+            run([binary, "demo", "--db", db, "--flows", os.path.join(SRC, "flows")])
         log_path = os.path.join(tmp, "server.log")
         env = dict(os.environ, CAREDESK_ADMIN_TOKEN=token, CAREDESK_BIN=binary, CAREDESK_DB=db,
                    CAREDESK_SRC=SRC, CAREDESK_STORE=args.store)

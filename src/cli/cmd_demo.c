@@ -7,9 +7,13 @@
 #include "cli/cli.h"
 
 #include "core/cd_err.h"
+#include "core/cd_mem.h"
+#include "core/flow.h"
 #include "server/auth.h"
 
+#include <dirent.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -374,6 +378,98 @@ static int seed(demo *d)
     return rc;
 }
 
+/* --- the example workflows -------------------------------------------- */
+
+/* Brands of the clients the example workflows belong to that the demo does
+ * not otherwise seed. */
+static const struct {
+    const char *slug, *name, *display, *tone;
+} flow_clients[] = {
+    {"skyline-broadband", "Skyline Broadband Ltd", "Skyline Broadband",
+     "Friendly and practical; one step at a time."},
+    {"riverside-clinic", "Riverside Clinic", "Riverside Clinic",
+     "Calm and discreet. Verify identity before any appointment detail (HIPAA)."},
+};
+
+static int client_for_flow(store_tx *tx, const char *slug, int64_t *id)
+{
+    json_t *out = NULL, *in;
+    int rc = store_client_by_slug(tx, slug, id);
+    if (rc != CD_ENOTFOUND)
+        return rc;
+    for (size_t i = 0; i < sizeof flow_clients / sizeof *flow_clients; i++) {
+        if (strcmp(flow_clients[i].slug, slug) != 0)
+            continue;
+        in = json_pack("{s:s, s:s, s:{s:s, s:s}}", "slug", slug, "name", flow_clients[i].name,
+                       "brand", "display_name", flow_clients[i].display, "tone_notes",
+                       flow_clients[i].tone);
+        rc = store_client_create(tx, in, &out);
+        json_decref(in);
+        if (!rc)
+            *id = json_integer_value(json_object_get(out, "id"));
+        json_decref(out);
+        return rc;
+    }
+    return CD_ENOTFOUND;
+}
+
+/* Loads one workflow file, lints it, and publishes it for its client. */
+static int seed_flow(demo *d, store_tx *tx, void *arg)
+{
+    const char *path = arg;
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_PRESERVE_ORDER, &jerr), *wf = NULL, *ver = NULL;
+    const char *slug = json_string_value(json_object_get(doc, "client"));
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    flow_diags diags;
+    int64_t client = 0;
+    int rc = text && slug ? 0 : CD_EINVAL;
+    (void)d;
+    flow_diags_init(&diags);
+    if (!rc && flow_lint_text(text, strlen(text), &diags) != 0)
+        rc = CD_EINVAL;
+    if (!rc)
+        rc = client_for_flow(tx, slug, &client);
+    if (!rc)
+        rc = store_workflow_create(tx, client, json_string_value(json_object_get(doc, "id")),
+                                   json_string_value(json_object_get(doc, "title")) ?: "", text,
+                                   &wf);
+    if (!rc)
+        rc = store_workflow_publish(tx, json_integer_value(json_object_get(wf, "id")), text, &ver);
+    if (rc)
+        fprintf(stderr, "caredesk: demo workflow %s not loaded (%s)\n", path, cd_strerror(rc));
+    flow_diags_cleanup(&diags);
+    json_decref(ver);
+    json_decref(wf);
+    cd_free(text);
+    json_decref(doc);
+    return rc;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Publishes every .json file of the folder; a missing folder is skipped. */
+static int seed_flows(demo *d, const char *dir, int *loaded)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, by_name), rc = 0;
+    char path[4096];
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(names[i]->d_name);
+        if (!rc && len > 5 && strcmp(names[i]->d_name + len - 5, ".json") == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+            rc = at(d, DEMO_START_MS - 3600 * 1000, seed_flow, path);
+            *loaded += rc == 0;
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     const char *db = CLI_DEFAULT_DB;
@@ -382,7 +478,7 @@ int cmd_demo(int argc, char **argv)
     json_t *existing = NULL;
     int rc;
     if (cli_wants_help(argc, argv)) {
-        printf("usage: caredesk demo [--db TARGET]\n"
+        printf("usage: caredesk demo [--db TARGET] [--flows DIR]\n"
                "Seeds the demo into an empty store: clients %s and %s, users\n"
                "(password '%s') admin@caredesk.demo, sam@caredesk.demo (supervisor),\n"
                "ana@caredesk.demo (agent, both clients), li@, omar@, quinn@ (qa), wendy@ (wfm),\n"
@@ -391,8 +487,14 @@ int cmd_demo(int argc, char **argv)
                2 * INTERACTIONS_PER_CLIENT);
         return 0;
     }
-    if (argc >= 3 && strcmp(argv[1], "--db") == 0)
-        db = argv[2];
+    const char *flows = "flows";
+    int nflows = 0;
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0)
+            db = argv[i + 1];
+        if (strcmp(argv[i], "--flows") == 0)
+            flows = argv[i + 1];
+    }
     memset(&d, 0, sizeof d);
     d.r.s = 20261109;
     if (cli_open(db, 1, &d.st))
@@ -413,13 +515,16 @@ int cmd_demo(int argc, char **argv)
         rc = auth_password_hash(DEMO_PASSWORD, d.password_hash);
     if (!rc)
         rc = seed(&d);
+    if (!rc)
+        rc = seed_flows(&d, flows, &nflows);
     store_close(d.st);
     if (rc) {
         fprintf(stderr, "caredesk: demo seeding failed: %s\n", cd_strerror(rc));
         return 1;
     }
-    printf("demo seeded: 2 clients, %zu users (password '%s'), %d customers, %d interactions\n",
+    printf("demo seeded: 2 clients, %zu users (password '%s'), %d customers, %d interactions, "
+           "%d workflow(s) from %s\n",
            sizeof users / sizeof *users, DEMO_PASSWORD, 2 * CUSTOMERS_PER_CLIENT,
-           2 * INTERACTIONS_PER_CLIENT);
+           2 * INTERACTIONS_PER_CLIENT, nflows, flows);
     return 0;
 }

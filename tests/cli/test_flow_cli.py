@@ -45,5 +45,13 @@ run = subprocess.run([BIN, "flow", "run", os.path.join(SRC, "flows", "internet_o
 check("flow run steps through a workflow to its end",
       run.returncode == 0 and "NOT_ACCOUNT_HOLDER" in run.stdout, run.stdout[-400:])
 os.unlink(f.name)
+
+with tempfile.TemporaryDirectory() as tmp:
+    demo = subprocess.run([BIN, "demo", "--db", os.path.join(tmp, "d.db"), "--flows",
+                           os.path.join(SRC, "flows")], capture_output=True, text=True,
+                          timeout=120)
+    check("the demo publishes the example workflows for their clients",
+          demo.returncode == 0 and "%d workflow(s)" % len(flows) in demo.stdout,
+          demo.stdout + demo.stderr)
 print("%d passed, %d failed" % (PASSED, FAILED))
 sys.exit(1 if FAILED else 0)
