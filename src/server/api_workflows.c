@@ -389,3 +389,157 @@ int api_session_get(req *r)
     json_decref(row);
     return req_reply(r, 200, rc);
 }
+
+/* --- analytics ---------------------------------------------------------- */
+
+#define ABANDONED_AFTER_MS (3600LL * 1000) /* an active session idle this long */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of the JSON integers of list, in seconds (one decimal). */
+static json_t *median_seconds(json_t *list)
+{
+    size_t n = json_array_size(list), i;
+    json_t *v;
+    int64_t *xs = n ? cd_malloc(n * sizeof *xs) : NULL;
+    if (!xs)
+        return json_null();
+    json_array_foreach (list, i, v)
+        xs[i] = json_integer_value(v);
+    qsort(xs, n, sizeof *xs, cmp_i64);
+    double med = n % 2 ? (double)xs[n / 2] : ((double)xs[n / 2 - 1] + (double)xs[n / 2]) / 2.0;
+    cd_free(xs);
+    return json_real((double)(int64_t)(med / 100.0) / 10.0);
+}
+
+static void count(json_t *obj, const char *key)
+{
+    json_object_set_new(obj, key, json_integer(json_integer_value(json_object_get(obj, key)) + 1));
+}
+
+/* One session: its path, seconds per node, drop-off and compliance. */
+static void analyse_session(json_t *row, json_t *required, json_t *acc, int64_t now)
+{
+    json_t *state = json_loads(json_string_value(json_object_get(row, "state")), 0, NULL);
+    json_t *history = json_object_get(state, "history"), *h, *idx;
+    const char *status = json_string_value(json_object_get(row, "status"));
+    int64_t prev = json_integer_value(json_object_get(row, "started_at"));
+    char path[2048] = "";
+    size_t i;
+    json_array_foreach (history, i, h) {
+        int64_t at = json_integer_value(json_object_get(h, "at"));
+        const char *node = json_string_value(json_object_get(h, "node"));
+        json_t *list = json_object_get(json_object_get(acc, "times"), node ? node : "?");
+        if (!list)
+            json_object_set_new(json_object_get(acc, "times"), node ? node : "?",
+                                list = json_array());
+        json_array_append_new(list, json_integer(at - prev));
+        prev = at;
+    }
+    json_array_foreach (json_object_get(state, "path"), i, idx) {
+        h = json_array_get(history, (size_t)json_integer_value(idx));
+        size_t len = strlen(path);
+        snprintf(path + len, sizeof path - len, "%s%s", len ? " -> " : "",
+                 json_string_value(json_object_get(h, "node")));
+    }
+    int ended = status && !strcmp(status, "completed");
+    int abandoned =
+        !ended && now - json_integer_value(json_object_get(row, "updated_at")) > ABANDONED_AFTER_MS;
+    count(acc, "started");
+    if (ended) {
+        count(acc, "completed");
+        size_t len = strlen(path);
+        snprintf(path + len, sizeof path - len, "%s%s", len ? " -> " : "",
+                 json_string_value(json_object_get(state, "current")));
+        count(json_object_get(acc, "paths"), path);
+        count(json_object_get(acc, "outcomes"),
+              json_string_value(json_object_get(row, "outcome")) ?: "none");
+        /* Compliant: every required check answered on the path. */
+        int done = 1;
+        json_t *rq;
+        size_t k;
+        json_array_foreach (required, k, rq) {
+            int seen = 0;
+            json_array_foreach (json_object_get(state, "path"), i, idx) {
+                h = json_array_get(history, (size_t)json_integer_value(idx));
+                seen |= json_equal(json_object_get(h, "node"), rq);
+            }
+            done &= seen;
+        }
+        if (done)
+            count(acc, "compliant");
+    } else {
+        if (abandoned)
+            count(acc, "abandoned");
+        count(json_object_get(acc, "drop_off"),
+              json_string_value(json_object_get(state, "current")) ?: "?");
+    }
+    json_decref(state);
+}
+
+/* The most frequent paths first, at most 5. */
+static json_t *top_paths(json_t *paths)
+{
+    json_t *list = json_array(), *v;
+    const char *k;
+    for (int round = 0; round < 5; round++) {
+        const char *best = NULL;
+        json_int_t n = 0;
+        json_object_foreach (paths, k, v)
+            if (json_integer_value(v) > n) {
+                best = k;
+                n = json_integer_value(v);
+            }
+        if (!best)
+            break;
+        json_array_append_new(list, json_pack("{s:s, s:I}", "path", best, "sessions", n));
+        json_object_set_new(paths, best, json_integer(0));
+    }
+    return list;
+}
+
+int api_workflow_analytics(req *r)
+{
+    json_t *ver = NULL, *doc, *node, *row, *required = json_array();
+    size_t i;
+    int rc = store_workflow_sessions(
+        r->tx, r->ids[0], json_integer_value(json_object_get(r->query, "version")), &ver);
+    if (rc) {
+        json_decref(required);
+        return req_reply(r, 200, rc);
+    }
+    doc = json_loads(json_string_value(json_object_get(ver, "document")), 0, NULL);
+    json_array_foreach (json_object_get(doc, "nodes"), i, node)
+        if (json_is_true(json_object_get(node, "required")))
+            json_array_append(required, json_object_get(node, "id"));
+    json_t *acc =
+        json_pack("{s:i, s:i, s:i, s:i, s:{}, s:{}, s:{}, s:{}}", "started", 0, "completed", 0,
+                  "abandoned", 0, "compliant", 0, "times", "paths", "outcomes", "drop_off");
+    json_array_foreach (json_object_get(ver, "sessions"), i, row)
+        analyse_session(row, required, acc, r->now);
+    json_t *times = json_object(), *v;
+    const char *k;
+    json_object_foreach (json_object_get(acc, "times"), k, v)
+        json_object_set_new(times, k, median_seconds(v));
+    json_int_t done = json_integer_value(json_object_get(acc, "completed"));
+    r->out =
+        json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:o, s:o}", "workflow_id",
+                  json_object_get(ver, "workflow_id"), "version", json_object_get(ver, "version"),
+                  "started", json_object_get(acc, "started"), "completed",
+                  json_object_get(acc, "completed"), "abandoned", json_object_get(acc, "abandoned"),
+                  "drop_off", json_object_get(acc, "drop_off"), "median_seconds_per_node", times,
+                  "outcomes", json_object_get(acc, "outcomes"), "paths",
+                  top_paths(json_object_get(acc, "paths")), "compliance_rate",
+                  done ? json_real((double)json_integer_value(json_object_get(acc, "compliant")) /
+                                   (double)done)
+                       : json_null());
+    json_decref(acc);
+    json_decref(doc);
+    json_decref(ver);
+    json_decref(required);
+    return req_reply(r, 200, r->out ? 0 : CD_ENOMEM);
+}

@@ -240,6 +240,8 @@ static const jschema_field interaction_query[] = {
     PAGE,
     END};
 static const jschema_field client_query[] = {ID_FIELD("client_id", JS_REQUIRED, "the client"), END};
+static const jschema_field version_query[] = {
+    {"version", JS_INT, 0, 1, 1000000, 0, NULL, NULL, "version (default: the latest)"}, END};
 static const jschema_field message_query[] = {
     STR("cursor", 0, 24, "next_cursor of the previous page"),
     {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"},
@@ -365,6 +367,11 @@ const route routes[] = {
     {"PUT", P "/workflows/{workflow_id}/draft", api_workflow_draft, "workflow.write", R_WRITE,
      draft_body, 0, NULL, 200, "Replace the draft (the answer carries its lint)",
      "{\"document\":" SAMPLE_FLOW "}"},
+    {"GET", P "/workflows/{workflow_id}/analytics", api_workflow_analytics, "workflow.read", 0,
+     NULL, 0, version_query, 200,
+     "A version's sessions: started, completed, abandoned, drop-off and median seconds per "
+     "node, top paths, outcomes, compliance rate",
+     NULL},
     {"POST", P "/workflows/{workflow_id}/publish", api_workflow_publish, "workflow.write", R_WRITE,
      NULL, 0, NULL, 201, "Publish the draft as the next immutable version (lint must pass)", NULL},
     {"POST", P "/interactions/{interaction_id}/sessions", api_session_start, "interaction.write",

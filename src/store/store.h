@@ -237,6 +237,10 @@ int store_workflow_publish(store_tx *tx, int64_t id, const char *document, json_
 /* A published version (0: the latest): {id, workflow_id, client_id,
  * version, document}. */
 int store_workflow_version(store_tx *tx, int64_t workflow, int64_t version, json_t **out);
+/* A published version (0: the latest) with its sessions' raw rows
+ * [{state (text), status, outcome, started_at, updated_at}] under
+ * "sessions", for analytics. */
+int store_workflow_sessions(store_tx *tx, int64_t workflow, int64_t version, json_t **out);
 /* Sessions: one pinned version on one interaction; state is the runtime's
  * saved JSON (text); status active, completed or abandoned. */
 int store_flow_session_create(store_tx *tx, int64_t interaction, int64_t version_id,

@@ -152,6 +152,24 @@ int store_workflow_version(store_tx *tx, int64_t workflow, int64_t version, json
     return rc;
 }
 
+int store_workflow_sessions(store_tx *tx, int64_t workflow, int64_t version, json_t **out)
+{
+    json_t *ver = NULL, *rows = NULL;
+    int rc = store_workflow_version(tx, workflow, version, &ver);
+    if (!rc)
+        rc = store__q(tx,
+                      "SELECT state, status, outcome, started_at, updated_at FROM "
+                      "workflow_sessions WHERE version_id = $1 ORDER BY id",
+                      json_pack("[I]", json_integer_value(json_object_get(ver, "id"))), &rows);
+    if (rc) {
+        json_decref(ver);
+        return rc;
+    }
+    json_object_set_new(ver, "sessions", rows);
+    *out = ver;
+    return 0;
+}
+
 int store_flow_session_create(store_tx *tx, int64_t interaction, int64_t version_id,
                               const char *state, const char *status, json_t **out)
 {

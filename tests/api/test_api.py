@@ -2177,6 +2177,23 @@ def t_workflows():
     r = as_(S.u["agentA"], "PUT", API + "/workflows/%d/draft" % wid, {"document": doc})
     check("workflows: agents may not edit workflows -> 403", r.status == 403, r)
 
+    # A second session left at its first step shows as drop-off there.
+    as_(S.u["agentA"], "POST", API + "/interactions/%d/sessions" % iid,
+        {"workflow_id": wid, "version": 1})
+    a = as_(S.u["qaA"], "GET", API + "/workflows/%d/analytics" % wid, query={"version": 1})
+    check("workflows: analytics count started and completed sessions",
+          a.status == 200 and a.json["started"] == 2 and a.json["completed"] == 1, a)
+    check("workflows: analytics show drop-off per node and outcomes",
+          a.status == 200 and a.json["drop_off"] == {"verify": 1}
+          and a.json["outcomes"] == {"resolved": 1}, a)
+    check("workflows: analytics show the path, node times and the compliance rate",
+          a.status == 200 and a.json["paths"][0]["path"] == "verify -> topic -> done"
+          and "topic" in a.json["median_seconds_per_node"] and a.json["compliance_rate"] == 1.0,
+          a)
+    v2a = as_(S.u["qaA"], "GET", API + "/workflows/%d/analytics" % wid)
+    check("workflows: analytics default to the latest version, which has no sessions",
+          v2a.status == 200 and v2a.json["version"] == 2 and v2a.json["started"] == 0, v2a)
+
 
 def main():
     t0 = time.time()
