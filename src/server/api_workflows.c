@@ -153,6 +153,19 @@ int api_workflow_publish(req *r)
     return req_reply(r, 201, rc);
 }
 
+/* Publishes an older version's document again, as the next version. */
+int api_workflow_republish(req *r)
+{
+    json_t *ver = NULL;
+    int rc = store_workflow_version(r->tx, r->ids[0],
+                                    json_integer_value(json_object_get(r->in, "version")), &ver);
+    if (!rc)
+        rc = store_workflow_publish(r->tx, r->ids[0],
+                                    json_string_value(json_object_get(ver, "document")), &r->out);
+    json_decref(ver);
+    return req_reply(r, 201, rc);
+}
+
 /* --- agents: sessions --------------------------------------------------- */
 
 /* What the workflow may read: the customer, the interaction, the client. */

@@ -240,6 +240,9 @@ static const jschema_field interaction_query[] = {
     PAGE,
     END};
 static const jschema_field client_query[] = {ID_FIELD("client_id", JS_REQUIRED, "the client"), END};
+static const jschema_field republish_body[] = {
+    {"version", JS_INT, JS_REQUIRED, 1, 1000000, 0, NULL, NULL, "the version to publish again"},
+    END};
 static const jschema_field version_query[] = {
     {"version", JS_INT, 0, 1, 1000000, 0, NULL, NULL, "version (default: the latest)"}, END};
 static const jschema_field message_query[] = {
@@ -374,6 +377,9 @@ const route routes[] = {
      NULL},
     {"POST", P "/workflows/{workflow_id}/publish", api_workflow_publish, "workflow.write", R_WRITE,
      NULL, 0, NULL, 201, "Publish the draft as the next immutable version (lint must pass)", NULL},
+    {"POST", P "/workflows/{workflow_id}/republish", api_workflow_republish, "workflow.write",
+     R_WRITE, republish_body, 0, NULL, 201, "Publish an older version again, as the next version",
+     "{\"version\":1}"},
     {"POST", P "/interactions/{interaction_id}/sessions", api_session_start, "interaction.write",
      R_WRITE, session_body, 0, NULL, 201, "Start a guided workflow on the interaction",
      "{\"workflow_id\":@workflow@}"},

@@ -95,6 +95,7 @@ int api_session_get(req *r);
 int api_session_answer(req *r);
 int api_session_back(req *r);
 int api_workflow_analytics(req *r);
+int api_workflow_republish(req *r);
 int api_openapi(req *r);
 int api_health(req *r);
 int api_metrics(req *r);

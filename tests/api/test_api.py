@@ -2190,8 +2190,13 @@ def t_workflows():
           a.status == 200 and a.json["paths"][0]["path"] == "verify -> topic -> done"
           and "topic" in a.json["median_seconds_per_node"] and a.json["compliance_rate"] == 1.0,
           a)
-    v2a = as_(S.u["qaA"], "GET", API + "/workflows/%d/analytics" % wid)
-    check("workflows: analytics default to the latest version, which has no sessions",
+    rp = admin("POST", API + "/workflows/%d/republish" % wid, {"version": 1})
+    check("workflows: an older version is published again as the next one",
+          rp.status == 201 and rp.json["version"] == 3, rp)
+    rp = admin("POST", API + "/workflows/%d/republish" % wid, {"version": 99})
+    check("workflows: republishing a version that does not exist -> 404", rp.status == 404, rp)
+    v2a = as_(S.u["qaA"], "GET", API + "/workflows/%d/analytics" % wid, query={"version": 2})
+    check("workflows: analytics of another version count only its own sessions",
           v2a.status == 200 and v2a.json["version"] == 2 and v2a.json["started"] == 0, v2a)
 
 
