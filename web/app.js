@@ -420,7 +420,85 @@ function CustomerCard({ history, currentId, loading, onOpen }) {
     </section>`;
 }
 
-function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessages }) {
+// ---------------------------------------------------------------------------
+// Guide: a guided workflow run on the open interaction
+
+function GuideStep({ session, onAnswer, onBack, busy }) {
+  const [text, setText] = useState('');
+  const c = session.current || {};
+  const say = (session.effects || []).filter((e) => e.say).map((e) => e.say);
+  if (session.ended) {
+    return html`<div class="guide-end" data-test="guide-end">Done: ${session.outcome || c.outcome}${c.code ? ` (${c.code})` : ''}</div>`;
+  }
+  let inputs;
+  if (c.kind === 'check') {
+    inputs = html`
+      <button type="button" class="btn btn-primary" data-test="guide-yes" disabled=${busy} onClick=${() => onAnswer(true)}>Done</button>
+      <button type="button" class="btn btn-ghost" disabled=${busy} onClick=${() => onAnswer(false)}>Failed</button>`;
+  } else if (c.type === 'yes_no') {
+    inputs = html`
+      <button type="button" class="btn btn-primary" data-test="guide-yes" disabled=${busy} onClick=${() => onAnswer(true)}>Yes</button>
+      <button type="button" class="btn btn-ghost" disabled=${busy} onClick=${() => onAnswer(false)}>No</button>`;
+  } else if (c.type === 'choice') {
+    inputs = (c.options || []).map((o) => html`
+      <button type="button" class="btn btn-ghost" key=${o} data-test="guide-option" disabled=${busy} onClick=${() => onAnswer(o)}>${String(o).replace(/_/g, ' ')}</button>`);
+  } else {
+    inputs = html`
+      <input class="guide-input" data-test="guide-input" type=${c.type === 'number' ? 'number' : c.type === 'date' ? 'date' : 'text'}
+        value=${text} onInput=${(e) => setText(e.target.value)} />
+      <button type="button" class="btn btn-primary" disabled=${busy || !text}
+        onClick=${() => { onAnswer(c.type === 'number' ? Number(text) : text); setText(''); }}>Next</button>`;
+  }
+  return html`
+    <div class="guide-step" data-test="guide-step" data-node=${c.id}>
+      ${say.map((t, i) => html`<p class="guide-say" key=${i}>${t}</p>`)}
+      <p class="guide-prompt">${c.kind === 'check' ? 'Required step: ' : ''}${c.prompt || c.text || ''}</p>
+      <div class="guide-inputs">${inputs}
+        <button type="button" class="btn btn-ghost" data-test="guide-back" disabled=${busy} onClick=${onBack}>Back</button>
+      </div>
+    </div>`;
+}
+
+function Guide({ interaction, report, onChanged }) {
+  const [flows, setFlows] = useState([]);
+  const [choice, setChoice] = useState('');
+  const [session, setSession] = useState(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    setSession(null);
+    authed('GET', '/workflows' + qs({ client_id: interaction.client_id }))
+      .then((res) => setFlows((res && res.items || [])))
+      .catch(() => setFlows([]));
+  }, [interaction.id]);
+  const run = useCallback(async (fn) => {
+    setBusy(true);
+    try {
+      const s = await fn();
+      setSession(s);
+      if (s && s.ended) onChanged();
+    } catch (e) { report(e); }
+    setBusy(false);
+  }, [report, onChanged]);
+  if (!flows.length) return null;
+  return html`
+    <section class="card guide" data-test="guide">
+      <h3>Guide</h3>
+      ${!session && html`
+        <div class="guide-start">
+          <select data-test="guide-flow" value=${choice} onChange=${(e) => setChoice(e.target.value)}>
+            <option value="">Choose a workflow…</option>
+            ${flows.map((f) => html`<option key=${f.id} value=${String(f.id)}>${f.title || f.key}</option>`)}
+          </select>
+          <button type="button" class="btn btn-primary" data-test="guide-start" disabled=${!choice || busy}
+            onClick=${() => run(() => authed('POST', `/interactions/${seg(interaction.id)}/sessions`, { workflow_id: Number(choice) }))}>Start</button>
+        </div>`}
+      ${session && html`<${GuideStep} session=${session} busy=${busy}
+        onAnswer=${(a) => run(() => authed('POST', `/sessions/${seg(session.id)}/answer`, { answer: a }))}
+        onBack=${() => run(() => authed('POST', `/sessions/${seg(session.id)}/back`))} />`}
+    </section>`;
+}
+
+function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessages, report, onChanged }) {
   if (!detail) {
     return html`
       <section class="detail-pane empty" data-test="detail">
@@ -460,6 +538,7 @@ function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessa
             <h3>Details</h3>
             <${Fields} it=${it} clientsById=${clientsById} user=${user} people=${people} />
           </section>
+          ${report && html`<${Guide} interaction=${it} report=${report} onChanged=${onChanged} />`}
           <${CustomerCard} history=${detail.history} currentId=${it.id} loading=${detail.historyLoading} onOpen=${onOpen} />
         </aside>
       </div>
@@ -817,7 +896,8 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
           status=${status} onStatus=${setStatus} clientId=${clientId} onClient=${setClientId}
           loading=${list.loading} nextCursor=${list.next} onMore=${() => loadList(true, list.next)} />
         <${Detail} detail=${detail} user=${session.user} people=${people} clientsById=${clientsById}
-          onOpen=${(it) => open(it)} onSend=${send} onMoreMessages=${moreMessages} />
+          onOpen=${(it) => open(it)} onSend=${send} onMoreMessages=${moreMessages}
+          report=${report} onChanged=${() => detail && open(null, detail.interaction.id)} />
       </div>
     </div>`;
 }
