@@ -1885,3 +1885,9 @@ int flow_session_restore(const flow *f, const json_t *state, json_t *context,
     *out = s;
     return 0;
 }
+
+json_t *flow_session_text(flow_session *s, int64_t now_ms)
+{
+    const fnode *nd = &s->f->nodes[s->cur];
+    return nd->text.text ? render(s, &nd->text, now_ms) : NULL;
+}

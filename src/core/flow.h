@@ -150,6 +150,10 @@ int flow_session_answer(flow_session *s, const json_t *answer, int64_t now_ms, i
 int flow_session_answer_value(flow_session *s, const flow_value *answer, int64_t now_ms,
                               int64_t agent_id, json_t *effects);
 
+/* The current node's prompt or text with its {{variables}} filled in (a
+ * new JSON string), or NULL when it has none. */
+json_t *flow_session_text(flow_session *s, int64_t now_ms);
+
 /* Goes back to the previous node that needed the agent, withdrawing its
  * answer (and leaving an ended session). Recorded in the history. Returns
  * 0, or CD_ESTATE at the first node. */

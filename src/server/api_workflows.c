@@ -242,7 +242,8 @@ static int apply_effects(req *r, int64_t interaction, json_t *effects)
 }
 
 /* The session as an agent sees it: where it is, and what just happened. */
-static json_t *session_view(json_t *row, const flow *f, const flow_session *s, json_t *effects)
+static json_t *session_view(json_t *row, const flow *f, flow_session *s, json_t *effects,
+                            int64_t now)
 {
     int node = flow_session_node(s);
     json_t *view = json_pack(
@@ -255,6 +256,9 @@ static json_t *session_view(json_t *row, const flow *f, const flow_session *s, j
     json_object_del(current, "next");
     json_object_del(current, "on_fail");
     json_object_del(current, "rules");
+    json_t *text = flow_session_text(s, now); /* with its {{variables}} filled in */
+    if (text)
+        json_object_set_new(current, json_object_get(current, "prompt") ? "prompt" : "text", text);
     json_object_set_new(view, "current", current);
     json_t *state = flow_session_save(s);
     json_object_set(view, "history", json_object_get(state, "history"));
@@ -323,7 +327,7 @@ int api_session_start(req *r)
     if (!rc)
         rc = session_store(r, row, s, effects);
     if (!rc)
-        r->out = session_view(row, f, s, effects);
+        r->out = session_view(row, f, s, effects, r->now);
     cd_free(state);
     flow_session_destroy(s);
     flow_destroy(f);
@@ -371,7 +375,7 @@ static int session_step(req *r, int back)
     if (!rc)
         rc = session_store(r, row, s, effects);
     if (!rc)
-        r->out = session_view(row, f, s, effects);
+        r->out = session_view(row, f, s, effects, r->now);
     flow_session_destroy(s);
     flow_destroy(f);
     json_decref(effects);
@@ -396,7 +400,7 @@ int api_session_get(req *r)
     flow_session *s = NULL;
     int rc = session_load(r, &row, &f, &s);
     if (!rc)
-        r->out = session_view(row, f, s, NULL);
+        r->out = session_view(row, f, s, NULL, r->now);
     flow_session_destroy(s);
     flow_destroy(f);
     json_decref(row);

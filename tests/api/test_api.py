@@ -2113,10 +2113,11 @@ def t_workflows():
     not fit, cannot skip the required check, goes back, and applies what the
     workflow does to the interaction."""
     A = S.clients["A"]
-    doc = {"id": "wf-test", "version": 1, "start": "verify", "nodes": [
+    doc = {"id": "wf-test", "version": 1, "start": "verify",
+           "variables": {"customer.name": "string"}, "nodes": [
         {"id": "verify", "kind": "check", "required": True, "text": "Verify identity",
          "next": "topic"},
-        {"id": "topic", "kind": "ask", "type": "choice", "prompt": "Topic?",
+        {"id": "topic", "kind": "ask", "type": "choice", "prompt": "Topic for {{customer.name}}?",
          "options": ["billing", "other"], "next": "route"},
         {"id": "route", "kind": "decide", "rules": [{"when": "answers.topic == 'billing'",
                                                       "next": "bill"}], "default": "done"},
@@ -2155,6 +2156,10 @@ def t_workflows():
     r = as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": True})
     check("workflows: the check done, the session moves on",
           r.status == 200 and r.json["current"]["id"] == "topic", r)
+    check("workflows: the step's prompt comes with its variables filled in",
+          r.status == 200 and r.json["current"]["prompt"].startswith("Topic for ")
+          and "{{" not in r.json["current"]["prompt"] and len(r.json["current"]["prompt"]) > 11,
+          r)
     r = as_(S.u["agentA"], "POST", API + "/sessions/%d/answer" % sid, {"answer": "shoes"})
     check("workflows: an answer outside the options -> 422", r.status == 422, r)
     r = as_(S.u["agentA"], "POST", API + "/sessions/%d/back" % sid)
