@@ -11,6 +11,9 @@ CMD with these in its environment:
     CAREDESK_URL          http://127.0.0.1:PORT
     CAREDESK_ADMIN_TOKEN  bearer token of an admin
     CAREDESK_BIN, CAREDESK_DB, CAREDESK_SRC, CAREDESK_STORE
+    CAREDESK_KEY_FILE     the key file the server was started with
+    CAREDESK_LOG          the server's log file
+    CAREDESK_PGDIR        the PostgreSQL cluster's directory (pg only)
 
 Afterwards it stops the server with SIGTERM and fails unless the server
 exits cleanly (status 0) within 15 s. Exit status: CMD's, or 1.
@@ -40,10 +43,11 @@ def start_pg(tmp):
     return pgdir, url
 
 
-def start_server(binary, db, log_path):
+def start_server(binary, db, log_path, key_file):
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [binary, "serve", "--db", db, "--listen", "127.0.0.1:0", "--web", os.path.join(SRC, "web")],
+        [binary, "serve", "--db", db, "--listen", "127.0.0.1:0", "--web", os.path.join(SRC, "web"),
+         "--key-file", key_file],
         stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline().strip()
     if not line.startswith("listening on "):
@@ -86,12 +90,15 @@ def main():
         token = run([binary, "token", "create", "--db", db, "--email", ADMIN_EMAIL]).strip()
         if args.demo:
             run([binary, "demo", "--db", db, "--flows", os.path.join(SRC, "flows")])
+        key_file = os.path.join(tmp, "caredesk.key")
+        run([binary, "keys", "init", "--key-file", key_file])
         log_path = os.path.join(tmp, "server.log")
         env = dict(os.environ, CAREDESK_ADMIN_TOKEN=token, CAREDESK_BIN=binary, CAREDESK_DB=db,
-                   CAREDESK_SRC=SRC, CAREDESK_STORE=args.store)
+                   CAREDESK_SRC=SRC, CAREDESK_STORE=args.store, CAREDESK_KEY_FILE=key_file,
+                   CAREDESK_LOG=log_path, CAREDESK_PGDIR=pgdir or "")
         if args.no_server:
             return subprocess.call(cmd, env=env)
-        proc, url = start_server(binary, db, log_path)
+        proc, url = start_server(binary, db, log_path, key_file)
         env["CAREDESK_URL"] = url
         status = subprocess.call(cmd, env=env)
         proc.send_signal(signal.SIGTERM)

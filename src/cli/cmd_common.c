@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "core/cd_err.h"
+#include "core/vault.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -10,7 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static void make_parent_dir(const char *path)
+void cli_make_parent(const char *path)
 {
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", path);
@@ -24,7 +25,7 @@ int cli_open(const char *target, int pool, store **out)
     char err[256] = "";
     int applied = 0, rc;
     if (strncmp(target, "postgres", 8) != 0)
-        make_parent_dir(target);
+        cli_make_parent(target);
     rc = store_open(target, pool, out, err, sizeof err);
     if (rc) {
         fprintf(stderr, "caredesk: cannot open store %s: %s\n", target, err);
@@ -64,4 +65,26 @@ int cli_wants_help(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return 1;
     return 0;
+}
+
+int cli_load_vault(const char *path, int explicit, store *st, vault **out)
+{
+    char err[512] = "";
+    int rc = vault_load(path, out, err, sizeof err);
+    if (!rc) {
+        store_set_vault(st, *out, NULL);
+        return 0;
+    }
+    *out = NULL;
+    if (rc == CD_ENOTFOUND && !explicit) {
+        store_set_vault(st, NULL, "no key file is configured (--key-file); see docs/operations.md");
+        return 0;
+    }
+    fprintf(stderr,
+            "caredesk: %s\n"
+            "caredesk: sensitive customer fields are sealed with the keys in this file. Restore\n"
+            "caredesk: it from its backup; without it those values cannot be read again. To\n"
+            "caredesk: serve without sensitive fields, start without --key-file.\n",
+            err);
+    return 1;
 }

@@ -1,6 +1,7 @@
 /* cmd_serve.c - caredesk serve: the API and web UI until SIGTERM. */
 #include "cli/cli.h"
 
+#include "core/vault.h"
 #include "server/router.h"
 #include "server/server.h"
 
@@ -14,15 +15,17 @@
 static void help(void)
 {
     printf("usage: caredesk serve [--db TARGET] [--listen HOST:PORT] [--web DIR] [--threads N]\n"
-           "                      [--quiet]\n\n"
+           "                      [--key-file FILE] [--quiet]\n\n"
            "Serves the JSON API under /api/v1 and the web UI from DIR (default web).\n"
            "  --db        SQLite file or postgresql:// URL (default %s)\n"
            "  --listen    address to bind (default 127.0.0.1:8080; port 0 picks one)\n"
            "  --threads   worker threads (default 16)\n"
+           "  --key-file  keys sealing sensitive customer fields (default %s if it\n"
+           "              exists, or $CAREDESK_KEY_FILE); a file named here must load\n"
            "  --quiet     no per-request log lines\n"
            "On start it prints 'listening on http://HOST:PORT'. SIGTERM or SIGINT stops\n"
            "it after the requests in flight finish.\n",
-           CLI_DEFAULT_DB);
+           CLI_DEFAULT_DB, CLI_DEFAULT_KEY_FILE);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
@@ -43,9 +46,11 @@ int cmd_serve(int argc, char **argv)
                                          {"web", required_argument, 0, 'w'},
                                          {"threads", required_argument, 0, 't'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"key-file", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *db = CLI_DEFAULT_DB, *listen = "127.0.0.1:8080";
+    const char *db = CLI_DEFAULT_DB, *listen = "127.0.0.1:8080", *key_file = NULL;
+    struct vault *keys = NULL;
     server_config cfg = {
         .web_root = "web", .threads = 16, .body_limit = 1 << 20, .log_requests = 1};
     char host[64], err[256] = "";
@@ -72,6 +77,9 @@ int cmd_serve(int argc, char **argv)
         case 'q':
             cfg.log_requests = 0;
             break;
+        case 'k':
+            key_file = optarg;
+            break;
         case 'h':
             help();
             return 0;
@@ -95,9 +103,16 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (cli_open(db, cfg.threads + 4, &st))
         return 1;
+    if (!key_file && getenv("CAREDESK_KEY_FILE") && *getenv("CAREDESK_KEY_FILE"))
+        key_file = getenv("CAREDESK_KEY_FILE");
+    if (cli_load_vault(key_file ? key_file : CLI_DEFAULT_KEY_FILE, key_file != NULL, st, &keys)) {
+        store_close(st);
+        return 1;
+    }
     if (server_start(&cfg, st, &srv, err, sizeof err)) {
         fprintf(stderr, "caredesk: %s\n", err);
         store_close(st);
+        vault_free(keys);
         return 1;
     }
     char name[160], hostname[64] = "host";
@@ -118,5 +133,6 @@ int cmd_serve(int argc, char **argv)
     router_stop(rt);
     server_destroy(srv);
     store_close(st);
+    vault_free(keys);
     return 0;
 }

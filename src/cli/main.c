@@ -20,6 +20,7 @@ static const struct {
     {"token", cmd_token, "token create: make an API token for a user"},
     {"audit", cmd_audit, "audit verify: check the audit log's hash chain"},
     {"migrate", cmd_migrate, "apply pending schema migrations"},
+    {"keys", cmd_keys, "keys init | keys rotate: the key file sealing sensitive fields"},
     {"flow", cmd_flow, "flow lint FILE... | flow run FILE: check or try a guided workflow"},
 };
 

@@ -119,6 +119,12 @@ static int check_value(const jschema_field *f, json_t *v, const char **field, ch
         if (json_integer_value(v) < f->min || json_integer_value(v) > f->max)
             return fail(CD_EINVAL, field, f->name, msg, msglen, "%s is out of range", f->name);
         return 0;
+    case JS_NUMBER:
+        if (!json_is_number(v))
+            return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must be a number", f->name);
+        if (json_number_value(v) < (double)f->min || json_number_value(v) > (double)f->max)
+            return fail(CD_EINVAL, field, f->name, msg, msglen, "%s is out of range", f->name);
+        return 0;
     case JS_BOOL:
         if (!json_is_boolean(v))
             return fail(CD_EINVAL, field, f->name, msg, msglen, "%s must be true or false",
@@ -212,6 +218,11 @@ static json_t *field_schema(const jschema_field *f)
         break;
     case JS_INT:
         json_object_set_new(s, "type", json_string("integer"));
+        json_object_set_new(s, "minimum", json_integer(f->min));
+        json_object_set_new(s, "maximum", json_integer(f->max));
+        break;
+    case JS_NUMBER:
+        json_object_set_new(s, "type", json_string("number"));
         json_object_set_new(s, "minimum", json_integer(f->min));
         json_object_set_new(s, "maximum", json_integer(f->max));
         break;

@@ -13,6 +13,7 @@
 typedef enum {
     JS_STRING,   /* JSON string, max_len bytes at most (0 = 4096) */
     JS_INT,      /* JSON integer within [min, max] */
+    JS_NUMBER,   /* JSON number (integer or real) within [min, max] */
     JS_BOOL,     /* true or false */
     JS_ENUM,     /* JSON string, one of enum_values */
     JS_TAGS,     /* array of strings, at most max (64) items of max_len (64) */

@@ -31,3 +31,8 @@ int api_customer_history(req *r)
 {
     return req_reply(r, 200, store_customer_history(r->tx, r->ids[0], &r->out));
 }
+
+int api_customer_reveal(req *r)
+{
+    return req_reply(r, 200, store_customer_reveal(r->tx, r->ids[0], &r->out));
+}

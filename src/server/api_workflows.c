@@ -364,6 +364,10 @@ static int session_step(req *r, int back)
     if (!rc && back)
         rc = flow_session_back(s, r->now, r->user_id);
     else if (!rc)
+        rc = store_redact_text(r->tx, json_integer_value(json_object_get(row, "client_id")),
+                               json_integer_value(json_object_get(row, "interaction_id")),
+                               "workflow_session", r->ids[0], json_object_get(r->in, "answer"));
+    if (!rc && !back)
         rc = flow_session_answer(s, json_object_get(r->in, "answer"), r->now, r->user_id, effects);
     if (rc == CD_ESTATE)
         rc = req_fail(r, CD_ESTATE, back ? "" : "answer",

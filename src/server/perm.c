@@ -21,6 +21,7 @@ static const perm_row table[] = {
     {"user.write",             {1, 0, 0, 0, 0, 0}},
     {"customer.read",          {1, 1, 1, 1, 0, 0}},
     {"customer.write",         {1, 1, 1, 0, 0, 0}},
+    {"customer.reveal",        {1, 1, 1, 0, 0, 0}},
     {"interaction.read",       {1, 1, 1, 1, 1, 1}},
     {"interaction.write",      {1, 1, 1, 0, 0, 0}},
     {"message.write",          {1, 1, 1, 0, 0, 0}},

@@ -42,11 +42,22 @@ static const jschema_field brand_fields[] = {
     STR("signature", 0, 2000, "signature appended to replies"),
     STR("tone_notes", 0, 4000, "how agents should sound for this brand"), END};
 
+static const jschema_field privacy_fields[] = {
+    {"redact_emails", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "mask email addresses in text"},
+    {"redact_phones", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "mask phone numbers in text"},
+    {"sensitive_fields", JS_TAGS, 0, 0, 32, 40, NULL, NULL,
+     "customer fields encrypted at rest and shown only on reveal"},
+    {"sentiment_alert_below", JS_NUMBER, 0, -1, 1, 0, NULL, NULL,
+     "a customer message scoring below this raises a sentiment alert"},
+    END};
+
 static const jschema_field client_body[] = {
     STR("slug", JS_REQUIRED, 40, "short unique name, a-z 0-9 -"),
     STR("name", JS_REQUIRED, 200, "company name"),
     {"brand", JS_OBJECT, 0, 0, 0, 0, NULL, brand_fields, "brand used when speaking for the client"},
     STR("timezone", 0, 64, "IANA timezone"),
+    {"privacy", JS_OBJECT, 0, 0, 0, 0, NULL, privacy_fields,
+     "redaction policy, sensitive customer fields, sentiment alert threshold"},
     END};
 
 static const jschema_field skill_fields[] = {
@@ -87,12 +98,17 @@ static const jschema_field customer_body[] = {
     STR("locale", JS_NULLABLE, 35, "BCP 47 language tag"),
     STR("timezone", JS_NULLABLE, 64, "IANA timezone"),
     {"identities", JS_ARRAY, 0, 0, 32, 0, NULL, identity_fields, "how to reach and recognise"},
+    {"sensitive", JS_MAP, 0, 0, 0, 0, NULL, NULL,
+     "values of the client's sensitive fields, sealed at rest"},
     END};
 
 static const jschema_field customer_patch[] = {
     STR("name", 0, 200, "customer name"), ENUM("tier", 0, tiers, "service tier"),
     STR("locale", JS_NULLABLE, 35, "BCP 47 language tag"),
-    STR("timezone", JS_NULLABLE, 64, "IANA timezone"), END};
+    STR("timezone", JS_NULLABLE, 64, "IANA timezone"),
+    {"sensitive", JS_MAP, 0, 0, 0, 0, NULL, NULL,
+     "sensitive field values to seal; null removes one"},
+    END};
 
 static const jschema_field customer_ref[] = {STR("name", 0, 200, "customer name"),
                                              ENUM("tier", 0, tiers, "service tier"),
@@ -306,6 +322,9 @@ const route routes[] = {
     {"POST", P "/customers/{customer_id}/identities", api_customer_identity_add, "customer.write",
      R_WRITE, identity_fields, 0, NULL, 201, "Add an identity",
      "{\"kind\":\"phone\",\"value\":\"+1555@rand@\"}"},
+    {"GET", P "/customers/{customer_id}/sensitive", api_customer_reveal, "customer.reveal",
+     R_WRITE, NULL, 0, NULL, 200, "The clear values of a customer's sensitive fields (audited)",
+     NULL},
     {"GET", P "/customers/{customer_id}/history", api_customer_history, "customer.read", R_WRITE,
      NULL, 0, NULL, 200, "Every interaction of a customer on every channel (audited)", NULL},
 

@@ -64,6 +64,7 @@ int api_customer_get(req *r);
 int api_customer_update(req *r);
 int api_customer_identity_add(req *r);
 int api_customer_history(req *r);
+int api_customer_reveal(req *r);
 int api_interaction_list(req *r);
 int api_interaction_create(req *r);
 int api_interaction_get(req *r);

@@ -41,6 +41,21 @@ void store_ctx_system(store_ctx *ctx);
  * failure. Close with store_close. */
 int store_open(const char *target, int pool, store **out, char *err, size_t errlen);
 void store_close(store *s);
+/* Gives the store the keys that seal sensitive customer fields (borrowed;
+ * NULL: none, and why says why, for the errors that need a key). */
+struct vault;
+void store_set_vault(store *s, const struct vault *v, const char *why);
+/* Seals every sensitive value again with the vault's active key; *count
+ * receives how many values were sealed again. */
+int store_vault_reseal(store *s, const struct vault *v, int64_t now_ms, int64_t *count,
+                       char *err, size_t errlen);
+
+/* Masks card numbers and the other data of src/core/redact.h in every
+ * string of v, in place, by the client's policy, and records what was
+ * masked as a "redacted" event (what, what_id) on the interaction. */
+int store_redact_text(store_tx *tx, int64_t client_id, int64_t interaction_id, const char *what,
+                      int64_t what_id, json_t *v);
+
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const store *s);
 
@@ -120,6 +135,9 @@ int store_customer_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
 int store_identity_add(store_tx *tx, int64_t customer_id, json_t *in, json_t **out);
 /* {customer, items: every interaction of the customer on every channel,
  * newest first, each with its messages}. Audited. */
+/* The clear values of a customer's sensitive fields, {customer_id,
+ * sensitive: {field: value}}. Audited; needs the vault. */
+int store_customer_reveal(store_tx *tx, int64_t id, json_t **out);
 int store_customer_history(store_tx *tx, int64_t id, json_t **out);
 
 /* --- interactions, messages, events ----------------------------------- */

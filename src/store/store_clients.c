@@ -3,11 +3,13 @@
 
 #include "core/cd_err.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define CLIENT_COLUMNS                                                                             \
     "id, slug, name, brand_display_name, brand_from_address, brand_signature, "                    \
-    "brand_tone_notes, timezone, created_at, updated_at"
+    "brand_tone_notes, timezone, created_at, updated_at, redact_emails, redact_phones, "          \
+    "sensitive_fields, sentiment_alert_below"
 
 /* Folds the brand_* columns into a nested "brand" object. */
 static json_t *client_shape(json_t *row)
@@ -21,7 +23,64 @@ static json_t *client_shape(json_t *row)
         json_object_del(row, col);
     }
     json_object_set_new(row, "brand", brand);
+    store__parse_column(row, "sensitive_fields", "[]");
+    json_t *privacy = json_pack(
+        "{s:b, s:b, s:O, s:O}", "redact_emails", store__int(row, "redact_emails") != 0,
+        "redact_phones", store__int(row, "redact_phones") != 0, "sensitive_fields",
+        json_object_get(row, "sensitive_fields"), "sentiment_alert_below",
+        json_object_get(row, "sentiment_alert_below"));
+    static const char *const cols[] = {"redact_emails", "redact_phones", "sensitive_fields",
+                                       "sentiment_alert_below"};
+    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+        json_object_del(row, cols[i]);
+    json_object_set_new(row, "privacy", privacy);
     return row;
+}
+
+/* Field names a client may mark sensitive: 1-40 of a-z, 0-9, '_'. */
+static int check_privacy(store_tx *tx, json_t *privacy)
+{
+    json_t *names = json_object_get(privacy, "sensitive_fields"), *n;
+    size_t i;
+    json_array_foreach (names, i, n) {
+        const char *v = json_string_value(n);
+        size_t len = strlen(v);
+        if (len > 40)
+            return store__fail(tx, CD_EINVAL, "privacy.sensitive_fields",
+                               "field names are at most 40 characters");
+        for (; *v; v++)
+            if (!((*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9') || *v == '_'))
+                return store__fail(tx, CD_EINVAL, "privacy.sensitive_fields",
+                                   "field names are made of a-z, 0-9 and '_'");
+    }
+    return 0;
+}
+
+/* Adds the privacy settings in `privacy` to an UPDATE being built. */
+static void privacy_columns(sqlb *b, json_t *privacy)
+{
+    json_t *v;
+    if ((v = json_object_get(privacy, "redact_emails")))
+        store__sqlb_param(b, ", redact_emails = $?", json_integer(json_is_true(v)));
+    if ((v = json_object_get(privacy, "redact_phones")))
+        store__sqlb_param(b, ", redact_phones = $?", json_integer(json_is_true(v)));
+    if ((v = json_object_get(privacy, "sensitive_fields"))) {
+        json_t *u = json_array(), *x;
+        size_t i, j;
+        json_array_foreach (v, i, x) { /* without duplicates */
+            int dup = 0;
+            for (j = 0; j < json_array_size(u); j++)
+                dup |= json_equal(json_array_get(u, j), x);
+            if (!dup)
+                json_array_append(u, x);
+        }
+        char *text = json_dumps(u, JSON_COMPACT);
+        json_decref(u);
+        store__sqlb_param(b, ", sensitive_fields = $?", json_string(text ? text : "[]"));
+        free(text);
+    }
+    if ((v = json_object_get(privacy, "sentiment_alert_below")))
+        store__sqlb_param(b, ", sentiment_alert_below = $?", json_real(json_number_value(v)));
 }
 
 static int slug_valid(const char *s)
@@ -54,6 +113,8 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
                            "slug must be 2-40 characters of a-z, 0-9 and '-'");
     if (!name || !*name)
         return store__fail(tx, CD_EINVAL, "name", "name is required");
+    if ((rc = check_privacy(tx, json_object_get(in, "privacy"))))
+        return rc;
     rc = store__q1(tx,
                    "INSERT INTO clients (slug, name, brand_display_name, brand_from_address, "
                    "brand_signature, brand_tone_notes, timezone, created_at, updated_at) "
@@ -68,13 +129,18 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
         return store__fail(tx, rc, "slug", "a client with this slug exists");
     if (rc)
         return rc;
-    rc = store__audit(tx, "create", "client", store__int(row, "id"), store__int(row, "id"), NULL);
-    if (rc) {
-        json_decref(row);
-        return rc;
+    int64_t id = store__int(row, "id");
+    json_decref(row);
+    rc = store__audit(tx, "create", "client", id, id, NULL);
+    if (!rc && json_object_get(in, "privacy")) {
+        sqlb b;
+        store__sqlb_init(&b, "UPDATE clients SET ");
+        store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
+        privacy_columns(&b, json_object_get(in, "privacy"));
+        store__sqlb_param(&b, " WHERE id = $?", json_integer(id));
+        rc = store__sqlb_run(tx, &b, NULL);
     }
-    *out = client_shape(row);
-    return 0;
+    return rc ? rc : store_client_get(tx, id, out);
 }
 
 int store_client_get(store_tx *tx, int64_t id, json_t **out)
@@ -145,8 +211,11 @@ int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
         return store__fail(tx, CD_EINVAL, "slug", "a client's slug cannot change");
     if (json_object_get(patch, "name") && (!name || !*name))
         return store__fail(tx, CD_EINVAL, "name", "name may not be empty");
+    if ((rc = check_privacy(tx, json_object_get(patch, "privacy"))))
+        return rc;
     store__sqlb_init(&b, "UPDATE clients SET ");
     store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
+    privacy_columns(&b, json_object_get(patch, "privacy"));
     patch_column(&b, patch, "name", "name");
     patch_column(&b, patch, "timezone", "timezone");
     patch_column(&b, brand, "display_name", "brand_display_name");

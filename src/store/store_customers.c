@@ -9,7 +9,8 @@
 #include <ctype.h>
 #include <string.h>
 
-#define CUSTOMER_COLUMNS "id, client_id, name, tier, locale, timezone, created_at, updated_at"
+#define CUSTOMER_COLUMNS                                                                           \
+    "id, client_id, name, tier, locale, timezone, created_at, updated_at, sensitive"
 
 static const char *const identity_kinds[] = {"email", "phone", "chat", "social", NULL};
 static const char *const tiers[] = {"standard", "premium", "enterprise", NULL};
@@ -58,6 +59,7 @@ static char *identity_normalize(const char *kind, const char *value)
 static int customer_complete(store_tx *tx, json_t *row)
 {
     json_t *ids = NULL;
+    store__sensitive_shape(row);
     int rc =
         store__q(tx, "SELECT id, kind, value FROM identities WHERE customer_id = $1 ORDER BY id",
                  json_pack("[I]", json_integer_value(json_object_get(row, "id"))), &ids);
@@ -136,9 +138,12 @@ int store_customer_create(store_tx *tx, json_t *in, json_t **out)
     size_t i;
     int rc;
 
+    static const char *const text[] = {"name", NULL};
     rc = store__client_check(tx, client);
     if (!rc)
         rc = check_customer_fields(tx, in);
+    if (!rc)
+        rc = store__redact_fields(tx, client, in, text, NULL);
     if (rc)
         return rc;
     rc = store__q1(tx,
@@ -162,6 +167,8 @@ int store_customer_create(store_tx *tx, json_t *in, json_t **out)
             return rc;
     }
     rc = store__audit(tx, "create", "customer", id, client, NULL);
+    if (!rc)
+        rc = store__sensitive_write(tx, client, id, json_object_get(in, "sensitive"));
     return rc ? rc : customer_load(tx, id, out);
 }
 
@@ -282,7 +289,10 @@ int store_customer_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
         return rc;
     client = store__int(cur, "client_id");
     json_decref(cur);
+    static const char *const free_text[] = {"name", NULL};
     rc = check_customer_fields(tx, patch);
+    if (!rc)
+        rc = store__redact_fields(tx, client, patch, free_text, NULL);
     if (rc)
         return rc;
     store__sqlb_init(&b, "UPDATE customers SET ");
@@ -299,6 +309,8 @@ int store_customer_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     rc = store__sqlb_run(tx, &b, NULL);
     if (!rc)
         rc = store__audit(tx, "update", "customer", id, client, NULL);
+    if (!rc)
+        rc = store__sensitive_write(tx, client, id, json_object_get(patch, "sensitive"));
     return rc ? rc : customer_load(tx, id, out);
 }
 

@@ -20,6 +20,9 @@ static const char *const directions[] = {"inbound", "outbound", "note", NULL};
 
 #define MESSAGE_MAX_BYTES (256 * 1024)
 
+/* Members of an interaction written by people: redacted before storage. */
+static const char *const free_text[] = {"subject", "custom_fields", NULL};
+
 static int one_of(const char *const *set, const char *v)
 {
     for (; v && *set; set++)
@@ -154,10 +157,16 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
         return store__fail(tx, CD_EINVAL, "body", "body may not be empty");
     if (strlen(body) > MESSAGE_MAX_BYTES)
         return store__fail(tx, CD_ETOOBIG, "body", "body is too long");
+    static const char *const text[] = {"body", NULL};
+    redact_counts masked = {0};
+    int rc = store__redact_fields(tx, client, in, text, &masked);
+    if (rc)
+        return rc;
+    body = store__str(in, "body");
     json_t *author = strcmp(dir, "inbound") == 0 || !tx->ctx.user_id
                          ? json_null()
                          : json_integer(tx->ctx.user_id);
-    int rc = store__q1(tx,
+    rc = store__q1(tx,
                        "INSERT INTO messages (client_id, interaction_id, direction, body, "
                        "author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
                        "RETURNING " MESSAGE_COLUMNS,
@@ -169,6 +178,9 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
     json_t *ev = json_pack("{s:I, s:s}", "message_id", store__int(*out, "id"), "direction", dir);
     rc = store__event(tx, client, interaction, "message", NULL, ev);
     json_decref(ev);
+    if (!rc)
+        rc = store__redact_event(tx, client, interaction, "message", store__int(*out, "id"),
+                                 &masked);
     return rc;
 }
 
@@ -221,6 +233,7 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
 {
     int64_t client = store__int(in, "client_id"), id;
     json_t *customer = NULL, *row = NULL, *msg = NULL, *m = json_object_get(in, "message");
+    redact_counts masked = {0};
     int rc;
 
     rc = store__client_check(tx, client);
@@ -234,6 +247,8 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
     if (!rc)
         rc = resolve_customer(tx, client, in, &customer);
     if (!rc)
+        rc = store__redact_fields(tx, client, in, free_text, &masked);
+    if (!rc)
         rc = interaction_insert(tx, client, in, customer, &row);
     json_decref(customer);
     if (rc)
@@ -241,6 +256,8 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
     id = store__int(row, "id");
     interaction_shape(row);
     rc = store__event(tx, client, id, "created", NULL, row);
+    if (!rc)
+        rc = store__redact_event(tx, client, id, "interaction", id, &masked);
     if (!rc && m)
         rc = message_insert(tx, client, id, m, &msg);
     if (!rc)
@@ -393,12 +410,15 @@ out:
 int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
 {
     json_t *cur = NULL, *next = NULL, *before = json_object(), *after = json_object();
+    redact_counts masked = {0};
     int64_t client;
     int rc = store_interaction_get(tx, id, &cur);
     if (rc)
         goto out;
     client = store__int(cur, "client_id");
     rc = check_update(tx, cur, patch);
+    if (!rc)
+        rc = store__redact_fields(tx, client, patch, free_text, &masked);
     if (rc)
         goto out;
     next = json_deep_copy(cur);
@@ -410,6 +430,8 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         rc = tags_write(tx, id, json_object_get(next, "tags"), 1);
     if (!rc)
         rc = store__event(tx, client, id, "updated", before, after);
+    if (!rc)
+        rc = store__redact_event(tx, client, id, "interaction", id, &masked);
     if (!rc) {
         json_t *keys = json_array();
         const char *k;

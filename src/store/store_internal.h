@@ -2,6 +2,8 @@
 #ifndef STORE_INTERNAL_H
 #define STORE_INTERNAL_H
 
+#include "core/redact.h"
+#include "core/vault.h"
 #include "store/backend.h"
 #include "store/store.h"
 
@@ -14,6 +16,8 @@ struct store {
     pthread_cond_t cv;
     store_conn **idle; /* connections not in use */
     int nidle, size;
+    const vault *vault;   /* keys for sensitive fields, or NULL */
+    char vault_why[256];  /* why there is no vault */
 };
 
 struct store_tx {
@@ -99,6 +103,25 @@ int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items);
 /* Appends a hint to the routing outbox (see store_routing.c). */
 int store__routing_emit(store_tx *tx, const char *kind, int64_t client_id, int64_t subject_id,
                         int64_t agent_id, const char *detail);
+
+/* Redaction of free text before it is written (store_redact.c). */
+int store__redact_opts(store_tx *tx, int64_t client_id, unsigned *opts);
+/* Masks every string in v in place. */
+int store__redact_json(json_t *v, unsigned opts, redact_counts *counts);
+/* Masks the members keys (NULL-terminated) of obj with the client's policy. */
+int store__redact_fields(store_tx *tx, int64_t client_id, json_t *obj, const char *const *keys,
+                         redact_counts *counts);
+/* {"card": 2, ...} of what counts holds (new reference), or NULL if nothing. */
+json_t *store__redact_summary(const redact_counts *counts);
+/* Records a "redacted" event (what, what_id, kinds) if counts holds anything. */
+int store__redact_event(store_tx *tx, int64_t client_id, int64_t interaction_id, const char *what,
+                        int64_t what_id, const redact_counts *counts);
+
+/* Sensitive customer fields (store_sensitive.c): masks the "sensitive"
+ * column of a customer row; seals and writes changes ({field: value or
+ * null}) after checking them against the client's list. */
+void store__sensitive_shape(json_t *row);
+int store__sensitive_write(store_tx *tx, int64_t client, int64_t customer_id, json_t *changes);
 
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);

@@ -1595,6 +1595,9 @@ def wrong_values(prop):
     if t == "integer":
         return [("string where integer", "12"), ("float where integer", 1.5),
                 ("boolean where integer", True), ("object where integer", {})]
+    if t == "number":
+        return [("string where number", "0.5"), ("boolean where number", True),
+                ("array where number", [1])]
     if t == "boolean":
         return [("string where boolean", "true"), ("integer where boolean", 1)]
     if t == "array":

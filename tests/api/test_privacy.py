@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Card data never reaches storage or logs; sensitive fields are sealed.
+
+    harness.py --bin BUILD/caredesk --store sqlite|pg -- python3 tests/api/test_privacy.py
+
+1. Card numbers (in several layouts), card codes, expiry dates, SSNs and
+   IBANs go in through every ingest path of the API: interaction subject,
+   custom fields and first message; inbound, outbound and note messages;
+   customer names (new and changed, and customers created from an
+   interaction); subject changes; workflow answers. Every answer shows them
+   masked, each path leaves a "redacted" event with kinds and counts and no
+   value. Then the SQLite file and its WAL (or every file of the PostgreSQL
+   cluster and a pg_dump of the database) and the server log are scanned:
+   none of the values is there.
+2. Email and phone masking follow each client's policy.
+3. Sensitive customer fields: sealed at rest, masked in every answer,
+   revealed only to roles allowed to and only within the client, every
+   reveal audited; unknown fields refused; key rotation with the CLI; a
+   server started with a missing key file refuses to start and says why; a
+   server without keys answers reveals with a clear error.
+
+Ends with `N passed, N failed`.
+"""
+import glob
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+URL = os.environ["CAREDESK_URL"]
+ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
+BIN = os.environ["CAREDESK_BIN"]
+DB = os.environ["CAREDESK_DB"]
+KEY_FILE = os.environ["CAREDESK_KEY_FILE"]
+LOG = os.environ["CAREDESK_LOG"]
+PGDIR = os.environ.get("CAREDESK_PGDIR", "")
+SRC = os.environ["CAREDESK_SRC"]
+API = "/api/v1"
+
+PASSED = FAILED = 0
+
+
+def check(name, ok, detail=""):
+    global PASSED, FAILED
+    if ok:
+        PASSED += 1
+        print("PASS " + name)
+    else:
+        FAILED += 1
+        print("FAIL %s -- %s" % (name, str(detail)[:600]))
+    sys.stdout.flush()
+    return ok
+
+
+class Resp(dict):
+    status = 0
+
+
+def call(token, method, path, body=None, url=URL):
+    u = urllib.parse.urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    headers = {"Authorization": "Bearer " + token}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    c.request(method, path, data, headers)
+    r = c.getresponse()
+    raw = r.read()
+    c.close()
+    out = Resp()
+    try:
+        v = json.loads(raw) if raw else {}
+        if isinstance(v, dict):
+            out.update(v)
+        else:
+            out["_"] = v
+    except ValueError:
+        out["_raw"] = raw
+    out.status = r.status
+    return out
+
+
+def admin(method, path, body=None):
+    return call(ADMIN, method, path, body)
+
+
+def must(r, status, what):
+    if not check("%s (HTTP %d)" % (what, status), r.status == status, "%d %s" % (r.status, dict(r))):
+        raise SystemExit("cannot go on: " + what)
+    return r
+
+
+def cli(*args):
+    return subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=120)
+
+
+def user(email, role, clients):
+    must(admin("POST", API + "/users", {"email": email, "name": email.split("@")[0], "role": role,
+                                        "password": "privacy-pass-1", "clients": clients}),
+         201, "user " + email)
+    r = cli("token", "create", "--db", DB, "--email", email)
+    check("token for " + email, r.returncode == 0, r.stderr)
+    return r.stdout.strip().splitlines()[-1]
+
+
+# Secrets planted through the API, each with the text that must never be
+# stored (the digits as typed and as bare digits).
+CARDS = ["4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005",
+         "6011.1111.1111.1117", "3530 1113\n3330 0000"]
+SECRETS = []
+
+
+def secret(text):
+    SECRETS.append(text)
+    return text
+
+
+def needles():
+    out = set()
+    for s in SECRETS:
+        digits = "".join(ch for ch in s if ch.isalnum())
+        out.add(digits[:-4])  # everything but the last four
+        out.add(s[:-4])
+    return {n.encode() for n in out if len(n) >= 6}
+
+
+def events(token, iid):
+    return call(token, "GET", API + "/interactions/%d/events?limit=200" % iid).get("items", [])
+
+
+def redacted_kinds(token, iid):
+    kinds = {}
+    for e in events(token, iid):
+        if e.get("kind") == "redacted":
+            for k, n in (e.get("after_json") or {}).get("kinds", {}).items():
+                kinds[k] = kinds.get(k, 0) + n
+    return kinds
+
+
+def main():
+    # ---- setup: two clients, A masking emails and phones, with sensitive fields
+    A = must(admin("POST", API + "/clients", {
+        "slug": "priv-a", "name": "Privacy A", "privacy": {
+            "redact_emails": True, "redact_phones": True,
+            "sensitive_fields": ["date_of_birth", "member_number"],
+            "sentiment_alert_below": -0.4}}), 201, "client A")
+    B = must(admin("POST", API + "/clients", {"slug": "priv-b", "name": "Privacy B"}), 201,
+             "client B")
+    check("client privacy settings as given", A.get("privacy", {}).get("redact_emails") is True
+          and A["privacy"].get("sensitive_fields") == ["date_of_birth", "member_number"]
+          and abs(A["privacy"].get("sentiment_alert_below", 0) + 0.4) < 1e-9, A)
+    check("privacy defaults: nothing optional masked, no sensitive fields",
+          B.get("privacy", {}).get("redact_emails") is False
+          and B["privacy"].get("sensitive_fields") == [], B)
+    r = admin("PATCH", API + "/clients/%d" % B["id"], {"privacy": {"sensitive_fields": ["Bad Name"]}})
+    check("sensitive field names are checked", r.status == 422, dict(r))
+    r = admin("PATCH", API + "/clients/%d" % B["id"], {"privacy": {"sentiment_alert_below": 2}})
+    check("sentiment threshold must lie in [-1, 1]", r.status == 400, dict(r))
+    A, B = A["id"], B["id"]
+    agentA = user("agent@priv-a.test", "agent", [A])
+    qaA = user("qa@priv-a.test", "qa", [A])
+    agentB = user("agent@priv-b.test", "agent", [B])
+
+    # ---- 1. every ingest path
+    it = must(call(agentA, "POST", API + "/interactions", {
+        "client_id": A, "channel": "email", "subject": "Card " + secret(CARDS[0]),
+        "custom_fields": {"note": "ssn " + secret("078-05-1120")},
+        "customer": {"name": "Pat " + secret(CARDS[2]),
+                     "identities": [{"kind": "email", "value": "pat@example.com"}]},
+        "message": {"direction": "inbound",
+                    "body": "Please charge " + secret(CARDS[1]) + " exp 09/28 cvv 737, write to "
+                    "pat.lee@example.com or call +1 (415) 555-0182"}}), 201,
+        "interaction with card data")
+    iid = it["id"]
+    body = it.get("message", {}).get("body", "")
+    check("first message masked as it is answered",
+          "**** **** **** 1111" in it.get("subject", "") and "****-****-****-4444" in body
+          and "**/**" in body and "cvv ***" in body and "p******@example.com" in body
+          and "***) ***-0182" in body, it)
+    check("custom field masked", it.get("custom_fields", {}).get("note") == "ssn ***-**-1120", it)
+    cust = call(agentA, "GET", API + "/customers/%d" % it["customer_id"])
+    check("customer created from the interaction has its name masked",
+          cust.get("name") == "Pat ***********0005", cust)
+    for direction, before, value, after in (
+            ("inbound", "my other card ", CARDS[3], "."),
+            ("outbound", "we saw ", CARDS[4], " on file"),
+            ("note", "IBAN ", "GB82 WEST 1234 5698 7654 32", ", refund there")):
+        m = must(call(agentA, "POST", API + "/interactions/%d/messages" % iid,
+                      {"direction": direction, "body": before + secret(value) + after}), 201,
+                 direction + " message")
+        check(direction + " message masked, the last four kept",
+              m["body"].startswith(before) and m["body"].endswith(value[-4:] + after)
+              and "*" in m["body"], m)
+    r = must(call(agentA, "PATCH", API + "/interactions/%d" % iid,
+                  {"subject": "Now " + secret("4012 8888 8888 1881")}), 200,
+             "subject change")
+    check("changed subject masked", r.get("subject") == "Now **** **** **** 1881", r)
+    c2 = must(call(agentA, "POST", API + "/customers",
+                   {"client_id": A, "name": "Lee " + secret("5105 1051 0510 5100")}), 201,
+              "customer with a card in the name")
+    check("customer name masked", c2.get("name") == "Lee **** **** **** 5100", c2)
+    r = must(call(agentA, "PATCH", API + "/customers/%d" % c2["id"],
+                  {"name": "Lee " + secret("4000 0566 5566 5556")}), 200, "customer rename")
+    check("renamed customer masked", r.get("name") == "Lee **** **** **** 5556", r)
+    # A workflow whose text answer carries a card.
+    wf = must(admin("POST", API + "/workflows", {"client_id": A, "document": {
+        "id": "ask-ref", "version": 1, "start": "ref", "nodes": [
+            {"id": "ref", "kind": "ask", "type": "text", "prompt": "Reference?", "next": "done"},
+            {"id": "done", "kind": "end", "outcome": "resolved", "code": "OK"}]}}), 201,
+        "workflow")
+    must(admin("POST", API + "/workflows/%d/publish" % wf["id"]), 201, "publish")
+    sess = must(call(agentA, "POST", API + "/interactions/%d/sessions" % iid,
+                     {"workflow_id": wf["id"]}), 201, "session")
+    r = must(call(agentA, "POST", API + "/sessions/%d/answer" % sess["id"],
+                  {"answer": "card " + secret("4242 4242 4242 4242")}), 200, "answer")
+    got = call(agentA, "GET", API + "/sessions/%d" % sess["id"])
+    check("workflow answer stored masked", "**** **** **** 4242" in json.dumps(got)
+          and "4242 4242 4242 4242" not in json.dumps(got), got)
+    kinds = redacted_kinds(agentA, iid)
+    check("redacted events count every kind masked on the interaction",
+          kinds.get("card", 0) >= 6 and kinds.get("cvv") == 1 and kinds.get("expiry") == 1
+          and kinds.get("ssn") == 1 and kinds.get("iban") == 1 and kinds.get("email") == 1
+          and kinds.get("phone") == 1, kinds)
+    ev_text = json.dumps(events(agentA, iid))
+    check("no event carries a value", not any(n.decode() in ev_text for n in needles()), "")
+
+    # ---- 2. policy: client B masks neither emails nor phones
+    itb = must(call(agentB, "POST", API + "/interactions", {
+        "client_id": B, "channel": "chat", "message": {
+            "direction": "inbound", "body": "mail pat.lee@example.com, call +1 (415) 555-0182, "
+                                            "card " + secret("4111111111111111")}}), 201,
+        "interaction in B")
+    check("client B keeps emails and phones, masks cards",
+          itb["message"]["body"] == "mail pat.lee@example.com, call +1 (415) 555-0182, card "
+          "************1111", itb)
+    r = must(admin("PATCH", API + "/clients/%d" % B, {"privacy": {"redact_emails": True}}), 200,
+             "B turns email masking on")
+    m = must(call(agentB, "POST", API + "/interactions/%d/messages" % itb["id"],
+                  {"direction": "inbound", "body": "new address jo@example.org"}), 201,
+             "message after the change")
+    check("the new policy applies to later text", m["body"] == "new address j*@example.org", m)
+
+    # ---- 3. sensitive fields
+    c = must(call(agentA, "POST", API + "/customers", {
+        "client_id": A, "name": "Morgan",
+        "sensitive": {"date_of_birth": secret("1979-03-14"), "member_number": secret("MBR-77120934")}}),
+        201, "customer with sensitive fields")
+    check("sensitive values masked in the answer",
+          c.get("sensitive") == {"date_of_birth": "********", "member_number": "********"}, c)
+    g = call(agentA, "GET", API + "/customers/%d" % c["id"])
+    check("masked on read", g.get("sensitive", {}).get("date_of_birth") == "********", g)
+    lst = call(agentA, "GET", API + "/customers?client_id=%d" % A)
+    check("masked in lists", "1979-03-14" not in json.dumps(lst) and lst.status == 200, lst)
+    rv = call(agentA, "GET", API + "/customers/%d/sensitive" % c["id"])
+    check("an agent of the client reveals them", rv.status == 200 and rv.get("sensitive") == {
+        "date_of_birth": "1979-03-14", "member_number": "MBR-77120934"}, dict(rv))
+    check("qa may not reveal", call(qaA, "GET", API + "/customers/%d/sensitive" % c["id"]).status
+          == 403)
+    check("another client's agent gets not found",
+          call(agentB, "GET", API + "/customers/%d/sensitive" % c["id"]).status == 404)
+    audit = admin("GET", API + "/audit?limit=200")
+    reveals = [e for e in audit.get("items", []) if e.get("action") == "reveal"
+               and e.get("entity_id") == c["id"]]
+    check("the reveal is audited with the fields read", len(reveals) == 1
+          and "date_of_birth" in json.dumps(reveals[0]), audit.get("items", [])[:3])
+    r = call(agentA, "POST", API + "/customers", {"client_id": A, "sensitive": {"ssn": "x"}})
+    check("a field the client did not mark sensitive is refused", r.status == 422, dict(r))
+    r = call(agentA, "POST", API + "/customers",
+             {"client_id": A, "sensitive": {"date_of_birth": 19790314}})
+    check("a sensitive value must be a string", r.status == 422, dict(r))
+    r = call(agentA, "PATCH", API + "/customers/%d" % c["id"],
+             {"sensitive": {"member_number": None}})
+    check("null removes a sensitive value", r.status == 200 and "member_number" not in
+          r.get("sensitive", {}), dict(r))
+    r = call(agentA, "PATCH", API + "/customers/%d" % c["id"],
+             {"sensitive": {"member_number": "MBR-5"}})
+    check("a sensitive value can be set again", r.status == 200
+          and call(agentA, "GET", API + "/customers/%d/sensitive" % c["id"]).get(
+              "sensitive", {}).get("member_number") == "MBR-5", dict(r))
+
+    # ---- storage and logs hold none of the planted values
+    time.sleep(0.3)
+    found = []
+    files = []
+    if PGDIR:
+        files = [p for p in glob.glob(os.path.join(PGDIR, "**"), recursive=True)
+                 if os.path.isfile(p)]
+        url = urllib.parse.urlsplit(DB)
+        dump = subprocess.run(["pg_dump", "-h", url.hostname, "-p", str(url.port), "-U",
+                               url.username or "postgres", url.path.lstrip("/")],
+                              capture_output=True, timeout=120)
+        check("pg_dump ran", dump.returncode == 0 and b"CREATE TABLE" in dump.stdout,
+              dump.stderr[:300])
+        check("the dump holds sealed values", b"v1:" in dump.stdout, "")
+        for n in needles():
+            if n in dump.stdout:
+                found.append(("pg_dump", n))
+    else:
+        files = [p for p in (DB, DB + "-wal", DB + "-shm") if os.path.exists(p)]
+    files.append(LOG)
+    check("files to scan exist", len(files) >= 2, files)
+    for p in files:
+        try:
+            with open(p, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        for n in needles():
+            if n in data:
+                found.append((p, n))
+    check("no planted value in the store's files, the dump or the server log (%d files)"
+          % len(files), not found, found[:5])
+
+    # ---- keys: rotation, a lost key file, no key file
+    before = open(KEY_FILE).read().count("caredesk-key ")
+    r = cli("keys", "rotate", "--db", DB, "--key-file", KEY_FILE)
+    check("keys rotate reseals every value", r.returncode == 0 and "sealed 2 values" in r.stdout,
+          r.stdout + r.stderr)
+    check("rotation adds a key and keeps the old one",
+          open(KEY_FILE).read().count("caredesk-key ") == before + 1)
+    srv = subprocess.Popen([BIN, "serve", "--db", DB, "--listen", "127.0.0.1:0", "--quiet",
+                            "--key-file", KEY_FILE, "--web", os.path.join(SRC, "web")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = srv.stdout.readline().strip()
+        url2 = line[len("listening on "):]
+        rv = call(agentA, "GET", API + "/customers/%d/sensitive" % c["id"], url=url2)
+        check("a server with the rotated key file reveals resealed values",
+              rv.status == 200 and rv.get("sensitive", {}).get("date_of_birth") == "1979-03-14",
+              dict(rv))
+    finally:
+        srv.terminate()
+        srv.wait(timeout=15)
+    r = cli("keys", "rotate", "--db", DB, "--key-file", KEY_FILE, "--drop-old")
+    check("rotate --drop-old leaves one key", r.returncode == 0
+          and open(KEY_FILE).read().count("caredesk-key ") == 1, r.stdout + r.stderr)
+    missing = os.path.join(tempfile.mkdtemp(), "gone.key")
+    r = subprocess.run([BIN, "serve", "--db", DB, "--listen", "127.0.0.1:0", "--key-file",
+                        missing], capture_output=True, text=True, timeout=30)
+    check("a missing key file stops the server with a clear message",
+          r.returncode == 1 and "cannot be read" in r.stderr and "Restore" in r.stderr, r.stderr)
+    env = dict(os.environ, CAREDESK_KEY_FILE="")
+    srv = subprocess.Popen([BIN, "serve", "--db", DB, "--listen", "127.0.0.1:0", "--quiet",
+                            "--web", os.path.join(SRC, "web")], env=env, cwd=tempfile.mkdtemp(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url3 = srv.stdout.readline().strip()[len("listening on "):]
+        rv = call(agentA, "GET", API + "/customers/%d/sensitive" % c["id"], url=url3)
+        check("without keys a reveal fails and says why", rv.status == 409
+              and "key file" in rv.get("error", {}).get("message", ""), dict(rv))
+        rv = call(agentA, "POST", API + "/customers",
+                  {"client_id": A, "sensitive": {"date_of_birth": "2000-01-01"}}, url=url3)
+        check("without keys a sensitive write is refused", rv.status == 409, dict(rv))
+        rv = call(agentA, "GET", API + "/customers/%d" % c["id"], url=url3)
+        check("without keys customers still read, masked", rv.status == 200
+              and rv.get("sensitive", {}).get("date_of_birth") == "********", dict(rv))
+    finally:
+        srv.terminate()
+        srv.wait(timeout=15)
+    r = cli("audit", "verify", "--db", DB)
+    check("audit chain intact", r.returncode == 0, r.stdout + r.stderr)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit as e:
+        print(e)
+    print("%d passed, %d failed" % (PASSED, FAILED))
+    sys.exit(1 if FAILED or not PASSED else 0)
