@@ -83,6 +83,9 @@ struct sentiment_model {
     int learned;
     size_t n_lex, n_emoji, n_learned;
     char *learned_from;
+    /* Bit (first byte << 8 | last byte), lowercased, of each lexicon entry
+     * with punctuation: raw tokens looked up whole must match one. */
+    uint64_t pairs[1024];
 };
 
 /* --- table ----------------------------------------------------------------- */
@@ -127,8 +130,14 @@ static const entry *table_find(const table *t, const char *key, size_t len)
             return NULL;
         if (s->tag == tag) {
             const entry *e = &t->e[s->idx1 - 1];
-            if (e->len == len && memcmp(t->keys + e->off, key, len) == 0)
-                return e;
+            if (e->len == len) {
+                const char *k = t->keys + e->off;
+                size_t i2 = 0;
+                while (i2 < len && k[i2] == key[i2])
+                    i2++;
+                if (i2 == len)
+                    return e;
+            }
         }
     }
 }
@@ -305,6 +314,7 @@ typedef void (*tok_fn)(void *ctx, const char *key, size_t len, int negated);
 
 typedef struct scan {
     const table *t;
+    const uint64_t *pairs;
     const sentiment_model *m; /* learned weights used when set */
     tok_fn fn;
     void *ctx;
@@ -318,23 +328,32 @@ typedef struct scan {
     size_t ntok, nupper, nexcl, nq;
 } scan;
 
-static int is_space(unsigned char c)
+/* Byte classes: space (and NUL, control bytes), lower, upper, digit,
+ * apostrophe, clause punctuation (. , ; ! ?), other ASCII punctuation, and
+ * bytes of multibyte UTF-8. */
+enum { S, L, U, D, A, C, P, H };
+static const uint8_t CLS[256] = {
+    S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S, S,
+    S, C, P, P, P, P, P, A, P, P, P, P, C, P, C, P, D, D, D, D, D, D, D, D, D, D, P, C, P, P, P, C,
+    P, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, P, P, P, P, P,
+    P, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, P, P, P, P, S,
+    H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H,
+    H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H,
+    H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H,
+    H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H, H,
+};
+
+static inline unsigned char low(unsigned char c)
 {
-    return c == ' ' || (c >= '\t' && c <= '\r') || c == 0;
+    return CLS[c] == U ? (unsigned char)(c + 32) : c;
 }
 
-static int is_alnum(unsigned char c)
+static inline int is_alnum(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    return CLS[c] >= L && CLS[c] <= D;
 }
 
-static int is_clause_break(unsigned char c)
-{
-    return c == '.' || c == ',' || c == ';' || c == '!' || c == '?';
-}
-
-/* Decodes one UTF-8 sequence at p[0..n): its length (0 if invalid) and cp. */
-static size_t utf8_dec(const unsigned char *p, size_t n, uint32_t *cp)
+static inline size_t utf8_dec(const unsigned char *p, size_t n, uint32_t *cp)
 {
     unsigned char c = p[0];
     size_t len;
@@ -364,7 +383,7 @@ static size_t utf8_dec(const unsigned char *p, size_t n, uint32_t *cp)
     return len;
 }
 
-static int is_emoji(uint32_t cp)
+static inline int is_emoji(uint32_t cp)
 {
     return (cp >= 0x2300 && cp <= 0x23ff) || (cp >= 0x25a0 && cp <= 0x27bf) ||
            (cp >= 0x2b00 && cp <= 0x2bff) || (cp >= 0x1f000 && cp <= 0x1faff) || cp == 0x3030 ||
@@ -372,19 +391,19 @@ static int is_emoji(uint32_t cp)
 }
 
 /* Joiners, variation selectors, skin tones, keycap: ignored. */
-static int is_emoji_mod(uint32_t cp)
+static inline int is_emoji_mod(uint32_t cp)
 {
     return cp == 0x200d || cp == 0xfe0f || cp == 0xfe0e || cp == 0x20e3 ||
            (cp >= 0x1f3fb && cp <= 0x1f3ff);
 }
 
-static int is_apostrophe(uint32_t cp)
+static inline int is_apostrophe(uint32_t cp)
 {
     return cp == '\'' || cp == 0x2019 || cp == 0x2018;
 }
 
 /* Letters of any script join words; punctuation and symbols separate. */
-static int is_word_cp(uint32_t cp)
+static inline int is_word_cp(uint32_t cp)
 {
     if (cp < 0x80)
         return is_alnum((unsigned char)cp);
@@ -502,11 +521,114 @@ static int has_nt(const char *w, size_t n)
     return 0;
 }
 
+/* Whether the multibyte sequence at p[0..n) joins a word; *l its length. */
+static inline int high_word(const unsigned char *p, size_t n, size_t *l, int *apos)
+{
+    uint32_t cp;
+    *l = utf8_dec(p, n, &cp);
+    *apos = *l && is_apostrophe(cp);
+    return *l && is_word_cp(cp);
+}
+
+/* Whether the byte sequence at p[0..n) starts a word character. */
+static inline int starts_word(const unsigned char *p, size_t n)
+{
+    if (!n)
+        return 0;
+    if (CLS[p[0]] != H)
+        return is_alnum(p[0]);
+    size_t l;
+    int apos;
+    return high_word(p, n, &l, &apos);
+}
+
+/* Reads the word at p[*j] (which starts one) and passes it on. */
+static void word(scan *sc, const unsigned char *p, size_t n, size_t *jp)
+{
+    char buf[MAXTOK];
+    size_t j = *jp, total = 0;
+    int lower = 0, upper = 0, apos = 0;
+    while (j < n) {
+        unsigned char c = p[j];
+        switch (CLS[c]) {
+        case L:
+        case D:
+            lower |= CLS[c] == L;
+            if (total < MAXTOK)
+                buf[total] = (char)c;
+            total++;
+            j++;
+            continue;
+        case U:
+            upper = 1;
+            if (total < MAXTOK)
+                buf[total] = (char)(c + 32);
+            total++;
+            j++;
+            continue;
+        case A:
+            if (!total || !starts_word(p + j + 1, n - j - 1))
+                break;
+            if (total < MAXTOK)
+                buf[total] = '\'';
+            total++;
+            apos = 1;
+            j++;
+            continue;
+        case H: {
+            size_t l;
+            int ap;
+            if (high_word(p + j, n - j, &l, &ap)) {
+                if (total + l <= MAXTOK)
+                    memcpy(buf + total, p + j, l);
+                total += l;
+                lower = 1;
+                j += l;
+                continue;
+            }
+            if (ap && total && starts_word(p + j + l, n - j - l)) {
+                if (total < MAXTOK)
+                    buf[total] = '\'';
+                total++;
+                apos = 1;
+                j += l;
+                continue;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        break;
+    }
+    *jp = j;
+    if (total < 2) /* single letters and digits carry nothing */
+        return;
+    if (total > MAXTOK) { /* counts as a word; never looked up */
+        token(sc, NULL, upper && !lower, 0, buf, 0);
+        return;
+    }
+    token(sc, table_find(sc->t, buf, total), upper && !lower, apos && has_nt(buf, total), buf,
+          total);
+}
+
 /* Splits a raw token (no whitespace) into words, emoji and punctuation. */
 static void split(scan *sc, const unsigned char *p, size_t n)
 {
     size_t j = 0;
     while (j < n) {
+        unsigned char c = p[j];
+        unsigned cl = CLS[c];
+        if (cl >= L && cl <= D) {
+            word(sc, p, n, &j);
+            continue;
+        }
+        if (cl != H) {
+            if (cl == C)
+                clause_break(sc);
+            j++;
+            continue;
+        }
         uint32_t cp;
         size_t l = utf8_dec(p + j, n - j, &cp);
         if (!l) { /* invalid byte */
@@ -514,60 +636,13 @@ static void split(scan *sc, const unsigned char *p, size_t n)
             continue;
         }
         if (is_word_cp(cp)) {
-            char buf[MAXTOK];
-            size_t bl = 0, total = 0;
-            int lower = 0, upper = 0, apos = 0;
-            while (j < n) {
-                l = utf8_dec(p + j, n - j, &cp);
-                if (!l)
-                    break;
-                if (is_apostrophe(cp)) {
-                    uint32_t nx;
-                    size_t l2 = j + l < n ? utf8_dec(p + j + l, n - j - l, &nx) : 0;
-                    if (!l2 || !is_word_cp(nx))
-                        break;
-                    if (bl < MAXTOK)
-                        buf[bl++] = '\'';
-                    total++;
-                    apos = 1;
-                    j += l;
-                    continue;
-                }
-                if (!is_word_cp(cp))
-                    break;
-                if (l == 1) {
-                    unsigned char c = p[j];
-                    if (c >= 'A' && c <= 'Z') {
-                        upper = 1;
-                        c = (unsigned char)(c + 32);
-                    } else if (c >= 'a' && c <= 'z') {
-                        lower = 1;
-                    }
-                    if (bl < MAXTOK)
-                        buf[bl++] = (char)c;
-                } else {
-                    if (bl + l <= MAXTOK)
-                        memcpy(buf + bl, p + j, l);
-                    bl += l; /* past MAXTOK: too long, never looked up */
-                    lower = 1;
-                }
-                total += l;
-                j += l;
-            }
-            if (total < 2) /* single letters and digits carry nothing */
-                continue;
-            const entry *e = total <= MAXTOK ? table_find(sc->t, buf, total) : NULL;
-            int nt = apos && total <= MAXTOK && has_nt(buf, total);
-            token(sc, e, upper && !lower, nt, buf, total <= MAXTOK ? total : 0);
+            word(sc, p, n, &j);
             continue;
         }
-        if (is_emoji(cp)) {
+        if (is_emoji(cp))
             token(sc, table_find(sc->t, (const char *)p + j, l), 0, 0, (const char *)p + j, l);
-        } else if (l == 1 && is_clause_break(p[j])) {
+        else if (cp == 0x2026) /* ellipsis */
             clause_break(sc);
-        } else if (cp == 0x2026) { /* ellipsis */
-            clause_break(sc);
-        }
         j += l;
     }
 }
@@ -576,39 +651,41 @@ static void scan_text(scan *sc, const unsigned char *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        if (is_space(p[i])) {
+        if (CLS[p[i]] == S) {
             i++;
             continue;
         }
         size_t s = i;
         int punct = 0;
-        for (; i < n && !is_space(p[i]); i++) {
-            unsigned char c = p[i];
-            if (c == '!')
-                sc->nexcl++;
-            else if (c == '?')
-                sc->nq++;
-            if (c < 0x80 && !is_alnum(c) && c != '\'')
+        for (; i < n; i++) {
+            unsigned cl = CLS[p[i]];
+            if (cl == S)
+                break;
+            if (cl == C || cl == P) {
                 punct = 1;
+                sc->nexcl += p[i] == '!';
+                sc->nq += p[i] == '?';
+            }
         }
         size_t len = i - s;
-        if (punct && len >= 2 && len <= MAXTOK) { /* an emoticon? */
-            char buf[MAXTOK];
-            int upper = 0, lower = 0;
-            for (size_t k = 0; k < len; k++) {
-                unsigned char c = p[s + k];
-                if (c >= 'A' && c <= 'Z') {
-                    upper = 1;
-                    c = (unsigned char)(c + 32);
-                } else if (c >= 'a' && c <= 'z') {
-                    lower = 1;
+        /* An emoticon (":)", "<3", ":D")? Only raw tokens whose first and
+         * last bytes match some punctuated lexicon entry are looked up. */
+        if (punct && len >= 2 && len <= MAXTOK) {
+            unsigned k = (unsigned)low(p[s]) << 8 | low(p[i - 1]);
+            if (sc->pairs[k >> 6] >> (k & 63) & 1) {
+                char buf[MAXTOK];
+                int upper = 0, lower = 0;
+                for (size_t k2 = 0; k2 < len; k2++) {
+                    unsigned char c = p[s + k2];
+                    upper |= CLS[c] == U;
+                    lower |= CLS[c] == L;
+                    buf[k2] = (char)low(c);
                 }
-                buf[k] = (char)c;
-            }
-            const entry *e = table_find(sc->t, buf, len);
-            if (e && (e->flags & F_LEX)) {
-                token(sc, e, upper && !lower, 0, buf, len);
-                continue;
+                const entry *e = table_find(sc->t, buf, len);
+                if (e && (e->flags & F_LEX)) {
+                    token(sc, e, upper && !lower, 0, buf, len);
+                    continue;
+                }
             }
         }
         split(sc, p + s, len);
@@ -634,6 +711,7 @@ static void scan_init(scan *sc, const sentiment_model *m)
 {
     memset(sc, 0, sizeof *sc);
     sc->t = &m->t;
+    sc->pairs = m->pairs;
     sc->m = m->learned ? m : NULL;
 }
 
@@ -804,6 +882,17 @@ static int load_lexicon(sentiment_model *m, const char *path, char *msg, size_t 
     if (!m->n_lex) {
         set_msg(msg, msglen, "%s: no lexicon entries", path);
         return CD_EINVAL;
+    }
+    for (size_t i = 0; i < m->t.n; i++) {
+        const entry *e = &m->t.e[i];
+        const unsigned char *k = (const unsigned char *)m->t.keys + e->off;
+        int punct = 0;
+        for (size_t j = 0; j < e->len; j++)
+            punct |= CLS[k[j]] == C || CLS[k[j]] == P;
+        if ((e->flags & F_LEX) && punct && e->len >= 2) {
+            unsigned b = (unsigned)low(k[0]) << 8 | low(k[e->len - 1]);
+            m->pairs[b >> 6] |= 1ULL << (b & 63);
+        }
     }
     return CD_OK;
 }
@@ -1133,6 +1222,7 @@ static int model_copy_lexicon(const sentiment_model *base, sentiment_model **out
         e->w = e->wneg = 0;
     }
     m->a = 1.0;
+    memcpy(m->pairs, base->pairs, sizeof m->pairs);
     m->n_lex = base->n_lex;
     m->n_emoji = base->n_emoji;
     *out = m;
@@ -1150,13 +1240,13 @@ int sentiment_train(const sentiment_model *base, const sentiment_example *ex, si
     int epochs = opts && opts->epochs > 0 ? opts->epochs : 60;
 
     trainer tr = {0};
-    double *S = cd_malloc(n * sizeof *S);
+    double *lexsum = cd_malloc(n * sizeof *lexsum);
     size_t *start = cd_malloc((n + 1) * sizeof *start);
     double *w = NULL, *g2 = NULL;
     uint32_t *count = NULL;
     sentiment_model *m = NULL;
     int rc = CD_ENOMEM;
-    if (!S || !start)
+    if (!lexsum || !start)
         goto done;
 
     /* Features: the lexicon sum, and every token, plain or negated. */
@@ -1169,7 +1259,7 @@ int sentiment_train(const sentiment_model *base, const sentiment_example *ex, si
         start[i] = tr.nfeats;
         if (ex[i].text)
             scan_text(&sc, (const unsigned char *)ex[i].text, ex[i].len);
-        S[i] = sc.ntok ? scan_sum(&sc) : 0;
+        lexsum[i] = sc.ntok ? scan_sum(&sc) : 0;
         if (tr.oom)
             goto done;
     }
@@ -1190,14 +1280,14 @@ int sentiment_train(const sentiment_model *base, const sentiment_example *ex, si
     const double lr = 0.1, eps = 1e-8;
     for (int ep = 0; ep < epochs; ep++) {
         for (size_t i = 0; i < n; i++) {
-            double z = *a * S[i] + *b;
+            double z = *a * lexsum[i] + *b;
             for (size_t k = start[i]; k < start[i + 1]; k++)
                 if (count[tr.feats[k]] >= (uint32_t)min_count)
                     z += w[tr.feats[k]];
             double y = ex[i].label ? 1.0 : 0.0;
             double p = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
             double g = p - y;
-            double ga = g * S[i];
+            double ga = g * lexsum[i];
             g2[nf] += ga * ga;
             *a -= lr * ga / sqrt(g2[nf] + eps);
             g2[nf + 1] += g * g;
@@ -1239,7 +1329,7 @@ done:
     sentiment_free(m);
     table_free(&tr.vocab);
     cd_free(tr.feats);
-    cd_free(S);
+    cd_free(lexsum);
     cd_free(start);
     cd_free(w);
     cd_free(g2);
