@@ -1238,6 +1238,7 @@ int sentiment_train(const sentiment_model *base, const sentiment_example *ex, si
     double l2 = opts && opts->l2 > 0 ? opts->l2 : 2.0;
     int min_count = opts && opts->min_count > 0 ? opts->min_count : 3;
     int epochs = opts && opts->epochs > 0 ? opts->epochs : 60;
+    int fit_bias = opts && opts->fit_bias;
 
     trainer tr = {0};
     double *lexsum = cd_malloc(n * sizeof *lexsum);
@@ -1290,8 +1291,10 @@ int sentiment_train(const sentiment_model *base, const sentiment_example *ex, si
             double ga = g * lexsum[i];
             g2[nf] += ga * ga;
             *a -= lr * ga / sqrt(g2[nf] + eps);
-            g2[nf + 1] += g * g;
-            *b -= lr * g / sqrt(g2[nf + 1] + eps);
+            if (fit_bias) {
+                g2[nf + 1] += g * g;
+                *b -= lr * g / sqrt(g2[nf + 1] + eps);
+            }
             for (size_t k = start[i]; k < start[i + 1]; k++) {
                 uint32_t f = tr.feats[k];
                 if (count[f] < (uint32_t)min_count)

@@ -106,11 +106,14 @@ typedef struct sentiment_train_opts {
     double l2;       /* L2 penalty on each token weight; default 2.0 */
     int min_count;   /* a token (or negated token) seen fewer times gets none; default 3 */
     int epochs;      /* passes over the examples; default 60 */
+    int fit_bias;    /* learn b too; default 0: b = 0, so a text with no
+                      * lexicon word and no learned token stays neutral
+                      * whatever the balance of the examples */
     const char *note; /* where the examples come from, kept with the weights */
 } sentiment_train_opts;
 
 /* Learns the layer of step 2 from labelled examples by logistic regression
- * (the probability of positive is 1 / (1 + exp(-z))): a and b, and a
+ * (the probability of positive is 1 / (1 + exp(-z))): a (and b if asked), and a
  * weight for every token seen at least min_count times, plain or within a
  * negation. The new model has base's lexicons and no learned weights of
  * base. opts may be NULL (defaults). Deterministic. Returns 0, CD_EINVAL
