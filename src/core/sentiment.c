@@ -56,6 +56,7 @@ enum {
 };
 
 typedef struct entry {
+    uint64_t pre; /* the key's first 8 bytes, zero-padded */
     uint32_t off; /* key in the arena */
     uint16_t len;
     uint16_t flags;
@@ -118,10 +119,18 @@ static void table_free(table *t)
     memset(t, 0, sizeof *t);
 }
 
+static inline uint64_t prefix8(const char *key, size_t len)
+{
+    uint64_t v = 0;
+    memcpy(&v, key, len < 8 ? len : 8);
+    return v;
+}
+
 static const entry *table_find(const table *t, const char *key, size_t len)
 {
     if (!t->s)
         return NULL;
+    uint64_t pre = prefix8(key, len);
     uint64_t h = hash_bytes(key, len);
     uint32_t tag = (uint32_t)(h >> 32);
     for (size_t i = (size_t)h & t->mask;; i = (i + 1) & t->mask) {
@@ -130,9 +139,11 @@ static const entry *table_find(const table *t, const char *key, size_t len)
             return NULL;
         if (s->tag == tag) {
             const entry *e = &t->e[s->idx1 - 1];
-            if (e->len == len) {
+            if (e->len == len && e->pre == pre) {
+                if (len <= 8)
+                    return e;
                 const char *k = t->keys + e->off;
-                size_t i2 = 0;
+                size_t i2 = 8;
                 while (i2 < len && k[i2] == key[i2])
                     i2++;
                 if (i2 == len)
@@ -196,6 +207,7 @@ static entry *table_add(table *t, const char *key, size_t len)
     }
     entry *e = &t->e[t->n];
     memset(e, 0, sizeof *e);
+    e->pre = prefix8(key, len);
     e->off = (uint32_t)t->klen;
     e->len = (uint16_t)len;
     memcpy(t->keys + t->klen, key, len);
