@@ -245,33 +245,33 @@ static int table_copy(table *dst, const table *src)
 /* --- the built-in word lists (VADER's) -------------------------------------- */
 
 static const char *const NEGATORS[] = {
-    "aint",     "arent",   "cannot",   "cant",    "couldnt",  "darent",   "didnt",   "doesnt",
-    "ain't",    "aren't",  "can't",    "couldn't", "daren't", "didn't",   "doesn't", "dont",
-    "hadnt",    "hasnt",   "havent",   "isnt",    "mightnt",  "mustnt",   "neither", "don't",
-    "hadn't",   "hasn't",  "haven't",  "isn't",   "mightn't", "mustn't",  "neednt",  "needn't",
-    "never",    "none",    "nope",     "nor",     "not",      "nothing",  "nowhere", "oughtnt",
-    "shant",    "shouldnt", "uhuh",    "wasnt",   "werent",   "oughtn't", "shan't",  "shouldn't",
-    "uh-uh",    "wasn't",  "weren't",  "without", "wont",     "wouldnt",  "won't",   "wouldn't",
-    "rarely",   "seldom",  "despite",  "nobody",  "neednt",
+    "aint",   "arent",    "cannot",  "cant",     "couldnt",  "darent",   "didnt",   "doesnt",
+    "ain't",  "aren't",   "can't",   "couldn't", "daren't",  "didn't",   "doesn't", "dont",
+    "hadnt",  "hasnt",    "havent",  "isnt",     "mightnt",  "mustnt",   "neither", "don't",
+    "hadn't", "hasn't",   "haven't", "isn't",    "mightn't", "mustn't",  "neednt",  "needn't",
+    "never",  "none",     "nope",    "nor",      "not",      "nothing",  "nowhere", "oughtnt",
+    "shant",  "shouldnt", "uhuh",    "wasnt",    "werent",   "oughtn't", "shan't",  "shouldn't",
+    "uh-uh",  "wasn't",   "weren't", "without",  "wont",     "wouldnt",  "won't",   "wouldn't",
+    "rarely", "seldom",   "despite", "nobody",   "neednt",
 };
 
 static const char *const BOOST_UP[] = {
-    "absolutely",   "amazingly",  "awfully",      "completely",  "considerable", "considerably",
-    "decidedly",    "deeply",     "effing",       "enormous",    "enormously",   "entirely",
-    "especially",   "exceptional", "exceptionally", "extreme",   "extremely",    "fabulously",
-    "flipping",     "flippin",    "frackin",      "fracking",    "fricking",     "frickin",
-    "frigging",     "friggin",    "fully",        "fuckin",      "fucking",      "fuggin",
-    "fugging",      "greatly",    "hella",        "highly",      "hugely",       "incredible",
-    "incredibly",   "intensely",  "major",        "majorly",     "more",         "most",
-    "particularly", "purely",     "quite",        "really",      "remarkably",   "so",
-    "substantially", "thoroughly", "total",       "totally",     "tremendous",   "tremendously",
-    "uber",         "unbelievably", "unusually",  "utter",       "utterly",      "very",
+    "absolutely",    "amazingly",    "awfully",       "completely", "considerable", "considerably",
+    "decidedly",     "deeply",       "effing",        "enormous",   "enormously",   "entirely",
+    "especially",    "exceptional",  "exceptionally", "extreme",    "extremely",    "fabulously",
+    "flipping",      "flippin",      "frackin",       "fracking",   "fricking",     "frickin",
+    "frigging",      "friggin",      "fully",         "fuckin",     "fucking",      "fuggin",
+    "fugging",       "greatly",      "hella",         "highly",     "hugely",       "incredible",
+    "incredibly",    "intensely",    "major",         "majorly",    "more",         "most",
+    "particularly",  "purely",       "quite",         "really",     "remarkably",   "so",
+    "substantially", "thoroughly",   "total",         "totally",    "tremendous",   "tremendously",
+    "uber",          "unbelievably", "unusually",     "utter",      "utterly",      "very",
 };
 
 static const char *const BOOST_DOWN[] = {
-    "almost",   "barely",   "hardly",  "kinda",    "kindof",   "kind-of", "less",
-    "little",   "marginal", "marginally", "occasional", "occasionally", "partly", "scarce",
-    "scarcely", "slight",   "slightly", "somewhat", "sorta",   "sortof",  "sort-of",
+    "almost",   "barely",   "hardly",     "kinda",      "kindof",       "kind-of", "less",
+    "little",   "marginal", "marginally", "occasional", "occasionally", "partly",  "scarce",
+    "scarcely", "slight",   "slightly",   "somewhat",   "sorta",        "sortof",  "sort-of",
 };
 
 static int add_words(table *t, const char *const *w, size_t n, uint16_t flags, float boost)
@@ -740,8 +740,7 @@ static double normalize(double z)
     return s > 1.0 ? 1.0 : s < -1.0 ? -1.0 : s;
 }
 
-void sentiment_score(const sentiment_model *m, const char *text, size_t len,
-                     sentiment_result *out)
+void sentiment_score(const sentiment_model *m, const char *text, size_t len, sentiment_result *out)
 {
     out->score = 0;
     out->label = 0;
@@ -987,8 +986,7 @@ static int load_emoji_tsv(sentiment_model *m, const char *path, char *buf, size_
             continue;
         char *tab = memchr(line, '\t', ll);
         if (!tab || tab == line) {
-            set_msg(msg, msglen, "%s:%zu: expected emoji<TAB>valence or description", path,
-                    lineno);
+            set_msg(msg, msglen, "%s:%zu: expected emoji<TAB>valence or description", path, lineno);
             return CD_EINVAL;
         }
         double v;
@@ -1102,8 +1100,7 @@ static sentiment_model *model_new(void)
     return m;
 }
 
-int sentiment_load(const sentiment_paths *paths, sentiment_model **out, char *msg,
-                   size_t msglen)
+int sentiment_load(const sentiment_paths *paths, sentiment_model **out, char *msg, size_t msglen)
 {
     *out = NULL;
     set_msg(msg, msglen, "ok");
@@ -1192,8 +1189,8 @@ void sentiment_model_info(const sentiment_model *m, sentiment_info *out)
 /* --- learning --------------------------------------------------------------- */
 
 typedef struct trainer {
-    table vocab;      /* tokens seen; entry index = vocab id */
-    uint32_t *feats;  /* per example: feature ids (vocab id * 2 + negated) */
+    table vocab;     /* tokens seen; entry index = vocab id */
+    uint32_t *feats; /* per example: feature ids (vocab id * 2 + negated) */
     size_t nfeats, capfeats;
     int oom;
 } trainer;

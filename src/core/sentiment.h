@@ -62,8 +62,7 @@ const char *sentiment_default_dir(void);
  * opened), CD_EINVAL (a file is malformed or the lexicon has no entry),
  * CD_ENOMEM, and writes a message naming the file into msg (msglen bytes,
  * may be 0); *out is then NULL. */
-int sentiment_load(const sentiment_paths *paths, sentiment_model **out, char *msg,
-                   size_t msglen);
+int sentiment_load(const sentiment_paths *paths, sentiment_model **out, char *msg, size_t msglen);
 
 /* Loads from a directory laid out like the project's lexicon/:
  *   DIR/node_modules/vader-sentiment/vader_lexicon.txt   required
@@ -77,8 +76,7 @@ int sentiment_load_dir(const char *dir, int with_weights, sentiment_model **out,
 void sentiment_free(sentiment_model *m);
 
 /* Scores text[0..len). text may be NULL when len is 0. */
-void sentiment_score(const sentiment_model *m, const char *text, size_t len,
-                     sentiment_result *out);
+void sentiment_score(const sentiment_model *m, const char *text, size_t len, sentiment_result *out);
 
 /* Label of a score: 1, 0 or -1 (see SENTIMENT_NEUTRAL_BAND). */
 int sentiment_label(double score);
@@ -103,12 +101,12 @@ typedef struct sentiment_example {
 } sentiment_example;
 
 typedef struct sentiment_train_opts {
-    double l2;       /* L2 penalty on each token weight; default 2.0 */
-    int min_count;   /* a token (or negated token) seen fewer times gets none; default 3 */
-    int epochs;      /* passes over the examples; default 60 */
-    int fit_bias;    /* learn b too; default 0: b = 0, so a text with no
-                      * lexicon word and no learned token stays neutral
-                      * whatever the balance of the examples */
+    double l2;        /* L2 penalty on each token weight; default 2.0 */
+    int min_count;    /* a token (or negated token) seen fewer times gets none; default 3 */
+    int epochs;       /* passes over the examples; default 60 */
+    int fit_bias;     /* learn b too; default 0: b = 0, so a text with no
+                       * lexicon word and no learned token stays neutral
+                       * whatever the balance of the examples */
     const char *note; /* where the examples come from, kept with the weights */
 } sentiment_train_opts;
 
