@@ -37,3 +37,11 @@ if [ ! -d tests/e2e/node_modules/playwright-core ]; then
   echo "install-deps: installing playwright-core"
   (cd tests/e2e && npm install --no-audit --no-fund --silent)
 fi
+# Sentiment lexicons (vader-sentiment, emoji-emotion; versions pinned in
+# lexicon/package-lock.json); the sentiment engine reads them at start and
+# bench_sentiment runs vader-sentiment as its reference.
+if [ ! -f lexicon/node_modules/vader-sentiment/vader_lexicon.txt ] ||
+   [ ! -f lexicon/node_modules/emoji-emotion/index.js ]; then
+  echo "install-deps: installing the sentiment lexicons"
+  (cd lexicon && npm ci --no-audit --no-fund --silent)
+fi
