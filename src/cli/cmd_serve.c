@@ -1,6 +1,7 @@
 /* cmd_serve.c - caredesk serve: the API and web UI until SIGTERM. */
 #include "cli/cli.h"
 
+#include "core/sentiment.h"
 #include "core/vault.h"
 #include "server/router.h"
 #include "server/server.h"
@@ -15,13 +16,15 @@
 static void help(void)
 {
     printf("usage: caredesk serve [--db TARGET] [--listen HOST:PORT] [--web DIR] [--threads N]\n"
-           "                      [--key-file FILE] [--quiet]\n\n"
+           "                      [--key-file FILE] [--lexicon DIR] [--quiet]\n\n"
            "Serves the JSON API under /api/v1 and the web UI from DIR (default web).\n"
            "  --db        SQLite file or postgresql:// URL (default %s)\n"
            "  --listen    address to bind (default 127.0.0.1:8080; port 0 picks one)\n"
            "  --threads   worker threads (default 16)\n"
            "  --key-file  keys sealing sensitive customer fields (default %s if it\n"
            "              exists, or $CAREDESK_KEY_FILE); a file named here must load\n"
+           "  --lexicon   sentiment lexicons (default $CAREDESK_LEXICON, else the\n"
+           "              project's lexicon/ that scripts/install-deps.sh fills)\n"
            "  --quiet     no per-request log lines\n"
            "On start it prints 'listening on http://HOST:PORT'. SIGTERM or SIGINT stops\n"
            "it after the requests in flight finish.\n",
@@ -47,10 +50,13 @@ int cmd_serve(int argc, char **argv)
                                          {"threads", required_argument, 0, 't'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"key-file", required_argument, 0, 'k'},
+                                         {"lexicon", required_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = CLI_DEFAULT_DB, *listen = "127.0.0.1:8080", *key_file = NULL;
     struct vault *keys = NULL;
+    const char *lexicon = NULL;
+    sentiment_model *mood = NULL;
     server_config cfg = {
         .web_root = "web", .threads = 16, .body_limit = 1 << 20, .log_requests = 1};
     char host[64], err[256] = "";
@@ -79,6 +85,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'k':
             key_file = optarg;
+            break;
+        case 'x':
+            lexicon = optarg;
             break;
         case 'h':
             help();
@@ -109,10 +118,15 @@ int cmd_serve(int argc, char **argv)
         store_close(st);
         return 1;
     }
+    if (sentiment_load_dir(lexicon, 0, &mood, err, sizeof err) == 0)
+        store_set_sentiment(st, mood);
+    else
+        fprintf(stderr, "caredesk: %s; messages get no sentiment\n", err);
     if (server_start(&cfg, st, &srv, err, sizeof err)) {
         fprintf(stderr, "caredesk: %s\n", err);
         store_close(st);
         vault_free(keys);
+        sentiment_free(mood);
         return 1;
     }
     char name[160], hostname[64] = "host";
@@ -134,5 +148,6 @@ int cmd_serve(int argc, char **argv)
     server_destroy(srv);
     store_close(st);
     vault_free(keys);
+    sentiment_free(mood);
     return 0;
 }

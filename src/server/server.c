@@ -252,7 +252,7 @@ static int idem_replay(req *r, const char *key, int *rc)
 
 static int idem_save(req *r, const char *key)
 {
-    char *body = r->out ? json_dumps(r->out, JSON_COMPACT) : cd_strdup("null");
+    char *body = r->out ? json_dumps(r->out, JSON_COMPACT | JSON_REAL_PRECISION(12)) : cd_strdup("null");
     int rc =
         body ? store_idem_put(r->tx, req_ctx(r)->user_id, key, r->method, r->url, r->status, body)
              : CD_ENOMEM;
@@ -429,7 +429,7 @@ static struct MHD_Response *build_response(req *r)
         r->raw = NULL;
         type = r->raw_type;
     } else if (r->out) {
-        char *text = json_dumps(r->out, JSON_COMPACT);
+        char *text = json_dumps(r->out, JSON_COMPACT | JSON_REAL_PRECISION(12));
         if (!text) {
             req_fail(r, CD_ENOMEM, NULL, NULL);
             return error_response(r);

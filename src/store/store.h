@@ -56,6 +56,11 @@ int store_vault_reseal(store *s, const struct vault *v, int64_t now_ms, int64_t 
 int store_redact_text(store_tx *tx, int64_t client_id, int64_t interaction_id, const char *what,
                       int64_t what_id, json_t *v);
 
+/* Gives the store the model that scores inbound messages (borrowed; NULL:
+ * messages get no sentiment). */
+struct sentiment_model;
+void store_set_sentiment(store *s, const struct sentiment_model *m);
+
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const store *s);
 

@@ -5,14 +5,18 @@
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 #include "core/lifecycle.h"
+#include "core/sentiment.h"
+
+#include <math.h>
 
 #include <string.h>
 
 #define INTERACTION_COLUMNS                                                                        \
     "id, client_id, customer_id, channel, status, priority, subject, queue, assignee_id, "         \
     "category, tags, custom_fields, version, created_at, updated_at, required_skills, "            \
-    "preferred_agent_id"
-#define MESSAGE_COLUMNS "id, interaction_id, client_id, direction, body, author_id, created_at"
+    "preferred_agent_id, sentiment_start, sentiment_end, sentiment_low"
+#define MESSAGE_COLUMNS                                                                            \
+    "id, interaction_id, client_id, direction, body, author_id, created_at, sentiment"
 
 static const char *const channels[] = {"email", "chat", "voice", "social", "web", NULL};
 static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
@@ -36,7 +40,76 @@ static json_t *interaction_shape(json_t *row)
     store__parse_column(row, "tags", "[]");
     store__parse_column(row, "custom_fields", "{}");
     store__parse_column(row, "required_skills", "[]");
+    json_t *trend = json_pack("{s:O, s:O, s:O}", "start", json_object_get(row, "sentiment_start"),
+                              "end", json_object_get(row, "sentiment_end"), "low",
+                              json_object_get(row, "sentiment_low"));
+    json_object_del(row, "sentiment_start");
+    json_object_del(row, "sentiment_end");
+    json_object_del(row, "sentiment_low");
+    json_object_set_new(row, "sentiment", trend);
     return row;
+}
+
+/* Adds the label of a message's sentiment score. */
+static json_t *message_shape(json_t *m)
+{
+    static const char *const labels[] = {"negative", "neutral", "positive"};
+    json_t *score = json_object_get(m, "sentiment");
+    json_object_set_new(m, "sentiment_label",
+                        json_is_number(score)
+                            ? json_string(labels[sentiment_label(json_number_value(score)) + 1])
+                            : json_null());
+    return m;
+}
+
+static void messages_shape(json_t *rows)
+{
+    json_t *m;
+    size_t i;
+    json_array_foreach (rows, i, m)
+        message_shape(m);
+}
+
+void store_set_sentiment(store *s, const sentiment_model *m)
+{
+    s->sentiment = m;
+}
+
+/* Scores an inbound message, keeps the interaction's trajectory (first,
+ * latest, lowest) and records a "sentiment_alert" event when the customer's
+ * sentiment falls below the client's threshold. *score is NaN when there is
+ * no model. */
+static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, const char *body,
+                           double *score)
+{
+    sentiment_result res;
+    json_t *row = NULL;
+    *score = NAN;
+    if (!tx->s->sentiment)
+        return 0;
+    sentiment_score(tx->s->sentiment, body, strlen(body), &res);
+    *score = round(res.score * 1000) / 1000;
+    int rc = store__q1(tx,
+                       "SELECT i.sentiment_end, c.sentiment_alert_below FROM interactions i "
+                       "JOIN clients c ON c.id = i.client_id WHERE i.id = $1",
+                       json_pack("[I]", (json_int_t)interaction), &row);
+    if (rc)
+        return rc;
+    json_t *prev = json_object_get(row, "sentiment_end");
+    double threshold = json_number_value(json_object_get(row, "sentiment_alert_below"));
+    int fell = *score < threshold && (!json_is_number(prev) || json_number_value(prev) >= threshold);
+    json_decref(row);
+    rc = store__exec(tx,
+                     "UPDATE interactions SET sentiment_start = COALESCE(sentiment_start, $1), "
+                     "sentiment_end = $1, sentiment_low = CASE WHEN sentiment_low IS NULL OR "
+                     "sentiment_low > $1 THEN $1 ELSE sentiment_low END WHERE id = $2",
+                     json_pack("[fI]", *score, (json_int_t)interaction), NULL);
+    if (!rc && fell) {
+        json_t *ev = json_pack("{s:f, s:f}", "score", *score, "threshold", threshold);
+        rc = store__event(tx, client, interaction, "sentiment_alert", NULL, ev);
+        json_decref(ev);
+    }
+    return rc;
 }
 
 /* Loads an interaction the caller may see. */
@@ -163,18 +236,23 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
     if (rc)
         return rc;
     body = store__str(in, "body");
+    double score = NAN;
+    if (strcmp(dir, "inbound") == 0 && (rc = sentiment_track(tx, client, interaction, body, &score)))
+        return rc;
     json_t *author = strcmp(dir, "inbound") == 0 || !tx->ctx.user_id
                          ? json_null()
                          : json_integer(tx->ctx.user_id);
     rc = store__q1(tx,
-                       "INSERT INTO messages (client_id, interaction_id, direction, body, "
-                       "author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
-                       "RETURNING " MESSAGE_COLUMNS,
-                       json_pack("[IIssoI]", (json_int_t)client, (json_int_t)interaction, dir, body,
-                                 author, (json_int_t)tx->now),
-                       out);
+                   "INSERT INTO messages (client_id, interaction_id, direction, body, "
+                   "author_id, created_at, sentiment) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                   "RETURNING " MESSAGE_COLUMNS,
+                   json_pack("[IIssoIo]", (json_int_t)client, (json_int_t)interaction, dir, body,
+                             author, (json_int_t)tx->now,
+                             isnan(score) ? json_null() : json_real(score)),
+                   out);
     if (rc)
         return rc;
+    message_shape(*out);
     json_t *ev = json_pack("{s:I, s:s}", "message_id", store__int(*out, "id"), "direction", dir);
     rc = store__event(tx, client, interaction, "message", NULL, ev);
     json_decref(ev);
@@ -268,6 +346,11 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
         json_decref(row);
         json_decref(msg);
         return rc;
+    }
+    if (msg && json_is_number(json_object_get(msg, "sentiment"))) {
+        json_t *v = json_object_get(msg, "sentiment");
+        json_object_set_new(row, "sentiment",
+                            json_pack("{s:O, s:O, s:O}", "start", v, "end", v, "low", v));
     }
     if (msg)
         json_object_set_new(row, "message", msg);
@@ -505,6 +588,7 @@ int store_message_list(store_tx *tx, int64_t interaction_id, json_t *query, json
         &rows);
     if (rc)
         return rc;
+    messages_shape(rows);
     if ((int64_t)json_array_size(rows) > limit) {
         char buf[24];
         json_array_remove(rows, (size_t)limit);
@@ -553,6 +637,7 @@ int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items)
         json_decref(rows);
         return rc;
     }
+    messages_shape(msgs);
     by = messages_by_interaction(msgs);
     json_array_foreach (rows, i, row) {
         interaction_shape(row);

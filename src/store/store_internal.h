@@ -17,6 +17,7 @@ struct store {
     store_conn **idle; /* connections not in use */
     int nidle, size;
     const vault *vault;   /* keys for sensitive fields, or NULL */
+    const struct sentiment_model *sentiment; /* scores inbound text, or NULL */
     char vault_why[256];  /* why there is no vault */
 };
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Card data never reaches storage or logs; sensitive fields are sealed.
+"""Card data never reaches storage or logs; sensitive fields are sealed;
+inbound messages are scored for sentiment.
 
     harness.py --bin BUILD/caredesk --store sqlite|pg -- python3 tests/api/test_privacy.py
 
@@ -18,6 +19,9 @@
    reveal audited; unknown fields refused; key rotation with the CLI; a
    server started with a missing key file refuses to start and says why; a
    server without keys answers reveals with a clear error.
+4. Sentiment: inbound messages get a score and label, replies and notes
+   none; the interaction keeps start, end and lowest; one alert event when
+   the customer's sentiment falls below the client's threshold.
 
 Ends with `N passed, N failed`.
 """
@@ -282,6 +286,45 @@ def main():
     check("a sensitive value can be set again", r.status == 200
           and call(agentA, "GET", API + "/customers/%d/sensitive" % c["id"]).get(
               "sensitive", {}).get("member_number") == "MBR-5", dict(r))
+
+    # ---- 4. sentiment of inbound messages; A alerts below -0.4
+    s1 = must(call(agentA, "POST", API + "/interactions", {
+        "client_id": A, "channel": "chat", "message": {
+            "direction": "inbound", "body": "Thanks, the new router works great!"}}), 201,
+        "a happy customer")
+    m1 = s1.get("message", {})
+    check("an inbound message carries a positive score and label",
+          isinstance(m1.get("sentiment"), float) and 0 < m1["sentiment"] <= 1
+          and m1.get("sentiment_label") == "positive", m1)
+    check("the interaction starts its trajectory", s1.get("sentiment", {}).get("start")
+          == m1.get("sentiment"), s1.get("sentiment"))
+    sid = s1["id"]
+    m2 = must(call(agentA, "POST", API + "/interactions/%d/messages" % sid, {
+        "direction": "inbound", "body": "It is NOT working again and I am furious!!! Terrible."}),
+        201, "the customer turns angry")
+    check("negative score and label", isinstance(m2.get("sentiment"), float)
+          and -1 <= m2["sentiment"] < -0.4 and m2.get("sentiment_label") == "negative", m2)
+    m3 = must(call(agentA, "POST", API + "/interactions/%d/messages" % sid, {
+        "direction": "inbound", "body": "Still broken, this is awful."}), 201, "still angry")
+    note = must(call(agentA, "POST", API + "/interactions/%d/messages" % sid, {
+        "direction": "note", "body": "awful awful awful"}), 201, "an agent's note")
+    check("notes and replies are not scored", note.get("sentiment") is None
+          and note.get("sentiment_label") is None, note)
+    m4 = must(call(agentA, "POST", API + "/interactions/%d/messages" % sid, {
+        "direction": "inbound", "body": "OK, it works now. Thank you, very helpful!"}), 201,
+        "calmer again")
+    got = call(agentA, "GET", API + "/interactions/%d" % sid).get("sentiment", {})
+    check("trajectory: start, end and lowest", got.get("start") == m1["sentiment"]
+          and got.get("end") == m4["sentiment"]
+          and got.get("low") == min(m2["sentiment"], m3["sentiment"]), got)
+    alerts = [e for e in events(agentA, sid) if e.get("kind") == "sentiment_alert"]
+    check("one alert when sentiment fell below the threshold (not again while below)",
+          len(alerts) == 1 and alerts[0]["after_json"].get("threshold") == -0.4, alerts)
+    listed = call(agentA, "GET", API + "/interactions/%d/messages" % sid).get("items", [])
+    check("listed messages carry their scores",
+          [m.get("sentiment") for m in listed] == [m1["sentiment"], m2["sentiment"],
+                                                   m3["sentiment"], None, m4["sentiment"]],
+          listed)
 
     # ---- storage and logs hold none of the planted values
     time.sleep(0.3)
