@@ -9,6 +9,8 @@
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 #include "core/flow.h"
+#include "core/sentiment.h"
+#include "core/vault.h"
 #include "server/auth.h"
 
 #include <dirent.h>
@@ -127,6 +129,7 @@ typedef struct demo {
     int nagents[2];
     int64_t customer_ids[2][CUSTOMERS_PER_CLIENT];
     char password_hash[crypto_pwhash_STRBYTES];
+    int sealed; /* a key file is loaded: customers get sensitive fields */
 } demo;
 
 /* Runs one write transaction as the system at a given time. */
@@ -158,6 +161,13 @@ static int seed_clients(demo *d, store_tx *tx, void *arg)
             json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "slug", c->slug, "name", c->name,
                       "timezone", c->tz, "brand", "display_name", c->display, "from_address",
                       c->from, "signature", c->signature, "tone_notes", c->tone);
+        /* The bank also masks phone numbers in text and seals account numbers. */
+        json_object_set_new(
+            in, "privacy",
+            i == 0 ? json_pack("{s:[s], s:f}", "sensitive_fields", "date_of_birth",
+                               "sentiment_alert_below", -0.5)
+                   : json_pack("{s:b, s:[s, s], s:f}", "redact_phones", 1, "sensitive_fields",
+                               "date_of_birth", "account_number", "sentiment_alert_below", -0.4));
         int rc = store_client_create(tx, in, &out);
         json_decref(in);
         if (rc)
@@ -259,6 +269,15 @@ static int seed_customers(demo *d, store_tx *tx, void *arg)
                                : i % 4 == 0 ? "premium"
                                             : "standard",
                                "identities", ids);
+        if (d->sealed && i % 4 == 1) { /* sealed at rest, shown masked until revealed */
+            char dob[16], account[24];
+            snprintf(dob, sizeof dob, "19%02d-%02d-%02d", 50 + i % 50, 1 + i % 12, 1 + i % 28);
+            snprintf(account, sizeof account, "BH-%08d", 10000000 + i * 7919);
+            json_object_set_new(in, "sensitive",
+                                c == 0 ? json_pack("{s:s}", "date_of_birth", dob)
+                                       : json_pack("{s:s, s:s}", "date_of_birth", dob,
+                                                   "account_number", account));
+        }
         int rc = store_customer_create(tx, in, &out);
         json_decref(in);
         if (rc)
@@ -288,10 +307,21 @@ static int seed_turn(demo *d, store_tx *tx, void *arg)
         rc = store_tx_authenticate(tx, oi->agent, "agent");
     if (rc)
         return rc;
+    /* Customers' follow-ups: some pleased, some upset, one with a card
+     * number typed in (it is stored masked). */
+    static const char *const followups[] = {
+        "Thanks, that helps. One more question though.",
+        "This is the third time I am writing and NOTHING has changed. Very disappointed!",
+        "Great, thank you so much for the quick help!",
+        "Ok. Can you charge the balance to my card 4111 1111 1111 1111, expiry 04/28?",
+        "I am still waiting and honestly getting frustrated.",
+        "Perfect, all sorted now :)",
+    };
     if (t % 2 == 0)
         in = json_pack("{s:s, s:s}", "direction", t == 0 ? "note" : "inbound", "body",
                        t == 0 ? "Checked the account history before replying."
-                              : "Thanks, that helps. One more question though.");
+                              : followups[(size_t)(oi->n + t) % (sizeof followups /
+                                                                 sizeof *followups)]);
     else
         in = json_pack("{s:s, s:s}", "direction", "outbound", "body", PICK(&d->r, dc->replies));
     rc = store_message_add(tx, oi->id, in, &out);
@@ -478,27 +508,49 @@ int cmd_demo(int argc, char **argv)
     json_t *existing = NULL;
     int rc;
     if (cli_wants_help(argc, argv)) {
-        printf("usage: caredesk demo [--db TARGET] [--flows DIR]\n"
+        printf("usage: caredesk demo [--db TARGET] [--flows DIR] [--key-file FILE]\n"
                "Seeds the demo into an empty store: clients %s and %s, users\n"
                "(password '%s') admin@caredesk.demo, sam@caredesk.demo (supervisor),\n"
                "ana@caredesk.demo (agent, both clients), li@, omar@, quinn@ (qa), wendy@ (wfm),\n"
-               "viewer@northwind.demo (client viewer), %d customers and %d interactions.\n",
+               "viewer@northwind.demo (client viewer), %d customers and %d interactions.\n"
+               "Sensitive customer fields are sealed with FILE (default %s), created if\n"
+               "missing.\n",
                clients[0].slug, clients[1].slug, DEMO_PASSWORD, 2 * CUSTOMERS_PER_CLIENT,
-               2 * INTERACTIONS_PER_CLIENT);
+               2 * INTERACTIONS_PER_CLIENT, CLI_DEFAULT_KEY_FILE);
         return 0;
     }
-    const char *flows = "flows";
+    const char *flows = "flows", *key_file = CLI_DEFAULT_KEY_FILE;
     int nflows = 0;
     for (int i = 1; i + 1 < argc; i++) {
         if (strcmp(argv[i], "--db") == 0)
             db = argv[i + 1];
         if (strcmp(argv[i], "--flows") == 0)
             flows = argv[i + 1];
+        if (strcmp(argv[i], "--key-file") == 0)
+            key_file = argv[i + 1];
     }
     memset(&d, 0, sizeof d);
     d.r.s = 20261109;
     if (cli_open(db, 1, &d.st))
         return 1;
+    /* The demo's key file and sentiment model, as `serve` will use them. */
+    char err[512];
+    vault *keys = NULL;
+    sentiment_model *mood = NULL;
+    cli_make_parent(key_file);
+    if (vault_load(key_file, &keys, err, sizeof err) == CD_ENOTFOUND &&
+        vault_create(key_file, err, sizeof err) == 0)
+        vault_load(key_file, &keys, err, sizeof err);
+    if (keys) {
+        store_set_vault(d.st, keys, NULL);
+        d.sealed = 1;
+    } else {
+        fprintf(stderr, "demo: %s; customers get no sensitive fields\n", err);
+    }
+    if (sentiment_load_dir(NULL, 0, &mood, err, sizeof err) == 0)
+        store_set_sentiment(d.st, mood);
+    else
+        fprintf(stderr, "demo: %s; messages get no sentiment\n", err);
     rc = cli_begin(d.st, 0, &tx);
     if (!rc)
         rc = store_client_list(tx, &existing);
@@ -507,6 +559,8 @@ int cmd_demo(int argc, char **argv)
         printf("demo: the store already has clients; nothing seeded\n");
         json_decref(existing);
         store_close(d.st);
+        vault_free(keys);
+        sentiment_free(mood);
         return 0;
     }
     json_decref(existing);
@@ -518,6 +572,8 @@ int cmd_demo(int argc, char **argv)
     if (!rc)
         rc = seed_flows(&d, flows, &nflows);
     store_close(d.st);
+    vault_free(keys);
+    sentiment_free(mood);
     if (rc) {
         fprintf(stderr, "caredesk: demo seeding failed: %s\n", cd_strerror(rc));
         return 1;
