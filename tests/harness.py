@@ -88,10 +88,11 @@ def main():
         run([binary, "user", "add", "--db", db, "--email", ADMIN_EMAIL, "--role", "admin",
              "--name", "Harness Admin", "--password", ADMIN_PASSWORD])
         token = run([binary, "token", "create", "--db", db, "--email", ADMIN_EMAIL]).strip()
-        if args.demo:
-            run([binary, "demo", "--db", db, "--flows", os.path.join(SRC, "flows")])
         key_file = os.path.join(tmp, "caredesk.key")
         run([binary, "keys", "init", "--key-file", key_file])
+        if args.demo:
+            run([binary, "demo", "--db", db, "--flows", os.path.join(SRC, "flows"), "--key-file",
+                 key_file])
         log_path = os.path.join(tmp, "server.log")
         env = dict(os.environ, CAREDESK_ADMIN_TOKEN=token, CAREDESK_BIN=binary, CAREDESK_DB=db,
                    CAREDESK_SRC=SRC, CAREDESK_STORE=args.store, CAREDESK_KEY_FILE=key_file,

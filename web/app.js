@@ -272,6 +272,15 @@ function InteractionList(props) {
 // ---------------------------------------------------------------------------
 // Interaction detail
 
+// A sentiment score in [-1, 1] and its label, as a small badge.
+function Mood({ label: name, score, prefix }) {
+  const shown = typeof score === 'number' ? score.toFixed(2) : '';
+  return html`<span class=${'badge mood mood-' + name} data-test="sentiment" data-label=${name}
+    title=${'Customer sentiment ' + shown}>${prefix || ''}${name}</span>`;
+}
+
+const moodOf = (score) => (score >= 0.05 ? 'positive' : score <= -0.05 ? 'negative' : 'neutral');
+
 function MessageList({ messages, loading, user, people, customerName, truncated, onMoreMessages }) {
   const end = useRef(null);
   useEffect(() => {
@@ -298,6 +307,7 @@ function MessageList({ messages, loading, user, people, customerName, truncated,
           <header class="msg-head">
             <span class="msg-kind">${label(kind, m.direction)}</span>
             <span class="msg-who">${who(m)}</span>
+            ${m.sentiment_label && html`<${Mood} label=${m.sentiment_label} score=${m.sentiment} />`}
             <time class="msg-time" datetime=${isoTime(m.created_at)} title=${fullTime(m.created_at)}>${shortTime(m.created_at)}</time>
           </header>
           <div class="msg-body">${m.body}</div>
@@ -377,6 +387,35 @@ function Fields({ it, clientsById, user, people }) {
     </dl>`;
 }
 
+// Sensitive fields arrive masked; Reveal asks the server for the clear
+// values (allowed to some roles only, and audited).
+function SensitiveFields({ customer }) {
+  const [clear, setClear] = useState(null);
+  const [error, setError] = useState(null);
+  const fields = customer && customer.sensitive ? Object.keys(customer.sensitive) : [];
+  useEffect(() => { setClear(null); setError(null); }, [customer && customer.id]);
+  if (fields.length === 0) return null;
+  async function reveal() {
+    setError(null);
+    try {
+      const r = await authed('GET', `/customers/${seg(customer.id)}/sensitive`);
+      setClear(r.sensitive || {});
+    } catch (e) {
+      setError(e.message);
+    }
+  }
+  return html`
+    <div class="sensitive" data-test="sensitive">
+      <ul class="identities">
+        ${fields.map((f) => html`
+          <li key=${f}><span class="idn-kind">${f.replace(/_/g, ' ')}</span>
+            <span class="idn-value" data-test="sensitive-value" data-field=${f}>${clear && f in clear ? clear[f] : customer.sensitive[f]}</span></li>`)}
+      </ul>
+      ${!clear && html`<button type="button" class="btn btn-secondary btn-small" data-test="reveal" onClick=${reveal}>Reveal (audited)</button>`}
+      ${error && html`<p class="error small" data-test="reveal-error">${error}</p>`}
+    </div>`;
+}
+
 function CustomerCard({ history, currentId, loading, onOpen }) {
   if (loading) return html`<section class="card"><h3>Customer</h3><p class="muted">Loading…</p></section>`;
   if (!history) return html`<section class="card"><h3>Customer</h3><p class="muted">Not available.</p></section>`;
@@ -396,6 +435,7 @@ function CustomerCard({ history, currentId, loading, onOpen }) {
         <ul class="identities">
           ${identities.map((idn, i) => html`<li key=${i}><span class="idn-kind">${idn.kind}</span> <span class="idn-value">${idn.value}</span></li>`)}
         </ul>`}
+      <${SensitiveFields} customer=${c} />
       <h4>History across channels</h4>
       ${others.length === 0
         ? html`<p class="muted">No other interactions.</p>`
@@ -523,6 +563,10 @@ function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessa
           </div>
         </div>
         <div class="detail-badges">
+          ${it.sentiment && typeof it.sentiment.end === 'number' && html`
+            <span title=${'start ' + it.sentiment.start + ', lowest ' + it.sentiment.low}>
+              <${Mood} label=${moodOf(it.sentiment.end)} score=${it.sentiment.end} prefix="Mood: " />
+            </span>`}
           <${StatusBadge} status=${it.status} />
           <${PriorityBadge} priority=${it.priority} />
         </div>
