@@ -3,8 +3,12 @@
  *
  * The document stays parsed (jansson) inside the flow; nodes are an array
  * with successors as indices, so the analyses and the runtime work on
- * integers. Positions come from a scanner that walks the text alongside the
- * parsed tree (jansson keeps none after a successful parse). */
+ * integers. Everything the flow owns besides the document, the node array
+ * and the id table (expressions, rules, actions, successor lists...) lives
+ * in one arena, so destroying a flow is a handful of frees.
+ *
+ * Positions come from a scanner that walks the text alongside the parsed
+ * tree (jansson keeps none after a successful parse). */
 #include "core/flow.h"
 
 #include "core/cd_err.h"
@@ -318,6 +322,7 @@ struct flow {
     int *required;
     int nrequired;
     int broken;
+    flow_arena arena;
 };
 
 static const char *KINDS[] = {"say", "ask", "check", "decide", "act", "call", "end"};
@@ -354,42 +359,25 @@ int flow_find(const flow *f, const char *id)
     }
 }
 
-static void texpr_cleanup(texpr *x)
-{
-    flow_expr_destroy(x->e);
-    cd_free(x->bind);
-}
-
-static void tmpl_cleanup(tmpl *t)
-{
-    for (int i = 0; i < t->nparts; i++)
-        texpr_cleanup(&t->parts[i].x);
-    cd_free(t->parts);
-}
-
 void flow_destroy(flow *f)
 {
     if (!f)
         return;
-    for (int i = 0; i < f->n; i++) {
-        fnode *nd = &f->nodes[i];
-        tmpl_cleanup(&nd->text);
-        for (int r = 0; r < nd->nrules; r++)
-            texpr_cleanup(&nd->rules[r].when);
-        for (int a = 0; a < nd->nacts; a++) {
-            tmpl_cleanup(&nd->acts[a].text);
-            texpr_cleanup(&nd->acts[a].value);
-        }
-        cd_free(nd->rules);
-        cd_free(nd->acts);
-        cd_free(nd->options);
-        cd_free(nd->succ);
-    }
+    flow_arena_cleanup(&f->arena);
     cd_free(f->nodes);
     cd_free(f->table);
     cd_free(f->required);
     json_decref(f->doc);
     cd_free(f);
+}
+
+/* n zeroed bytes from the flow's arena, or NULL. */
+static void *flow_zalloc(flow *f, size_t n)
+{
+    void *p = flow_arena_alloc(&f->arena, n ? n : 1);
+    if (p)
+        memset(p, 0, n);
+    return p;
 }
 
 /* --- loading --------------------------------------------------------------- */
@@ -439,7 +427,7 @@ static int compile(loader *L, const json_t *src, size_t off, const char *text, s
     x->col = p ? p->col + 1 + (int)off : 1;
     x->plain = p ? p->plain : 0;
     flow_expr_error err;
-    int rc = flow_expr_parse(text, len, &x->e, &err);
+    int rc = flow_expr_parse_in(text, len, &L->f->arena, &x->e, &err);
     if (rc == CD_ENOMEM)
         return L->rc = CD_ENOMEM;
     if (rc) {
@@ -451,7 +439,7 @@ static int compile(loader *L, const json_t *src, size_t off, const char *text, s
         return rc;
     }
     int nv = flow_expr_nvars(x->e);
-    x->bind = cd_malloc((size_t)(nv ? nv : 1) * sizeof *x->bind);
+    x->bind = flow_arena_alloc(&L->f->arena, (size_t)(nv ? nv : 1) * sizeof *x->bind);
     if (!x->bind)
         return L->rc = CD_ENOMEM;
     for (int i = 0; i < nv; i++) {
@@ -467,7 +455,16 @@ static int compile_tmpl(loader *L, const json_t *src, tmpl *t, const char *what)
     if (!t->text)
         return 0;
     const char *s = t->text;
-    for (const char *o = strstr(s, "{{"); o; o = strstr(o, "{{")) {
+    const char *o = strstr(s, "{{");
+    if (!o)
+        return 0;
+    int most = 0; /* parts at most: one per "{{" */
+    for (const char *k = o; k; k = strstr(k + 2, "{{"))
+        most++;
+    t->parts = flow_zalloc(L->f, (size_t)most * sizeof *t->parts);
+    if (!t->parts)
+        return L->rc = CD_ENOMEM;
+    for (; o; o = strstr(o, "{{")) {
         const char *c = strstr(o + 2, "}}");
         if (!c) {
             const pos *p = where(L, src);
@@ -476,12 +473,7 @@ static int compile_tmpl(loader *L, const json_t *src, tmpl *t, const char *what)
             L->f->broken = 1;
             return CD_EINVAL;
         }
-        struct part *np = cd_realloc(t->parts, (size_t)(t->nparts + 1) * sizeof *np);
-        if (!np)
-            return L->rc = CD_ENOMEM;
-        t->parts = np;
         struct part *pt = &t->parts[t->nparts];
-        memset(pt, 0, sizeof *pt);
         pt->start = (size_t)(o - s);
         pt->end = (size_t)(c + 2 - s);
         t->nparts++;
@@ -525,7 +517,7 @@ static void load_ask(loader *L, fnode *nd)
     const json_t *opts = json_object_get(j, "options");
     if (nd->ask == FLOW_ASK_CHOICE) {
         size_t n = json_array_size(opts);
-        nd->options = cd_calloc(n ? n : 1, sizeof *nd->options);
+        nd->options = flow_zalloc(L->f, n * sizeof *nd->options);
         if (!nd->options) {
             L->rc = CD_ENOMEM;
             return;
@@ -619,7 +611,7 @@ static void load_kind(loader *L, fnode *nd)
         size_t n = json_array_size(rules);
         if (!json_is_array(rules))
             err_at(L, j, NULL, "node '%s': decide needs \"rules\": a list", nd->id);
-        nd->rules = cd_calloc(n ? n : 1, sizeof *nd->rules);
+        nd->rules = flow_zalloc(L->f, n * sizeof *nd->rules);
         if (!nd->rules) {
             L->rc = CD_ENOMEM;
             return;
@@ -643,7 +635,7 @@ static void load_kind(loader *L, fnode *nd)
         size_t n = json_array_size(acts);
         if (!n)
             err_at(L, acts, j, "node '%s': act needs \"actions\": a non-empty list", nd->id);
-        nd->acts = cd_calloc(n ? n : 1, sizeof *nd->acts);
+        nd->acts = flow_zalloc(L->f, n * sizeof *nd->acts);
         if (!nd->acts) {
             L->rc = CD_ENOMEM;
             return;
@@ -727,19 +719,15 @@ static int load_ids(loader *L, const json_t *nodes)
     return 0;
 }
 
-static int add_succ(fnode *nd, int t)
+/* Adds t (if a node) to the successors, once; succ has room for all. */
+static void add_succ(fnode *nd, int t)
 {
     if (t < 0)
-        return 0;
+        return;
     for (int i = 0; i < nd->nsucc; i++)
         if (nd->succ[i] == t)
-            return 0;
-    int *n = cd_realloc(nd->succ, (size_t)(nd->nsucc + 1) * sizeof *n);
-    if (!n)
-        return CD_ENOMEM;
-    nd->succ = n;
+            return;
     nd->succ[nd->nsucc++] = t;
-    return 0;
 }
 
 static int load_graph(loader *L)
@@ -752,11 +740,14 @@ static int load_graph(loader *L)
             load_kind(L, nd);
         if (L->rc)
             return L->rc;
-        for (int r = 0; r < nd->nrules; r++)
-            if (add_succ(nd, nd->rules[r].next))
-                return CD_ENOMEM;
-        if (add_succ(nd, nd->next) || add_succ(nd, nd->fail) || add_succ(nd, nd->dflt))
+        nd->succ = flow_arena_alloc(&f->arena, (size_t)(nd->nrules + 3) * sizeof *nd->succ);
+        if (!nd->succ)
             return CD_ENOMEM;
+        for (int r = 0; r < nd->nrules; r++)
+            add_succ(nd, nd->rules[r].next);
+        add_succ(nd, nd->next);
+        add_succ(nd, nd->fail);
+        add_succ(nd, nd->dflt);
         nreq += nd->required;
     }
     f->required = cd_malloc((size_t)(nreq ? nreq : 1) * sizeof *f->required);
