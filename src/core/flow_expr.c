@@ -158,11 +158,11 @@ typedef struct parser {
     char *sbuf; /* unescaped string literal */
     size_t slen, scap;
     int depth;
-    /* Initial buffers, on the parser's stack; grown onto the heap. */
-    node nbuf[64];
-    char pbuf[256];
-    var_ref vbuf[8];
-    char sbuf0[64];
+    /* The initial buffers (on the stack of flow_expr_parse_in); grown onto
+     * the heap when too small. */
+    const node *nbuf;
+    const char *pbuf, *sbuf0;
+    const var_ref *vbuf;
     flow_expr *e;
     flow_expr_error *err;
     int rc;
@@ -791,20 +791,22 @@ int flow_expr_parse_in(const char *text, size_t len, flow_arena *arena, flow_exp
     *out = NULL;
     if (err)
         memset(err, 0, sizeof *err);
-    parser p = {.s = text, .len = len, .line = 1, .err = err};
+    node nbuf[64];
+    char pbuf[256], sbuf[64];
+    var_ref vbuf[8];
+    parser p = {.s = text, .len = len, .line = 1, .err = err, .sbuf = sbuf, .scap = sizeof sbuf,
+                .nbuf = nbuf, .pbuf = pbuf, .sbuf0 = sbuf, .vbuf = vbuf};
     if (len > FLOW_EXPR_MAX_TEXT)
         return fail(&p, CD_ETOOBIG, 1, 1, "expression longer than %d bytes", FLOW_EXPR_MAX_TEXT);
     flow_expr w = {
-        .nodes = p.nbuf,
-        .ncap = (int)(sizeof p.nbuf / sizeof p.nbuf[0]),
-        .pool = p.pbuf,
-        .pcap = sizeof p.pbuf,
-        .vars = p.vbuf,
-        .vcap = (int)(sizeof p.vbuf / sizeof p.vbuf[0]),
+        .nodes = nbuf,
+        .ncap = (int)(sizeof nbuf / sizeof nbuf[0]),
+        .pool = pbuf,
+        .pcap = sizeof pbuf,
+        .vars = vbuf,
+        .vcap = (int)(sizeof vbuf / sizeof vbuf[0]),
     };
     p.e = &w;
-    p.sbuf = p.sbuf0;
-    p.scap = sizeof p.sbuf0;
     if (lex(&p) == 0) {
         if (p.t == T_EOF) {
             fail(&p, CD_EINVAL, 1, 1, "empty expression");
@@ -816,13 +818,13 @@ int flow_expr_parse_in(const char *text, size_t len, flow_arena *arena, flow_exp
     }
     if (!p.rc && !(*out = pack(&w, arena)))
         fail(&p, CD_ENOMEM, 1, 1, "out of memory");
-    if (p.sbuf != p.sbuf0)
+    if (p.sbuf != sbuf)
         cd_free(p.sbuf);
-    if (w.nodes != p.nbuf)
+    if (w.nodes != nbuf)
         cd_free(w.nodes);
-    if (w.pool != p.pbuf)
+    if (w.pool != pbuf)
         cd_free(w.pool);
-    if (w.vars != p.vbuf)
+    if (w.vars != vbuf)
         cd_free(w.vars);
     return p.rc;
 }
