@@ -332,8 +332,7 @@ static void sc_value(scanner *sc, json_t *j)
         sc_record(sc, j);
         for (; sc->i < sc->len; sc->i++) {
             char x = sc->s[sc->i];
-            if (x == ',' || x == ']' || x == '}' || x == ' ' || x == '\t' || x == '\r' ||
-                x == '\n')
+            if (x == ',' || x == ']' || x == '}' || x == ' ' || x == '\t' || x == '\r' || x == '\n')
                 break;
         }
     }
@@ -718,7 +717,8 @@ static void load_action(loader *L, fnode *nd, int i, const json_t *a)
     if (t < 0) {
         err_at(L, field(L, a, "type"), a,
                "node '%s': action %d: unknown type '%s' (set_field, tag, priority, category, "
-               "note, escalate, follow_up, webhook)", nd->id, i + 1, ac->type ? ac->type : "");
+               "note, escalate, follow_up, webhook)",
+               nd->id, i + 1, ac->type ? ac->type : "");
         return;
     }
     const json_t *req = field(L, a, ACTIONS[t].field);
@@ -810,8 +810,7 @@ static void load_kind(loader *L, fnode *nd)
         if (!sub)
             err_at(L, j, NULL, "node '%s': call needs \"flow\": a workflow id", nd->id);
         else if (L->f->id && !strcmp(sub, L->f->id))
-            err_at(L, field(L, j, "flow"), j, "node '%s': a workflow cannot call itself",
-                   nd->id);
+            err_at(L, field(L, j, "flow"), j, "node '%s': a workflow cannot call itself", nd->id);
         break;
     }
     case FLOW_END:
@@ -820,8 +819,7 @@ static void load_kind(loader *L, fnode *nd)
             err_at(L, field(L, j, "outcome"), j,
                    "node '%s': end needs \"outcome\": resolved, escalated or follow_up", nd->id);
         if (field(L, j, "code") && !json_is_string(field(L, j, "code")))
-            err_at(L, field(L, j, "code"), j, "node '%s': \"code\" must be a string",
-                   nd->id);
+            err_at(L, field(L, j, "code"), j, "node '%s': \"code\" must be a string", nd->id);
         break;
     }
 }
@@ -866,8 +864,8 @@ static int load_ids(loader *L, const json_t *nodes)
         int k = in_list(kind, KINDS, 7);
         if (k < 0) {
             err_at(L, field(L, j, "kind"), j,
-                   "node '%s': unknown kind '%s' (say, ask, check, decide, act, call, end)",
-                   nd->id, kind ? kind : "");
+                   "node '%s': unknown kind '%s' (say, ask, check, decide, act, call, end)", nd->id,
+                   kind ? kind : "");
             nd->bad = 1;
         }
         nd->kind = k < 0 ? FLOW_SAY : (flow_kind)k;

@@ -794,8 +794,16 @@ int flow_expr_parse_in(const char *text, size_t len, flow_arena *arena, flow_exp
     node nbuf[64];
     char pbuf[256], sbuf[64];
     var_ref vbuf[8];
-    parser p = {.s = text, .len = len, .line = 1, .err = err, .sbuf = sbuf, .scap = sizeof sbuf,
-                .nbuf = nbuf, .pbuf = pbuf, .sbuf0 = sbuf, .vbuf = vbuf};
+    parser p = {.s = text,
+                .len = len,
+                .line = 1,
+                .err = err,
+                .sbuf = sbuf,
+                .scap = sizeof sbuf,
+                .nbuf = nbuf,
+                .pbuf = pbuf,
+                .sbuf0 = sbuf,
+                .vbuf = vbuf};
     if (len > FLOW_EXPR_MAX_TEXT)
         return fail(&p, CD_ETOOBIG, 1, 1, "expression longer than %d bytes", FLOW_EXPR_MAX_TEXT);
     flow_expr w = {
