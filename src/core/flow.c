@@ -443,6 +443,12 @@ typedef struct fnode {
     int nsucc;
 } fnode;
 
+/* A slot of the id table (open addressing over node ids). */
+struct slot {
+    uint32_t hash; /* of the id, high half */
+    int node;      /* index + 1, 0 empty */
+};
+
 struct flow {
     json_t *doc;
     const char *id, *client;
@@ -450,7 +456,7 @@ struct flow {
     int start;
     fnode *nodes;
     int n;
-    int *table; /* open addressing over node ids: node index + 1, 0 empty */
+    struct slot *table;
     size_t tmask;
     const json_t *vars; /* declared variables: name -> type */
     int *required;
@@ -484,12 +490,13 @@ int flow_find(const flow *f, const char *id)
 {
     if (!f->table || !id)
         return -1;
-    for (size_t i = hash_str(id) & f->tmask;; i = (i + 1) & f->tmask) {
-        int v = f->table[i];
-        if (!v)
+    uint64_t h = hash_str(id);
+    for (size_t i = h & f->tmask;; i = (i + 1) & f->tmask) {
+        const struct slot *t = &f->table[i];
+        if (!t->node)
             return -1;
-        if (!strcmp(f->nodes[v - 1].id, id))
-            return v - 1;
+        if (t->hash == (uint32_t)(h >> 32) && !strcmp(f->nodes[t->node - 1].id, id))
+            return t->node - 1;
     }
 }
 
@@ -849,11 +856,18 @@ static int load_ids(loader *L, const json_t *nodes)
         nd->col = p ? p->col : 1;
         nd->j = j;
         nd->next = nd->fail = nd->dflt = -1;
-        nd->id = field_str(L, j, "id");
-        if (!json_is_object(j) || !nd->id || !*nd->id) {
+        const json_t *id = field(L, j, "id");
+        if (!json_is_object(j) || !json_string_length(id)) {
             err_at(L, j, nodes, "node %zu needs a string \"id\"", i + 1);
             continue;
         }
+        /* ids side by side in the arena: lookups touch little memory */
+        size_t idlen = json_string_length(id);
+        char *copy = flow_arena_alloc(&f->arena, idlen + 1);
+        if (!copy)
+            return CD_ENOMEM;
+        memcpy(copy, json_string_value(id), idlen + 1);
+        nd->id = copy;
         int prev = flow_find(f, nd->id);
         if (prev >= 0) {
             err_at(L, j, NULL, "duplicate node id '%s' (first at %d:%d)", nd->id,
@@ -869,10 +883,11 @@ static int load_ids(loader *L, const json_t *nodes)
             nd->bad = 1;
         }
         nd->kind = k < 0 ? FLOW_SAY : (flow_kind)k;
-        size_t h = hash_str(nd->id) & f->tmask;
-        while (f->table[h])
+        uint64_t hash = hash_str(nd->id);
+        size_t h = hash & f->tmask;
+        while (f->table[h].node)
             h = (h + 1) & f->tmask;
-        f->table[h] = ++f->n;
+        f->table[h] = (struct slot){(uint32_t)(hash >> 32), ++f->n};
     }
     return 0;
 }
@@ -1071,6 +1086,7 @@ typedef struct graph {
     int *order;      /* reverse postorder of reachable nodes */
     int norder;
     int *stack, *parent;
+    int *seen, *ends;
 } graph;
 
 static int answer_type(const fnode *nd)
@@ -1303,11 +1319,17 @@ static void path_text(const graph *g, int last, char *buf, size_t size)
         memcpy(buf + size - 4, "...", 4);
 }
 
-/* For each required check: a path from start to an end avoiding it. */
+/* For each required check: a path from start to an end avoiding it. Such
+ * a path exists exactly when some reachable end is not dominated by the
+ * check, which the dominator tree answers per end in constant time; the
+ * search for the path (to report it) runs only for checks that have one. */
 static void lint_bypass(graph *g)
 {
     const flow *f = g->f;
-    int *seen = g->post; /* dominators are done: reuse */
+    int *seen = g->seen, *ends = g->ends, nends = 0;
+    for (int i = 0; i < g->norder; i++)
+        if (f->nodes[g->order[i]].kind == FLOW_END && !f->nodes[g->order[i]].bad)
+            ends[nends++] = g->order[i];
     char path[300];
     for (int r = 0; r < f->nrequired; r++) {
         int c = f->required[r];
@@ -1318,6 +1340,11 @@ static void lint_bypass(graph *g)
                      "required check '%s' is never reached: every path bypasses it", cn->id);
             continue;
         }
+        int bypass = 0;
+        for (int k = 0; k < nends && !bypass; k++)
+            bypass = !dominates(g, c, ends[k]);
+        if (!bypass)
+            continue;
         for (int i = 0; i < f->n; i++)
             seen[i] = 0;
         int head = 0, tail = 0, hit = -1;
@@ -1435,7 +1462,7 @@ int flow_lint(const flow *f, flow_diags *d)
         return d->errors - before;
     graph g = {.f = f, .d = d};
     int **preds = NULL, *npred = NULL;
-    int *mem = cd_calloc((size_t)n * 8, sizeof *mem);
+    int *mem = cd_calloc((size_t)n * 10, sizeof *mem);
     if (!mem || build_preds(f, &preds, &npred)) {
         rc = CD_ENOMEM;
         goto done;
@@ -1448,6 +1475,8 @@ int flow_lint(const flow *f, flow_diags *d)
     g.order = mem + 5 * n;
     g.stack = mem + 6 * n;
     g.parent = mem + 7 * n;
+    g.seen = mem + 8 * n;
+    g.ends = mem + 9 * n;
     dfs(&g);
     if ((rc = dominators(&g, preds, npred)))
         goto done;
