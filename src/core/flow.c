@@ -103,26 +103,13 @@ char *flow_diags_text(const flow_diags *d, const char *file)
  * position in constant time. Object members are matched with the parsed
  * object's members in order (jansson keeps insertion order, and with
  * JSON_REJECT_DUPLICATES every key is inserted once, in document order),
- * checking that the keys agree and looking the key up otherwise.
- *
- * The scanner also keeps each object's members (key as written, value) in
- * one array, so the loader reads a node's fields there (field()) instead of
- * hashing into jansson's tables: one sequential pass over memory already
- * in cache rather than a scattered lookup per field. */
+ * checking that the keys agree and looking the key up otherwise. */
 typedef struct pos {
     const void *v;
     int line;
-    signed int col : 30;
+    signed int col : 31;
     unsigned int plain : 1; /* a string with no escapes: columns inside it map directly */
-    unsigned int slow : 1;  /* an object with a key with escapes: look keys up in jansson */
-    uint32_t first, count;  /* an object's members in scanner.mem */
 } pos;
-
-typedef struct member {
-    const char *key; /* in the text, without escapes */
-    size_t klen;
-    const json_t *value;
-} member;
 
 typedef struct scanner {
     const char *s;
@@ -130,25 +117,9 @@ typedef struct scanner {
     int line, depth;
     pos *v;
     size_t n, cap;
-    member *mem, *stk; /* members by object; members of the objects being scanned */
-    size_t nmem, capmem, nstk, capstk;
     int rc;
     char key[256];
 } scanner;
-
-static int sc_push(scanner *sc, member **a, size_t *n, size_t *cap, const member *m)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 1024;
-        member *g = cd_realloc(*a, c * sizeof *g);
-        if (!g)
-            return sc->rc = CD_ENOMEM;
-        *a = g;
-        *cap = c;
-    }
-    (*a)[(*n)++] = *m;
-    return 0;
-}
 
 static void sc_ws(scanner *sc)
 {
@@ -231,12 +202,9 @@ static void sc_decode_key(scanner *sc, const char *raw, size_t n)
 
 static void sc_value(scanner *sc, json_t *j);
 
-/* An object; `at` is its entry in sc->v (or SIZE_MAX: none). */
-static void sc_object(scanner *sc, json_t *j, size_t at)
+static void sc_object(scanner *sc, json_t *j)
 {
     void *it = json_is_object(j) ? json_object_iter(j) : NULL;
-    size_t base = sc->nstk;
-    int slow = 0;
     sc->i++;
     for (;;) {
         sc_ws(sc);
@@ -266,26 +234,11 @@ static void sc_object(scanner *sc, json_t *j, size_t at)
             }
             child = json_object_get(j, sc->key);
         }
-        if (at != SIZE_MAX) {
-            slow |= !plain || !child;
-            member m = {raw, n, child};
-            if (sc_push(sc, &sc->stk, &sc->nstk, &sc->capstk, &m))
-                return;
-        }
         sc_ws(sc);
         sc->i++; /* ':' */
         sc_value(sc, child);
     }
     sc->i++;
-    if (at != SIZE_MAX && !sc->rc) {
-        sc->v[at].first = (uint32_t)sc->nmem;
-        sc->v[at].count = (uint32_t)(sc->nstk - base);
-        sc->v[at].slow = (unsigned)slow;
-        for (size_t k = base; k < sc->nstk; k++)
-            if (sc_push(sc, &sc->mem, &sc->nmem, &sc->capmem, &sc->stk[k]))
-                return;
-        sc->nstk = base;
-    }
 }
 
 static void sc_array(scanner *sc, json_t *j)
@@ -316,8 +269,8 @@ static void sc_value(scanner *sc, json_t *j)
         return;
     }
     if (c == '{') {
-        size_t at = sc->n;
-        sc_object(sc, j, sc_record(sc, j) ? at : SIZE_MAX);
+        sc_record(sc, j);
+        sc_object(sc, j);
     } else if (c == '[') {
         sc_record(sc, j);
         sc_array(sc, j);
@@ -527,9 +480,6 @@ typedef struct loader {
     flow *f;
     flow_diags *d;
     posmap pos;
-    const member *mem; /* objects' members (scanner) */
-    const json_t *obj; /* the object field() looked at last, and its entry */
-    const pos *objpos;
     int rc; /* CD_ENOMEM / CD_ETOOBIG: stop */
 } loader;
 
@@ -551,28 +501,6 @@ static void err_at(loader *L, const json_t *j, const json_t *fallback, const cha
     va_end(ap);
     diag(L->d, 1, p ? p->line : 1, p ? p->col : 1, "%s", msg);
     L->f->broken = 1;
-}
-
-/* obj[key] (json_object_get), from the members the scanner kept. */
-static const json_t *field(loader *L, const json_t *obj, const char *key)
-{
-    if (obj != L->obj) {
-        L->obj = obj;
-        L->objpos = where(L, obj);
-    }
-    const pos *p = L->objpos;
-    if (!p || p->slow || !json_is_object(obj))
-        return json_object_get(obj, key);
-    size_t kl = strlen(key);
-    for (const member *m = L->mem + p->first, *e = m + p->count; m < e; m++)
-        if (m->klen == kl && !memcmp(m->key, key, kl))
-            return m->value;
-    return NULL;
-}
-
-static const char *field_str(loader *L, const json_t *obj, const char *key)
-{
-    return json_string_value(field(L, obj, key));
 }
 
 static const char *get_str(const json_t *obj, const char *key)
@@ -665,18 +593,18 @@ static int target(loader *L, const fnode *nd, const json_t *ref, const char *fie
 static void load_ask(loader *L, fnode *nd)
 {
     const json_t *j = nd->j;
-    const char *type = field_str(L, j, "type");
+    const char *type = get_str(j, "type");
     int t = in_list(type, ASKS, 5);
     if (t < 0) {
-        err_at(L, field(L, j, "type"), j,
+        err_at(L, json_object_get(j, "type"), j,
                "node '%s': ask needs \"type\": choice, yes_no, text, number or date", nd->id);
         return;
     }
     nd->ask = (flow_ask_type)t;
-    if (!json_is_string(field(L, j, "prompt")))
+    if (!json_is_string(json_object_get(j, "prompt")))
         err_at(L, j, NULL, "node '%s': ask needs a \"prompt\"", nd->id);
-    compile_tmpl(L, field(L, j, "prompt"), &nd->text, "prompt");
-    const json_t *opts = field(L, j, "options");
+    compile_tmpl(L, json_object_get(j, "prompt"), &nd->text, "prompt");
+    const json_t *opts = json_object_get(j, "options");
     if (nd->ask == FLOW_ASK_CHOICE) {
         size_t n = json_array_size(opts);
         nd->options = flow_zalloc(L->f, n * sizeof *nd->options);
@@ -691,15 +619,15 @@ static void load_ask(loader *L, fnode *nd)
             err_at(L, opts, j, "node '%s': a choice needs \"options\": a non-empty list of strings",
                    nd->id);
     }
-    const json_t *mn = field(L, j, "min"), *mx = field(L, j, "max");
+    const json_t *mn = json_object_get(j, "min"), *mx = json_object_get(j, "max");
     nd->has_min = json_is_number(mn);
     nd->has_max = json_is_number(mx);
     nd->min = json_number_value(mn);
     nd->max = json_number_value(mx);
-    nd->integer = json_is_true(field(L, j, "integer"));
+    nd->integer = json_is_true(json_object_get(j, "integer"));
     if (nd->has_min && nd->has_max && nd->min > nd->max)
         err_at(L, mn, j, "node '%s': min is above max", nd->id);
-    const json_t *ml = field(L, j, "max_length");
+    const json_t *ml = json_object_get(j, "max_length");
     nd->max_len = json_is_integer(ml) && json_integer_value(ml) > 0
                       ? (size_t)json_integer_value(ml) : 1000;
 }
@@ -716,19 +644,19 @@ static void load_action(loader *L, fnode *nd, int i, const json_t *a)
 {
     act *ac = &nd->acts[i];
     ac->j = a;
-    ac->type = field_str(L, a, "type");
+    ac->type = get_str(a, "type");
     int t = -1;
     for (int k = 0; ac->type && k < NACTIONS; k++)
         if (!strcmp(ACTIONS[k].type, ac->type))
             t = k;
     if (t < 0) {
-        err_at(L, field(L, a, "type"), a,
+        err_at(L, json_object_get(a, "type"), a,
                "node '%s': action %d: unknown type '%s' (set_field, tag, priority, category, "
                "note, escalate, follow_up, webhook)",
                nd->id, i + 1, ac->type ? ac->type : "");
         return;
     }
-    const json_t *req = field(L, a, ACTIONS[t].field);
+    const json_t *req = json_object_get(a, ACTIONS[t].field);
     int ok = t == 6 ? json_is_number(req) && json_number_value(req) > 0 : json_is_string(req);
     if (!ok) {
         err_at(L, req, a, "node '%s': action %d (%s) needs \"%s\"%s", nd->id, i + 1, ac->type,
@@ -743,36 +671,36 @@ static void load_action(loader *L, fnode *nd, int i, const json_t *a)
         err_at(L, req, a, "node '%s': action %d: webhook url must start with https://", nd->id,
                i + 1);
     if (t == 0) {
-        const json_t *x = field(L, a, "expr");
+        const json_t *x = json_object_get(a, "expr");
         if (json_is_string(x))
             compile(L, x, 0, json_string_value(x), json_string_length(x), &ac->value, "expr");
-        else if (!field(L, a, "value"))
+        else if (!json_object_get(a, "value"))
             err_at(L, a, NULL, "node '%s': action %d (set_field) needs \"value\" or \"expr\"",
                    nd->id, i + 1);
     }
-    compile_tmpl(L, field(L, a, "text"), &ac->text, "text");
+    compile_tmpl(L, json_object_get(a, "text"), &ac->text, "text");
 }
 
 static void load_kind(loader *L, fnode *nd)
 {
     const json_t *j = nd->j;
-    const json_t *next = field(L, j, "next");
+    const json_t *next = json_object_get(j, "next");
     nd->has_next = next != NULL;
     nd->next = target(L, nd, next, "next");
     switch (nd->kind) {
     case FLOW_SAY:
     case FLOW_CHECK:
-        if (!json_is_string(field(L, j, "text")))
+        if (!json_is_string(json_object_get(j, "text")))
             err_at(L, j, NULL, "node '%s': %s needs a \"text\"", nd->id, KINDS[nd->kind]);
-        compile_tmpl(L, field(L, j, "text"), &nd->text, "text");
+        compile_tmpl(L, json_object_get(j, "text"), &nd->text, "text");
         if (nd->kind == FLOW_CHECK) {
-            nd->required = json_is_true(field(L, j, "required"));
-            nd->fail = target(L, nd, field(L, j, "on_fail"), "on_fail");
+            nd->required = json_is_true(json_object_get(j, "required"));
+            nd->fail = target(L, nd, json_object_get(j, "on_fail"), "on_fail");
         }
         break;
     case FLOW_ASK: load_ask(L, nd); break;
     case FLOW_DECIDE: {
-        const json_t *rules = field(L, j, "rules");
+        const json_t *rules = json_object_get(j, "rules");
         size_t n = json_array_size(rules);
         if (!json_is_array(rules))
             err_at(L, j, NULL, "node '%s': decide needs \"rules\": a list", nd->id);
@@ -782,23 +710,23 @@ static void load_kind(loader *L, fnode *nd)
             return;
         }
         for (size_t i = 0; i < n; i++) {
-            const json_t *r = json_array_get(rules, i), *w = field(L, r, "when");
+            const json_t *r = json_array_get(rules, i), *w = json_object_get(r, "when");
             rule *ru = &nd->rules[nd->nrules++];
             ru->next = -1;
-            if (!json_is_string(w) || !field(L, r, "next")) {
+            if (!json_is_string(w) || !json_object_get(r, "next")) {
                 err_at(L, r, j, "node '%s': rule %zu needs \"when\" and \"next\"", nd->id, i + 1);
                 continue;
             }
             compile(L, w, 0, json_string_value(w), json_string_length(w), &ru->when, "condition");
-            ru->next = target(L, nd, field(L, r, "next"), "next");
+            ru->next = target(L, nd, json_object_get(r, "next"), "next");
         }
-        const json_t *dflt = field(L, j, "default");
+        const json_t *dflt = json_object_get(j, "default");
         nd->has_dflt = dflt != NULL;
         nd->dflt = target(L, nd, dflt, "default");
         break;
     }
     case FLOW_ACT: {
-        const json_t *acts = field(L, j, "actions");
+        const json_t *acts = json_object_get(j, "actions");
         size_t n = json_array_size(acts);
         if (!n)
             err_at(L, acts, j, "node '%s': act needs \"actions\": a non-empty list", nd->id);
@@ -813,20 +741,22 @@ static void load_kind(loader *L, fnode *nd)
         break;
     }
     case FLOW_CALL: {
-        const char *sub = field_str(L, j, "flow");
+        const char *sub = get_str(j, "flow");
         if (!sub)
             err_at(L, j, NULL, "node '%s': call needs \"flow\": a workflow id", nd->id);
         else if (L->f->id && !strcmp(sub, L->f->id))
-            err_at(L, field(L, j, "flow"), j, "node '%s': a workflow cannot call itself", nd->id);
+            err_at(L, json_object_get(j, "flow"), j, "node '%s': a workflow cannot call itself",
+                   nd->id);
         break;
     }
     case FLOW_END:
-        nd->outcome = field_str(L, j, "outcome");
+        nd->outcome = get_str(j, "outcome");
         if (in_list(nd->outcome, OUTCOMES, 3) < 0)
-            err_at(L, field(L, j, "outcome"), j,
+            err_at(L, json_object_get(j, "outcome"), j,
                    "node '%s': end needs \"outcome\": resolved, escalated or follow_up", nd->id);
-        if (field(L, j, "code") && !json_is_string(field(L, j, "code")))
-            err_at(L, field(L, j, "code"), j, "node '%s': \"code\" must be a string", nd->id);
+        if (json_object_get(j, "code") && !json_is_string(json_object_get(j, "code")))
+            err_at(L, json_object_get(j, "code"), j, "node '%s': \"code\" must be a string",
+                   nd->id);
         break;
     }
 }
@@ -856,7 +786,7 @@ static int load_ids(loader *L, const json_t *nodes)
         nd->col = p ? p->col : 1;
         nd->j = j;
         nd->next = nd->fail = nd->dflt = -1;
-        const json_t *id = field(L, j, "id");
+        const json_t *id = json_object_get(j, "id");
         if (!json_is_object(j) || !json_string_length(id)) {
             err_at(L, j, nodes, "node %zu needs a string \"id\"", i + 1);
             continue;
@@ -874,10 +804,10 @@ static int load_ids(loader *L, const json_t *nodes)
                    f->nodes[prev].line, f->nodes[prev].col);
             continue;
         }
-        const char *kind = field_str(L, j, "kind");
+        const char *kind = get_str(j, "kind");
         int k = in_list(kind, KINDS, 7);
         if (k < 0) {
-            err_at(L, field(L, j, "kind"), j,
+            err_at(L, json_object_get(j, "kind"), j,
                    "node '%s': unknown kind '%s' (say, ask, check, decide, act, call, end)", nd->id,
                    kind ? kind : "");
             nd->bad = 1;
@@ -938,17 +868,17 @@ static void load_header(loader *L)
 {
     flow *f = L->f;
     json_t *doc = f->doc;
-    f->id = field_str(L, doc, "id");
-    f->client = field_str(L, doc, "client");
-    const json_t *v = field(L, doc, "version");
+    f->id = get_str(doc, "id");
+    f->client = get_str(doc, "client");
+    const json_t *v = json_object_get(doc, "version");
     f->version = json_is_integer(v) ? (long long)json_integer_value(v) : 0;
     if (!f->id || !*f->id)
-        err_at(L, field(L, doc, "id"), doc, "workflow needs a string \"id\"");
+        err_at(L, json_object_get(doc, "id"), doc, "workflow needs a string \"id\"");
     if (!f->client || !*f->client)
-        err_at(L, field(L, doc, "client"), doc, "workflow needs a string \"client\"");
+        err_at(L, json_object_get(doc, "client"), doc, "workflow needs a string \"client\"");
     if (f->version <= 0)
         err_at(L, v, doc, "workflow needs \"version\": an integer above 0");
-    f->vars = field(L, doc, "variables");
+    f->vars = json_object_get(doc, "variables");
     if (f->vars && !json_is_object(f->vars))
         err_at(L, f->vars, doc, "\"variables\" must be an object of name: type");
     const char *name;
@@ -990,14 +920,13 @@ static int load(const char *text, size_t len, flow **out, flow_diags *d)
     int rc = sc.rc;
     if (rc || (rc = posmap_build(&L.pos, sc.v, sc.n)))
         goto fail_flow;
-    L.mem = sc.mem;
     if (!json_is_object(doc)) {
         diag(d, 1, 1, 1, "a workflow is a JSON object");
         rc = CD_EINVAL;
         goto fail_flow;
     }
     load_header(&L);
-    const json_t *nodes = field(&L, doc, "nodes");
+    const json_t *nodes = json_object_get(doc, "nodes");
     if (!json_array_size(nodes)) {
         err_at(&L, nodes, doc, "workflow needs \"nodes\": a non-empty list");
         rc = CD_EINVAL;
@@ -1005,22 +934,18 @@ static int load(const char *text, size_t len, flow **out, flow_diags *d)
     }
     if ((rc = load_ids(&L, nodes)) || (rc = load_graph(&L)))
         goto fail_flow;
-    const json_t *start = field(&L, doc, "start");
+    const json_t *start = json_object_get(doc, "start");
     L.f->start = flow_find(L.f, json_string_value(start));
     if (L.f->start < 0)
         err_at(&L, start, doc, "\"start\" must name a node");
     cd_free(L.pos.slot);
     cd_free(sc.v);
-    cd_free(sc.mem);
-    cd_free(sc.stk);
     *out = L.f;
     return 0;
 
 fail_flow:
     cd_free(L.pos.slot);
     cd_free(sc.v);
-    cd_free(sc.mem);
-    cd_free(sc.stk);
     flow_destroy(L.f);
     return rc;
 }
