@@ -3,8 +3,12 @@
  *
  * The document stays parsed (jansson) inside the flow; nodes are an array
  * with successors as indices, so the analyses and the runtime work on
- * integers. Positions come from a scanner that walks the text alongside the
- * parsed tree (jansson keeps none after a successful parse). */
+ * integers. Everything the flow owns besides the document, the node array
+ * and the id table (expressions, rules, actions, successor lists...) lives
+ * in one arena, so destroying a flow is a handful of frees.
+ *
+ * Positions come from a scanner that walks the text alongside the parsed
+ * tree (jansson keeps none after a successful parse). */
 #include "core/flow.h"
 
 #include "core/cd_err.h"
@@ -93,10 +97,18 @@ char *flow_diags_text(const flow_diags *d, const char *file)
 
 /* --- positions ------------------------------------------------------------- */
 
+/* The scanner records the position of every value in document order (the
+ * literals true, false and null are shared singletons in jansson and get
+ * none); a hash table over the values' addresses then finds a value's
+ * position in constant time. Object members are matched with the parsed
+ * object's members in order (jansson keeps insertion order, and with
+ * JSON_REJECT_DUPLICATES every key is inserted once, in document order),
+ * checking that the keys agree and looking the key up otherwise. */
 typedef struct pos {
     const void *v;
-    int line, col;
-    int plain; /* a string with no escapes: columns inside it map directly */
+    int line;
+    signed int col : 31;
+    unsigned int plain : 1; /* a string with no escapes: columns inside it map directly */
 } pos;
 
 typedef struct scanner {
@@ -124,55 +136,75 @@ static void sc_ws(scanner *sc)
     }
 }
 
-static void sc_record(scanner *sc, const json_t *j, int plain)
+/* Records j at the current position; returns the entry (NULL if none). */
+static pos *sc_record(scanner *sc, const json_t *j)
 {
     if (!j || json_is_true(j) || json_is_false(j) || json_is_null(j) || sc->rc)
-        return; /* the literals are shared singletons: no position */
+        return NULL;
     if (sc->n == sc->cap) {
-        size_t cap = sc->cap ? sc->cap * 2 : 256;
+        size_t cap = sc->cap ? sc->cap * 2 : 1024;
         pos *n = cd_realloc(sc->v, cap * sizeof *n);
         if (!n) {
             sc->rc = CD_ENOMEM;
-            return;
+            return NULL;
         }
         sc->v = n;
         sc->cap = cap;
     }
-    sc->v[sc->n++] = (pos){j, sc->line, (int)(sc->i - sc->ls) + 1, plain};
+    pos *p = &sc->v[sc->n++];
+    *p = (pos){.v = j, .line = sc->line, .col = (int)(sc->i - sc->ls) + 1};
+    return p;
 }
 
-/* Skips a string at sc->i (on its quote); copies its text into sc->key
- * when want_key (escapes other than \uXXXX decoded; good enough for keys). */
-static int sc_string(scanner *sc, int want_key)
+/* Skips a string at sc->i (on its quote). Returns 1 when it has no escapes;
+ * *raw and *rawlen are its bytes between the quotes. */
+static int sc_skip_string(scanner *sc, const char **raw, size_t *rawlen)
+{
+    const char *s = sc->s + sc->i + 1, *end = sc->s + sc->len;
+    const char *q = memchr(s, '"', (size_t)(end - s));
+    if (!q)
+        q = end;
+    const char *bs = memchr(s, '\\', (size_t)(q - s));
+    int plain = !bs;
+    if (bs) { /* escapes: a quote after a backslash does not end the string */
+        const char *c = bs;
+        while (c < end && *c != '"')
+            c += *c == '\\' ? 2 : 1;
+        q = c < end ? c : end;
+    }
+    *raw = s;
+    *rawlen = (size_t)(q - s);
+    sc->i = (size_t)(q - sc->s) + 1;
+    return plain;
+}
+
+/* The text of a key with escapes into sc->key (escapes other than \uXXXX
+ * decoded; good enough for keys). */
+static void sc_decode_key(scanner *sc, const char *raw, size_t n)
 {
     size_t k = 0;
-    int plain = 1;
-    sc->i++;
-    while (sc->i < sc->len && sc->s[sc->i] != '"') {
-        char c = sc->s[sc->i++];
-        if (c == '\\' && sc->i < sc->len) {
-            plain = 0;
-            char x = sc->s[sc->i++];
+    for (size_t i = 0; i < n; i++) {
+        char c = raw[i];
+        if (c == '\\' && i + 1 < n) {
+            char x = raw[++i];
             c = x == 'n' ? '\n' : x == 't' ? '\t' : x == 'r' ? '\r' : x == 'b' ? '\b'
                 : x == 'f' ? '\f' : x;
             if (x == 'u') {
-                sc->i += 4;
+                i += 4;
                 c = '?';
             }
         }
-        if (want_key && k + 1 < sizeof sc->key)
+        if (k + 1 < sizeof sc->key)
             sc->key[k++] = c;
     }
-    sc->i++;
-    if (want_key)
-        sc->key[k] = 0;
-    return plain;
+    sc->key[k] = 0;
 }
 
 static void sc_value(scanner *sc, json_t *j);
 
 static void sc_object(scanner *sc, json_t *j)
 {
+    void *it = json_is_object(j) ? json_object_iter(j) : NULL;
     sc->i++;
     for (;;) {
         sc_ws(sc);
@@ -182,8 +214,26 @@ static void sc_object(scanner *sc, json_t *j)
             sc->i++;
             continue;
         }
-        sc_string(sc, 1);
-        json_t *child = j ? json_object_get(j, sc->key) : NULL;
+        const char *raw;
+        size_t n;
+        int plain = sc_skip_string(sc, &raw, &n);
+        json_t *child = NULL;
+        if (it) {
+            const char *key = json_object_iter_key(it);
+            if (plain && !strncmp(key, raw, n) && !key[n])
+                child = json_object_iter_value(it);
+            it = json_object_iter_next(j, it);
+        }
+        if (!child && j) {
+            if (plain) {
+                size_t k = n < sizeof sc->key ? n : sizeof sc->key - 1;
+                memcpy(sc->key, raw, k);
+                sc->key[k] = 0;
+            } else {
+                sc_decode_key(sc, raw, n);
+            }
+            child = json_object_get(j, sc->key);
+        }
         sc_ws(sc);
         sc->i++; /* ':' */
         sc_value(sc, child);
@@ -219,34 +269,74 @@ static void sc_value(scanner *sc, json_t *j)
         return;
     }
     if (c == '{') {
-        sc_record(sc, j, 0);
+        sc_record(sc, j);
         sc_object(sc, j);
     } else if (c == '[') {
-        sc_record(sc, j, 0);
+        sc_record(sc, j);
         sc_array(sc, j);
     } else if (c == '"') {
-        size_t at = sc->i;
-        int line = sc->line;
-        size_t ls = sc->ls;
-        int plain = sc_string(sc, 0);
-        size_t end = sc->i;
-        sc->i = at;
-        sc->line = line;
-        sc->ls = ls;
-        sc_record(sc, j, plain);
-        sc->i = end;
+        pos *p = sc_record(sc, j);
+        const char *raw;
+        size_t n;
+        int plain = sc_skip_string(sc, &raw, &n);
+        if (p)
+            p->plain = (unsigned)plain;
     } else {
-        sc_record(sc, j, 0);
-        while (sc->i < sc->len && !strchr(",]} \t\r\n", sc->s[sc->i]))
-            sc->i++;
+        sc_record(sc, j);
+        for (; sc->i < sc->len; sc->i++) {
+            char x = sc->s[sc->i];
+            if (x == ',' || x == ']' || x == '}' || x == ' ' || x == '\t' || x == '\r' || x == '\n')
+                break;
+        }
     }
     sc->depth--;
 }
 
-static int pos_cmp(const void *a, const void *b)
+/* Open addressing over the recorded values' addresses: entry index + 1,
+ * 0 empty. */
+typedef struct posmap {
+    const pos *v;
+    size_t n;
+    uint32_t *slot;
+    size_t mask;
+} posmap;
+
+static size_t ptr_hash(const void *p, size_t mask)
 {
-    const pos *x = a, *y = b;
-    return x->v < y->v ? -1 : x->v > y->v;
+    return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & mask;
+}
+
+static int posmap_build(posmap *m, const pos *v, size_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    m->v = v;
+    m->n = n;
+    m->mask = cap - 1;
+    m->slot = cd_calloc(cap, sizeof *m->slot);
+    if (!m->slot)
+        return CD_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = ptr_hash(v[i].v, m->mask);
+        while (m->slot[h])
+            h = (h + 1) & m->mask;
+        m->slot[h] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+static const pos *posmap_get(const posmap *m, const void *j)
+{
+    if (!j || !m->slot)
+        return NULL;
+    for (size_t h = ptr_hash(j, m->mask);; h = (h + 1) & m->mask) {
+        uint32_t k = m->slot[h];
+        if (!k)
+            return NULL;
+        if (m->v[k - 1].v == j)
+            return &m->v[k - 1];
+    }
 }
 
 /* --- the flow -------------------------------------------------------------- */
@@ -288,6 +378,7 @@ typedef struct fnode {
     int bad; /* kind unknown: left out of graph findings */
     flow_kind kind;
     int next, fail, dflt; /* -1: none */
+    int has_next, has_dflt; /* the fields are present (valid or not) */
     int required;
     flow_ask_type ask;
     const char **options;
@@ -305,6 +396,12 @@ typedef struct fnode {
     int nsucc;
 } fnode;
 
+/* A slot of the id table (open addressing over node ids). */
+struct slot {
+    uint32_t hash; /* of the id, high half */
+    int node;      /* index + 1, 0 empty */
+};
+
 struct flow {
     json_t *doc;
     const char *id, *client;
@@ -312,12 +409,13 @@ struct flow {
     int start;
     fnode *nodes;
     int n;
-    int *table; /* open addressing over node ids: node index + 1, 0 empty */
+    struct slot *table;
     size_t tmask;
     const json_t *vars; /* declared variables: name -> type */
     int *required;
     int nrequired;
     int broken;
+    flow_arena arena;
 };
 
 static const char *KINDS[] = {"say", "ask", "check", "decide", "act", "call", "end"};
@@ -345,46 +443,21 @@ int flow_find(const flow *f, const char *id)
 {
     if (!f->table || !id)
         return -1;
-    for (size_t i = hash_str(id) & f->tmask;; i = (i + 1) & f->tmask) {
-        int v = f->table[i];
-        if (!v)
+    uint64_t h = hash_str(id);
+    for (size_t i = h & f->tmask;; i = (i + 1) & f->tmask) {
+        const struct slot *t = &f->table[i];
+        if (!t->node)
             return -1;
-        if (!strcmp(f->nodes[v - 1].id, id))
-            return v - 1;
+        if (t->hash == (uint32_t)(h >> 32) && !strcmp(f->nodes[t->node - 1].id, id))
+            return t->node - 1;
     }
-}
-
-static void texpr_cleanup(texpr *x)
-{
-    flow_expr_destroy(x->e);
-    cd_free(x->bind);
-}
-
-static void tmpl_cleanup(tmpl *t)
-{
-    for (int i = 0; i < t->nparts; i++)
-        texpr_cleanup(&t->parts[i].x);
-    cd_free(t->parts);
 }
 
 void flow_destroy(flow *f)
 {
     if (!f)
         return;
-    for (int i = 0; i < f->n; i++) {
-        fnode *nd = &f->nodes[i];
-        tmpl_cleanup(&nd->text);
-        for (int r = 0; r < nd->nrules; r++)
-            texpr_cleanup(&nd->rules[r].when);
-        for (int a = 0; a < nd->nacts; a++) {
-            tmpl_cleanup(&nd->acts[a].text);
-            texpr_cleanup(&nd->acts[a].value);
-        }
-        cd_free(nd->rules);
-        cd_free(nd->acts);
-        cd_free(nd->options);
-        cd_free(nd->succ);
-    }
+    flow_arena_cleanup(&f->arena);
     cd_free(f->nodes);
     cd_free(f->table);
     cd_free(f->required);
@@ -392,22 +465,27 @@ void flow_destroy(flow *f)
     cd_free(f);
 }
 
+/* n zeroed bytes from the flow's arena, or NULL. */
+static void *flow_zalloc(flow *f, size_t n)
+{
+    void *p = flow_arena_alloc(&f->arena, n ? n : 1);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
 /* --- loading --------------------------------------------------------------- */
 
 typedef struct loader {
     flow *f;
     flow_diags *d;
-    pos *pos;
-    size_t npos;
+    posmap pos;
     int rc; /* CD_ENOMEM / CD_ETOOBIG: stop */
 } loader;
 
 static const pos *where(const loader *L, const json_t *j)
 {
-    if (!j || !L->npos)
-        return NULL;
-    pos key = {.v = j};
-    return bsearch(&key, L->pos, L->npos, sizeof *L->pos, pos_cmp);
+    return posmap_get(&L->pos, j);
 }
 
 /* An error at j's position (or at fallback's, or 1:1). */
@@ -439,7 +517,7 @@ static int compile(loader *L, const json_t *src, size_t off, const char *text, s
     x->col = p ? p->col + 1 + (int)off : 1;
     x->plain = p ? p->plain : 0;
     flow_expr_error err;
-    int rc = flow_expr_parse(text, len, &x->e, &err);
+    int rc = flow_expr_parse_in(text, len, &L->f->arena, &x->e, &err);
     if (rc == CD_ENOMEM)
         return L->rc = CD_ENOMEM;
     if (rc) {
@@ -451,7 +529,7 @@ static int compile(loader *L, const json_t *src, size_t off, const char *text, s
         return rc;
     }
     int nv = flow_expr_nvars(x->e);
-    x->bind = cd_malloc((size_t)(nv ? nv : 1) * sizeof *x->bind);
+    x->bind = flow_arena_alloc(&L->f->arena, (size_t)(nv ? nv : 1) * sizeof *x->bind);
     if (!x->bind)
         return L->rc = CD_ENOMEM;
     for (int i = 0; i < nv; i++) {
@@ -467,7 +545,16 @@ static int compile_tmpl(loader *L, const json_t *src, tmpl *t, const char *what)
     if (!t->text)
         return 0;
     const char *s = t->text;
-    for (const char *o = strstr(s, "{{"); o; o = strstr(o, "{{")) {
+    const char *o = strstr(s, "{{");
+    if (!o)
+        return 0;
+    int most = 0; /* parts at most: one per "{{" */
+    for (const char *k = o; k; k = strstr(k + 2, "{{"))
+        most++;
+    t->parts = flow_zalloc(L->f, (size_t)most * sizeof *t->parts);
+    if (!t->parts)
+        return L->rc = CD_ENOMEM;
+    for (; o; o = strstr(o, "{{")) {
         const char *c = strstr(o + 2, "}}");
         if (!c) {
             const pos *p = where(L, src);
@@ -476,12 +563,7 @@ static int compile_tmpl(loader *L, const json_t *src, tmpl *t, const char *what)
             L->f->broken = 1;
             return CD_EINVAL;
         }
-        struct part *np = cd_realloc(t->parts, (size_t)(t->nparts + 1) * sizeof *np);
-        if (!np)
-            return L->rc = CD_ENOMEM;
-        t->parts = np;
         struct part *pt = &t->parts[t->nparts];
-        memset(pt, 0, sizeof *pt);
         pt->start = (size_t)(o - s);
         pt->end = (size_t)(c + 2 - s);
         t->nparts++;
@@ -525,7 +607,7 @@ static void load_ask(loader *L, fnode *nd)
     const json_t *opts = json_object_get(j, "options");
     if (nd->ask == FLOW_ASK_CHOICE) {
         size_t n = json_array_size(opts);
-        nd->options = cd_calloc(n ? n : 1, sizeof *nd->options);
+        nd->options = flow_zalloc(L->f, n * sizeof *nd->options);
         if (!nd->options) {
             L->rc = CD_ENOMEM;
             return;
@@ -570,7 +652,8 @@ static void load_action(loader *L, fnode *nd, int i, const json_t *a)
     if (t < 0) {
         err_at(L, json_object_get(a, "type"), a,
                "node '%s': action %d: unknown type '%s' (set_field, tag, priority, category, "
-               "note, escalate, follow_up, webhook)", nd->id, i + 1, ac->type ? ac->type : "");
+               "note, escalate, follow_up, webhook)",
+               nd->id, i + 1, ac->type ? ac->type : "");
         return;
     }
     const json_t *req = json_object_get(a, ACTIONS[t].field);
@@ -601,7 +684,9 @@ static void load_action(loader *L, fnode *nd, int i, const json_t *a)
 static void load_kind(loader *L, fnode *nd)
 {
     const json_t *j = nd->j;
-    nd->next = target(L, nd, json_object_get(j, "next"), "next");
+    const json_t *next = json_object_get(j, "next");
+    nd->has_next = next != NULL;
+    nd->next = target(L, nd, next, "next");
     switch (nd->kind) {
     case FLOW_SAY:
     case FLOW_CHECK:
@@ -619,7 +704,7 @@ static void load_kind(loader *L, fnode *nd)
         size_t n = json_array_size(rules);
         if (!json_is_array(rules))
             err_at(L, j, NULL, "node '%s': decide needs \"rules\": a list", nd->id);
-        nd->rules = cd_calloc(n ? n : 1, sizeof *nd->rules);
+        nd->rules = flow_zalloc(L->f, n * sizeof *nd->rules);
         if (!nd->rules) {
             L->rc = CD_ENOMEM;
             return;
@@ -635,7 +720,9 @@ static void load_kind(loader *L, fnode *nd)
             compile(L, w, 0, json_string_value(w), json_string_length(w), &ru->when, "condition");
             ru->next = target(L, nd, json_object_get(r, "next"), "next");
         }
-        nd->dflt = target(L, nd, json_object_get(j, "default"), "default");
+        const json_t *dflt = json_object_get(j, "default");
+        nd->has_dflt = dflt != NULL;
+        nd->dflt = target(L, nd, dflt, "default");
         break;
     }
     case FLOW_ACT: {
@@ -643,7 +730,7 @@ static void load_kind(loader *L, fnode *nd)
         size_t n = json_array_size(acts);
         if (!n)
             err_at(L, acts, j, "node '%s': act needs \"actions\": a non-empty list", nd->id);
-        nd->acts = cd_calloc(n ? n : 1, sizeof *nd->acts);
+        nd->acts = flow_zalloc(L->f, n * sizeof *nd->acts);
         if (!nd->acts) {
             L->rc = CD_ENOMEM;
             return;
@@ -699,11 +786,18 @@ static int load_ids(loader *L, const json_t *nodes)
         nd->col = p ? p->col : 1;
         nd->j = j;
         nd->next = nd->fail = nd->dflt = -1;
-        nd->id = get_str(j, "id");
-        if (!json_is_object(j) || !nd->id || !*nd->id) {
+        const json_t *id = json_object_get(j, "id");
+        if (!json_is_object(j) || !json_string_length(id)) {
             err_at(L, j, nodes, "node %zu needs a string \"id\"", i + 1);
             continue;
         }
+        /* ids side by side in the arena: lookups touch little memory */
+        size_t idlen = json_string_length(id);
+        char *copy = flow_arena_alloc(&f->arena, idlen + 1);
+        if (!copy)
+            return CD_ENOMEM;
+        memcpy(copy, json_string_value(id), idlen + 1);
+        nd->id = copy;
         int prev = flow_find(f, nd->id);
         if (prev >= 0) {
             err_at(L, j, NULL, "duplicate node id '%s' (first at %d:%d)", nd->id,
@@ -714,32 +808,29 @@ static int load_ids(loader *L, const json_t *nodes)
         int k = in_list(kind, KINDS, 7);
         if (k < 0) {
             err_at(L, json_object_get(j, "kind"), j,
-                   "node '%s': unknown kind '%s' (say, ask, check, decide, act, call, end)",
-                   nd->id, kind ? kind : "");
+                   "node '%s': unknown kind '%s' (say, ask, check, decide, act, call, end)", nd->id,
+                   kind ? kind : "");
             nd->bad = 1;
         }
         nd->kind = k < 0 ? FLOW_SAY : (flow_kind)k;
-        size_t h = hash_str(nd->id) & f->tmask;
-        while (f->table[h])
+        uint64_t hash = hash_str(nd->id);
+        size_t h = hash & f->tmask;
+        while (f->table[h].node)
             h = (h + 1) & f->tmask;
-        f->table[h] = ++f->n;
+        f->table[h] = (struct slot){(uint32_t)(hash >> 32), ++f->n};
     }
     return 0;
 }
 
-static int add_succ(fnode *nd, int t)
+/* Adds t (if a node) to the successors, once; succ has room for all. */
+static void add_succ(fnode *nd, int t)
 {
     if (t < 0)
-        return 0;
+        return;
     for (int i = 0; i < nd->nsucc; i++)
         if (nd->succ[i] == t)
-            return 0;
-    int *n = cd_realloc(nd->succ, (size_t)(nd->nsucc + 1) * sizeof *n);
-    if (!n)
-        return CD_ENOMEM;
-    nd->succ = n;
+            return;
     nd->succ[nd->nsucc++] = t;
-    return 0;
 }
 
 static int load_graph(loader *L)
@@ -752,11 +843,14 @@ static int load_graph(loader *L)
             load_kind(L, nd);
         if (L->rc)
             return L->rc;
-        for (int r = 0; r < nd->nrules; r++)
-            if (add_succ(nd, nd->rules[r].next))
-                return CD_ENOMEM;
-        if (add_succ(nd, nd->next) || add_succ(nd, nd->fail) || add_succ(nd, nd->dflt))
+        nd->succ = flow_arena_alloc(&f->arena, (size_t)(nd->nrules + 3) * sizeof *nd->succ);
+        if (!nd->succ)
             return CD_ENOMEM;
+        for (int r = 0; r < nd->nrules; r++)
+            add_succ(nd, nd->rules[r].next);
+        add_succ(nd, nd->next);
+        add_succ(nd, nd->fail);
+        add_succ(nd, nd->dflt);
         nreq += nd->required;
     }
     f->required = cd_malloc((size_t)(nreq ? nreq : 1) * sizeof *f->required);
@@ -823,12 +917,9 @@ static int load(const char *text, size_t len, flow **out, flow_diags *d)
     L.f->doc = doc;
     L.f->start = -1;
     sc_value(&sc, doc);
-    L.pos = sc.v;
-    L.npos = sc.n;
     int rc = sc.rc;
-    if (rc)
+    if (rc || (rc = posmap_build(&L.pos, sc.v, sc.n)))
         goto fail_flow;
-    qsort(L.pos, L.npos, sizeof *L.pos, pos_cmp);
     if (!json_is_object(doc)) {
         diag(d, 1, 1, 1, "a workflow is a JSON object");
         rc = CD_EINVAL;
@@ -847,12 +938,14 @@ static int load(const char *text, size_t len, flow **out, flow_diags *d)
     L.f->start = flow_find(L.f, json_string_value(start));
     if (L.f->start < 0)
         err_at(&L, start, doc, "\"start\" must name a node");
-    cd_free(L.pos);
+    cd_free(L.pos.slot);
+    cd_free(sc.v);
     *out = L.f;
     return 0;
 
 fail_flow:
-    cd_free(L.pos);
+    cd_free(L.pos.slot);
+    cd_free(sc.v);
     flow_destroy(L.f);
     return rc;
 }
@@ -918,6 +1011,7 @@ typedef struct graph {
     int *order;      /* reverse postorder of reachable nodes */
     int norder;
     int *stack, *parent;
+    int *seen, *ends;
 } graph;
 
 static int answer_type(const fnode *nd)
@@ -1119,9 +1213,9 @@ static void lint_node(graph *g, int i)
         return;
     if (!g->reach[i])
         diag(d, 0, nd->line, nd->col, "node '%s' is unreachable from start", nd->id);
-    if (nd->kind == FLOW_DECIDE && !json_object_get(nd->j, "default"))
+    if (nd->kind == FLOW_DECIDE && !nd->has_dflt)
         diag(d, 1, nd->line, nd->col, "decide '%s' has no default branch", nd->id);
-    else if (nd->kind != FLOW_END && nd->kind != FLOW_DECIDE && !json_object_get(nd->j, "next"))
+    else if (nd->kind != FLOW_END && nd->kind != FLOW_DECIDE && !nd->has_next)
         diag(d, 1, nd->line, nd->col, "node '%s' is a dead end: a %s needs \"next\"", nd->id,
              KINDS[nd->kind]);
     lint_tmpl(g, i, &nd->text);
@@ -1150,11 +1244,17 @@ static void path_text(const graph *g, int last, char *buf, size_t size)
         memcpy(buf + size - 4, "...", 4);
 }
 
-/* For each required check: a path from start to an end avoiding it. */
+/* For each required check: a path from start to an end avoiding it. Such
+ * a path exists exactly when some reachable end is not dominated by the
+ * check, which the dominator tree answers per end in constant time; the
+ * search for the path (to report it) runs only for checks that have one. */
 static void lint_bypass(graph *g)
 {
     const flow *f = g->f;
-    int *seen = g->post; /* dominators are done: reuse */
+    int *seen = g->seen, *ends = g->ends, nends = 0;
+    for (int i = 0; i < g->norder; i++)
+        if (f->nodes[g->order[i]].kind == FLOW_END && !f->nodes[g->order[i]].bad)
+            ends[nends++] = g->order[i];
     char path[300];
     for (int r = 0; r < f->nrequired; r++) {
         int c = f->required[r];
@@ -1165,6 +1265,11 @@ static void lint_bypass(graph *g)
                      "required check '%s' is never reached: every path bypasses it", cn->id);
             continue;
         }
+        int bypass = 0;
+        for (int k = 0; k < nends && !bypass; k++)
+            bypass = !dominates(g, c, ends[k]);
+        if (!bypass)
+            continue;
         for (int i = 0; i < f->n; i++)
             seen[i] = 0;
         int head = 0, tail = 0, hit = -1;
@@ -1282,7 +1387,7 @@ int flow_lint(const flow *f, flow_diags *d)
         return d->errors - before;
     graph g = {.f = f, .d = d};
     int **preds = NULL, *npred = NULL;
-    int *mem = cd_calloc((size_t)n * 8, sizeof *mem);
+    int *mem = cd_calloc((size_t)n * 10, sizeof *mem);
     if (!mem || build_preds(f, &preds, &npred)) {
         rc = CD_ENOMEM;
         goto done;
@@ -1295,6 +1400,8 @@ int flow_lint(const flow *f, flow_diags *d)
     g.order = mem + 5 * n;
     g.stack = mem + 6 * n;
     g.parent = mem + 7 * n;
+    g.seen = mem + 8 * n;
+    g.ends = mem + 9 * n;
     dfs(&g);
     if ((rc = dominators(&g, preds, npred)))
         goto done;

@@ -3,7 +3,10 @@
  *
  * The tree is one array of nodes; children are indices, arguments of calls
  * and items of list literals are chained through `next`. Literal strings
- * and variable names live in one text pool of the expression. */
+ * and variable names live in one text pool of the expression. The parser
+ * builds in buffers on its stack (on the heap only for large expressions),
+ * then the expression is copied into one block: one allocation, from the
+ * heap or from a caller's arena. */
 #include "core/flow_expr.h"
 
 #include "core/cd_err.h"
@@ -66,6 +69,7 @@ struct flow_expr {
     var_ref *vars;
     int nvars, vcap;
     int root;
+    int in_arena; /* the block belongs to an arena: destroy does nothing */
 };
 
 /* --- arena ----------------------------------------------------------------- */
@@ -154,6 +158,11 @@ typedef struct parser {
     char *sbuf; /* unescaped string literal */
     size_t slen, scap;
     int depth;
+    /* The initial buffers (on the stack of flow_expr_parse_in); grown onto
+     * the heap when too small. */
+    const node *nbuf;
+    const char *pbuf, *sbuf0;
+    const var_ref *vbuf;
     flow_expr *e;
     flow_expr_error *err;
     int rc;
@@ -175,11 +184,23 @@ static int fail(parser *p, int rc, int line, int col, const char *fmt, ...)
     return rc;
 }
 
+/* Grows *buf (holding `used` bytes) to `size` bytes: the first time off
+ * the parser's stack buffer `init`, then on the heap. */
+static void *grow(void *buf, const void *init, size_t used, size_t size)
+{
+    if (buf != init)
+        return cd_realloc(buf, size);
+    void *n = cd_malloc(size);
+    if (n)
+        memcpy(n, buf, used);
+    return n;
+}
+
 static int sbuf_put(parser *p, char c)
 {
     if (p->slen + 1 >= p->scap) {
-        size_t cap = p->scap ? p->scap * 2 : 64;
-        char *n = cd_realloc(p->sbuf, cap);
+        size_t cap = p->scap * 2;
+        char *n = grow(p->sbuf, p->sbuf0, p->slen, cap);
         if (!n)
             return fail(p, CD_ENOMEM, p->tline, p->tcol, "out of memory");
         p->sbuf = n;
@@ -370,8 +391,8 @@ static int new_node(parser *p, int op, int line, int col)
         return -1;
     }
     if (e->nnodes == e->ncap) {
-        int cap = e->ncap ? e->ncap * 2 : 16;
-        node *n = cd_realloc(e->nodes, (size_t)cap * sizeof *n);
+        int cap = e->ncap * 2;
+        node *n = grow(e->nodes, p->nbuf, (size_t)e->nnodes * sizeof *n, (size_t)cap * sizeof *n);
         if (!n) {
             fail(p, CD_ENOMEM, line, col, "out of memory");
             return -1;
@@ -392,10 +413,10 @@ static int pool_add(parser *p, const char *s, size_t n, uint32_t *off)
 {
     flow_expr *e = p->e;
     if (e->plen + n + 1 > e->pcap) {
-        size_t cap = e->pcap ? e->pcap : 64;
+        size_t cap = e->pcap;
         while (cap < e->plen + n + 1)
             cap *= 2;
-        char *np = cd_realloc(e->pool, cap);
+        char *np = grow(e->pool, p->pbuf, e->plen, cap);
         if (!np)
             return fail(p, CD_ENOMEM, p->tline, p->tcol, "out of memory");
         e->pool = np;
@@ -415,8 +436,8 @@ static int var_index(parser *p, const char *name, size_t n, int line, int col)
         if (e->vars[i].len == n && !memcmp(e->pool + e->vars[i].off, name, n))
             return i;
     if (e->nvars == e->vcap) {
-        int cap = e->vcap ? e->vcap * 2 : 4;
-        var_ref *v = cd_realloc(e->vars, (size_t)cap * sizeof *v);
+        int cap = e->vcap * 2;
+        var_ref *v = grow(e->vars, p->vbuf, (size_t)e->nvars * sizeof *v, (size_t)cap * sizeof *v);
         if (!v) {
             fail(p, CD_ENOMEM, line, col, "out of memory");
             return -1;
@@ -735,51 +756,90 @@ static int parse_or(parser *p)
 
 void flow_expr_destroy(flow_expr *e)
 {
-    if (!e)
-        return;
-    cd_free(e->nodes);
-    cd_free(e->pool);
-    cd_free(e->vars);
-    cd_free(e);
+    if (e && !e->in_arena)
+        cd_free(e);
 }
 
-int flow_expr_parse(const char *text, size_t len, flow_expr **out, flow_expr_error *err)
+#define ALIGN16(n) (((n) + 15) & ~(size_t)15)
+
+/* The parsed expression `w` (in the parser's buffers) as one block. */
+static flow_expr *pack(const flow_expr *w, flow_arena *arena)
+{
+    size_t nodes = (size_t)w->nnodes * sizeof *w->nodes, vars = (size_t)w->nvars * sizeof *w->vars;
+    size_t size = ALIGN16(sizeof *w) + ALIGN16(nodes) + ALIGN16(vars) + w->plen;
+    unsigned char *b = arena ? flow_arena_alloc(arena, size) : cd_malloc(size);
+    if (!b)
+        return NULL;
+    flow_expr *e = (flow_expr *)b;
+    *e = *w;
+    e->nodes = (node *)(b + ALIGN16(sizeof *w));
+    e->vars = (var_ref *)((unsigned char *)e->nodes + ALIGN16(nodes));
+    e->pool = (char *)e->vars + ALIGN16(vars);
+    e->ncap = e->nnodes;
+    e->vcap = e->nvars;
+    e->pcap = e->plen;
+    e->in_arena = arena != NULL;
+    memcpy(e->nodes, w->nodes, nodes);
+    memcpy(e->vars, w->vars, vars);
+    memcpy(e->pool, w->pool, w->plen);
+    return e;
+}
+
+int flow_expr_parse_in(const char *text, size_t len, flow_arena *arena, flow_expr **out,
+                       flow_expr_error *err)
 {
     *out = NULL;
     if (err)
         memset(err, 0, sizeof *err);
-    parser p = {.s = text, .len = len, .line = 1, .err = err};
+    node nbuf[64];
+    char pbuf[256], sbuf[64];
+    var_ref vbuf[8];
+    parser p = {.s = text,
+                .len = len,
+                .line = 1,
+                .err = err,
+                .sbuf = sbuf,
+                .scap = sizeof sbuf,
+                .nbuf = nbuf,
+                .pbuf = pbuf,
+                .sbuf0 = sbuf,
+                .vbuf = vbuf};
     if (len > FLOW_EXPR_MAX_TEXT)
         return fail(&p, CD_ETOOBIG, 1, 1, "expression longer than %d bytes", FLOW_EXPR_MAX_TEXT);
-    p.e = cd_calloc(1, sizeof *p.e);
-    if (!p.e)
-        return fail(&p, CD_ENOMEM, 1, 1, "out of memory");
-    /* Sized from the text so short expressions take no regrowth: a node
-     * takes at least one byte of text, pooled text at most twice its own. */
-    p.e->ncap = len < 64 ? (int)len + 1 : 64;
-    p.e->pcap = len < 64 ? 2 * len + 2 : 128;
-    p.e->nodes = cd_malloc((size_t)p.e->ncap * sizeof *p.e->nodes);
-    p.e->pool = cd_malloc(p.e->pcap);
-    if (!p.e->nodes || !p.e->pool) {
-        flow_expr_destroy(p.e);
-        return fail(&p, CD_ENOMEM, 1, 1, "out of memory");
-    }
+    flow_expr w = {
+        .nodes = nbuf,
+        .ncap = (int)(sizeof nbuf / sizeof nbuf[0]),
+        .pool = pbuf,
+        .pcap = sizeof pbuf,
+        .vars = vbuf,
+        .vcap = (int)(sizeof vbuf / sizeof vbuf[0]),
+    };
+    p.e = &w;
     if (lex(&p) == 0) {
         if (p.t == T_EOF) {
             fail(&p, CD_EINVAL, 1, 1, "empty expression");
         } else {
-            p.e->root = parse_or(&p);
-            if (p.e->root >= 0 && p.t != T_EOF)
+            w.root = parse_or(&p);
+            if (w.root >= 0 && p.t != T_EOF)
                 unexpected(&p, "an operator or end of expression");
         }
     }
-    cd_free(p.sbuf);
-    if (p.rc) {
-        flow_expr_destroy(p.e);
-        return p.rc;
-    }
-    *out = p.e;
-    return 0;
+    if (!p.rc && !(*out = pack(&w, arena)))
+        fail(&p, CD_ENOMEM, 1, 1, "out of memory");
+    if (p.sbuf != sbuf)
+        cd_free(p.sbuf);
+    if (w.nodes != nbuf)
+        cd_free(w.nodes);
+    if (w.pool != pbuf)
+        cd_free(w.pool);
+    if (w.vars != vbuf)
+        cd_free(w.vars);
+    return p.rc;
+}
+
+int flow_expr_parse(const char *text, size_t len, flow_expr **out, flow_expr_error *err)
+{
+    return flow_expr_parse_in(text, len, NULL, out, err);
 }
 
 int flow_expr_nvars(const flow_expr *e)

@@ -94,6 +94,11 @@ typedef struct flow_env {
  * number of arguments), CD_ETOOBIG (text, nodes or depth over the limits,
  * *err filled) or CD_ENOMEM. */
 int flow_expr_parse(const char *text, size_t len, flow_expr **out, flow_expr_error *err);
+/* The same with the expression allocated in `arena` (NULL: on the heap):
+ * it lives until the arena's reset or cleanup, and flow_expr_destroy
+ * leaves it alone. */
+int flow_expr_parse_in(const char *text, size_t len, flow_arena *arena, flow_expr **out,
+                       flow_expr_error *err);
 void flow_expr_destroy(flow_expr *e);
 
 /* The distinct variables of e, numbered in order of first appearance. The
