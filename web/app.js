@@ -510,15 +510,27 @@ function Guide({ interaction, report, onChanged }) {
       .then((res) => setFlows((res && res.items || [])))
       .catch(() => setFlows([]));
   }, [interaction.id]);
-  const run = useCallback(async (fn) => {
+  // The session started here is the top of a tree: a call node runs another
+  // workflow as a sub-flow session, which the agent answers until it hands
+  // back. After each step the whole tree is read again.
+  const run = useCallback(async (fn, top) => {
     setBusy(true);
     try {
       const s = await fn();
-      setSession(s);
+      const root = top ? await authed('GET', `/sessions/${seg(top)}`) : s;
+      if (root !== s && s && s.effects) { // what the step said, shown where the agent is now
+        let leaf = root;
+        while (leaf.subflow) leaf = leaf.subflow;
+        leaf.effects = s.effects;
+      }
+      setSession(root);
       if (s && s.ended) onChanged();
     } catch (e) { report(e); }
     setBusy(false);
   }, [report, onChanged]);
+  const chain = [];
+  for (let v = session; v && chain.length < 10; v = v.subflow) chain.push(v);
+  const shown = chain.length ? chain[chain.length - 1] : null;
   if (!flows.length) return null;
   return html`
     <section class="card guide" data-test="guide">
@@ -532,9 +544,11 @@ function Guide({ interaction, report, onChanged }) {
           <button type="button" class="btn btn-primary" data-test="guide-start" disabled=${!choice || busy}
             onClick=${() => run(() => authed('POST', `/interactions/${seg(interaction.id)}/sessions`, { workflow_id: Number(choice) }))}>Start</button>
         </div>`}
-      ${session && html`<${GuideStep} session=${session} busy=${busy}
-        onAnswer=${(a) => run(() => authed('POST', `/sessions/${seg(session.id)}/answer`, { answer: a }))}
-        onBack=${() => run(() => authed('POST', `/sessions/${seg(session.id)}/back`))} />`}
+      ${chain.length > 1 && html`
+        <p class="muted small" data-test="guide-subflow">Sub-flow ${chain.length - 1} of the workflow: step ${chain.slice(0, -1).map((v) => v.current && v.current.id).join(' › ')}</p>`}
+      ${shown && html`<${GuideStep} session=${shown} busy=${busy}
+        onAnswer=${(a) => run(() => authed('POST', `/sessions/${seg(shown.id)}/answer`, { answer: a }), session.id)}
+        onBack=${() => run(() => authed('POST', `/sessions/${seg(shown.id)}/back`), session.id)} />`}
     </section>`;
 }
 

@@ -56,6 +56,106 @@ static int lint_one(const char *path, int *errors, int *warnings)
     return n < 0 ? -1 : 0;
 }
 
+/* Several files lint as a set: every call node must name a workflow among
+ * them, and they must not call each other in a cycle. */
+typedef struct member {
+    const char *path;
+    flow *f;
+    int state; /* cycle search: 0 new, 1 on the stack, 2 done */
+} member;
+
+static int member_of(member *m, int n, const char *id)
+{
+    for (int i = 0; i < n; i++)
+        if (m[i].f && id && strcmp(flow_id(m[i].f), id) == 0)
+            return i;
+    return -1;
+}
+
+static int find_cycle(member *m, int n, int at, int *stack, int depth, int *errors)
+{
+    m[at].state = 1;
+    stack[depth] = at;
+    for (int k = 0; k < flow_nnodes(m[at].f); k++) {
+        if (flow_node_kind(m[at].f, k) != FLOW_CALL)
+            continue;
+        int to = member_of(m, n, json_string_value(json_object_get(flow_node_json(m[at].f, k),
+                                                                    "flow")));
+        if (to < 0 || m[to].state == 2)
+            continue;
+        if (m[to].state == 1) {
+            int line, col, from = depth;
+            while (stack[from] != to)
+                from--;
+            flow_node_pos(m[at].f, k, &line, &col);
+            printf("%s:%d:%d: error: workflows call each other in a cycle: ", m[at].path, line,
+                   col);
+            for (int i = from; i <= depth; i++)
+                printf("%s -> ", flow_id(m[stack[i]].f));
+            printf("%s\n", flow_id(m[to].f));
+            ++*errors;
+            continue;
+        }
+        find_cycle(m, n, to, stack, depth + 1, errors);
+    }
+    m[at].state = 2;
+    return 0;
+}
+
+static void lint_set(char **paths, int n, int *errors, int *warnings)
+{
+    member *m = cd_calloc((size_t)n, sizeof *m);
+    int *stack = cd_calloc((size_t)n + 1, sizeof *stack);
+    if (!m || !stack) {
+        cd_free(m);
+        cd_free(stack);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        char *text = read_file(paths[i], &len);
+        m[i].path = paths[i];
+        if (text && flow_load(text, len, &m[i].f, NULL) != 0)
+            m[i].f = NULL; /* its own diagnostics were printed above */
+        cd_free(text);
+        int dup = m[i].f ? member_of(m, i, flow_id(m[i].f)) : -1;
+        if (dup >= 0) {
+            printf("%s:1:1: warning: workflow '%s' is also in %s; calls go to the first\n",
+                   paths[i], flow_id(m[i].f), m[dup].path);
+            ++*warnings;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; m[i].f && k < flow_nnodes(m[i].f); k++) {
+            if (flow_node_kind(m[i].f, k) != FLOW_CALL)
+                continue;
+            const char *to =
+                json_string_value(json_object_get(flow_node_json(m[i].f, k), "flow"));
+            int at = member_of(m, n, to), line, col;
+            flow_node_pos(m[i].f, k, &line, &col);
+            if (at >= 0 && strcmp(flow_client(m[at].f), flow_client(m[i].f)) != 0) {
+                printf("%s:%d:%d: error: node '%s' calls workflow '%s' of client '%s'; a "
+                       "workflow calls only its own client's workflows\n",
+                       paths[i], line, col, flow_node_id(m[i].f, k), to, flow_client(m[at].f));
+                ++*errors;
+            }
+            if (at >= 0)
+                continue;
+            printf("%s:%d:%d: error: node '%s' calls workflow '%s', which is not among the "
+                   "files given\n",
+                   paths[i], line, col, flow_node_id(m[i].f, k), to ? to : "");
+            ++*errors;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (m[i].f && m[i].state == 0)
+            find_cycle(m, n, i, stack, 0, errors);
+    for (int i = 0; i < n; i++)
+        flow_destroy(m[i].f);
+    cd_free(m);
+    cd_free(stack);
+}
+
 static int flow_lint_cmd(int argc, char **argv)
 {
     int errors = 0, warnings = 0, failed = 0;
@@ -65,6 +165,8 @@ static int flow_lint_cmd(int argc, char **argv)
     }
     for (int i = 2; i < argc; i++)
         failed |= lint_one(argv[i], &errors, &warnings) != 0;
+    if (argc > 3)
+        lint_set(argv + 2, argc - 2, &errors, &warnings);
     fprintf(stderr, "%d file(s): %d error(s), %d warning(s)\n", argc - 2, errors, warnings);
     return errors || failed ? 1 : 0;
 }
@@ -229,7 +331,9 @@ int cmd_flow(int argc, char **argv)
         return flow_lint_cmd(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "run") == 0 && !cli_wants_help(argc, argv))
         return flow_run_cmd(argc, argv);
-    printf("usage: caredesk flow lint FILE...   check workflows (exit 1 on any error)\n"
+    printf("usage: caredesk flow lint FILE...   check workflows (exit 1 on any error); given\n"
+           "                                    several, they are checked as a set: every\n"
+           "                                    call names one of them, and no call cycle\n"
            "       caredesk flow run FILE [--context CONTEXT.json]\n"
            "                                    step through a workflow in the terminal; the\n"
            "                                    context fills {{customer.name}} and the like\n"

@@ -984,6 +984,12 @@ int flow_nnodes(const flow *f)
     return f->n;
 }
 
+void flow_node_pos(const flow *f, int node, int *line, int *col)
+{
+    *line = f->nodes[node].line;
+    *col = f->nodes[node].col;
+}
+
 const char *flow_node_id(const flow *f, int node)
 {
     return f->nodes[node].id;

@@ -101,6 +101,8 @@ int flow_nnodes(const flow *f);
 /* Index of the node with id `id`, or -1. */
 int flow_find(const flow *f, const char *id);
 const char *flow_node_id(const flow *f, int node);
+/* Where the node's object starts in the workflow text (1-based). */
+void flow_node_pos(const flow *f, int node, int *line, int *col);
 flow_kind flow_node_kind(const flow *f, int node);
 /* The node as written in the document (borrowed until flow_destroy). */
 const json_t *flow_node_json(const flow *f, int node);

@@ -131,6 +131,37 @@ int api_workflow_draft(req *r)
     return req_reply(r, 200, rc);
 }
 
+/* Every call node must name a workflow of the same client that has a
+ * published version (publish the sub-flows first). */
+static int check_call_targets(req *r, int64_t client, const char *doc)
+{
+    flow *f = NULL;
+    int rc = flow_load(doc, strlen(doc), &f, NULL);
+    for (int n = 0; !rc && n < flow_nnodes(f); n++) {
+        if (flow_node_kind(f, n) != FLOW_CALL)
+            continue;
+        const char *key = json_string_value(json_object_get(flow_node_json(f, n), "flow"));
+        int64_t wid = 0;
+        json_t *ver = NULL;
+        int found = store_workflow_by_key(r->tx, client, key ? key : "", &wid);
+        if (!found)
+            found = store_workflow_version(r->tx, wid, 0, &ver);
+        json_decref(ver);
+        if (found == CD_ENOTFOUND) {
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "call node '%s': the client has no published workflow '%s' (publish it "
+                     "first)",
+                     flow_node_id(f, n), key ? key : "");
+            rc = req_fail(r, CD_EINVAL, "document", msg);
+        } else {
+            rc = found;
+        }
+    }
+    flow_destroy(f);
+    return rc;
+}
+
 int api_workflow_publish(req *r)
 {
     json_t *wf = NULL, *report = NULL;
@@ -146,6 +177,8 @@ int api_workflow_publish(req *r)
             rc = req_fail(r, CD_EINVAL, "document", msg);
         }
     }
+    if (!rc)
+        rc = check_call_targets(r, json_integer_value(json_object_get(wf, "client_id")), draft);
     if (!rc)
         rc = store_workflow_publish(r->tx, r->ids[0], draft, &r->out);
     json_decref(report);
@@ -292,98 +325,327 @@ static int session_store(req *r, json_t *row, flow_session *s, json_t *effects)
     return rc;
 }
 
-int api_session_start(req *r)
+/* A session loaded for a step or a look: its row, workflow and runtime. */
+typedef struct live {
+    json_t *row;
+    flow *f;
+    flow_session *s;
+} live;
+
+#define SUBFLOW_DEPTH 8 /* sessions nested through call nodes, at most */
+
+static void live_free(live *l)
 {
-    json_t *ver = NULL, *ctx = NULL, *effects = json_array(), *row = NULL;
-    flow *f = NULL;
-    flow_session *s = NULL;
-    char *state = NULL;
-    int64_t interaction = r->ids[0];
-    int rc =
-        store_workflow_version(r->tx, json_integer_value(json_object_get(r->in, "workflow_id")),
-                               json_integer_value(json_object_get(r->in, "version")), &ver);
+    flow_session_destroy(l->s);
+    flow_destroy(l->f);
+    json_decref(l->row);
+    memset(l, 0, sizeof *l);
+}
+
+static int64_t live_int(const live *l, const char *key)
+{
+    return json_integer_value(json_object_get(l->row, key));
+}
+
+static int live_load(req *r, int64_t id, live *l)
+{
+    json_t *ctx = NULL;
+    memset(l, 0, sizeof *l);
+    int rc = store_flow_session_get(r->tx, id, &l->row);
+    if (!rc) {
+        const char *doc = json_string_value(json_object_get(l->row, "document"));
+        rc = flow_load(doc, strlen(doc), &l->f, NULL);
+    }
     if (!rc)
-        rc = session_context(r, interaction, &ctx);
+        rc = session_context(r, live_int(l, "interaction_id"), &ctx);
+    if (!rc)
+        rc = flow_session_restore(l->f, json_object_get(l->row, "state"), ctx, &l->s);
+    json_decref(ctx);
+    if (rc)
+        live_free(l);
+    return rc;
+}
+
+/* The id of the session's active sub-flow session, or 0. */
+static int active_child(req *r, int64_t id, int64_t *child)
+{
+    json_t *rows = NULL;
+    int rc = store_flow_session_children(r->tx, id, "active", &rows);
+    *child = rc ? 0 : json_integer_value(json_object_get(json_array_get(rows, 0), "id"));
+    json_decref(rows);
+    return rc;
+}
+
+/* How many callers a session has above it. */
+static int depth_of(req *r, const live *l, int *depth)
+{
+    int64_t parent = live_int(l, "parent_id");
+    int rc = 0;
+    *depth = 0;
+    while (!rc && parent && *depth <= SUBFLOW_DEPTH) {
+        json_t *row = NULL;
+        rc = store_flow_session_get(r->tx, parent, &row);
+        parent = rc ? 0 : json_integer_value(json_object_get(row, "parent_id"));
+        json_decref(row);
+        ++*depth;
+    }
+    return rc;
+}
+
+static int call_node_waiting(const live *l)
+{
+    return !flow_session_ended(l->s) &&
+           flow_node_kind(l->f, flow_session_node(l->s)) == FLOW_CALL;
+}
+
+static int session_begin(req *r, int64_t interaction, json_t *ver, int64_t parent, live *l,
+                         json_t *effects);
+
+/* If the session now waits at a call node, starts the called workflow (the
+ * client's latest published version) as a sub-flow session. A sub-flow that
+ * ends at once answers the call, and the caller moves on. */
+static int follow_calls(req *r, live *l, json_t *effects, int depth)
+{
+    while (call_node_waiting(l)) {
+        const char *key = json_string_value(
+            json_object_get(flow_node_json(l->f, flow_session_node(l->s)), "flow"));
+        int64_t wid = 0;
+        json_t *ver = NULL;
+        char msg[200];
+        live child;
+        if (depth >= SUBFLOW_DEPTH)
+            return req_fail(r, CD_ESTATE, "",
+                            "sub-flows nest deeper than 8 calls (do two workflows call each "
+                            "other?)");
+        int rc = store_workflow_by_key(r->tx, live_int(l, "client_id"), key ? key : "", &wid);
+        if (!rc)
+            rc = store_workflow_version(r->tx, wid, 0, &ver);
+        if (rc == CD_ENOTFOUND) {
+            snprintf(msg, sizeof msg, "the sub-flow '%s' has no published version", key);
+            return req_fail(r, CD_ESTATE, "", msg);
+        }
+        if (!rc)
+            rc = session_begin(r, live_int(l, "interaction_id"), ver, live_int(l, "id"), &child,
+                               effects);
+        json_decref(ver);
+        if (!rc && !flow_session_ended(child.s))
+            rc = follow_calls(r, &child, effects, depth + 1);
+        int ended = !rc && flow_session_ended(child.s);
+        json_t *outcome = ended ? json_incref(json_object_get(child.row, "outcome")) : NULL;
+        live_free(&child);
+        if (rc || !ended) {
+            json_decref(outcome);
+            return rc;
+        }
+        /* The sub-flow is over: its outcome answers the call. */
+        rc = flow_session_answer(l->s, outcome, r->now, r->user_id, effects);
+        json_decref(outcome);
+        if (!rc)
+            rc = session_store(r, l->row, l->s, effects);
+        if (rc)
+            return rc == CD_EINVAL || rc == CD_ESTATE
+                       ? req_fail(r, CD_ESTATE, "", "the sub-flow's outcome cannot answer the call")
+                       : rc;
+    }
+    return 0;
+}
+
+/* Creates and saves a session of version `ver` (a row of
+ * store_workflow_version) on the interaction. */
+static int session_begin(req *r, int64_t interaction, json_t *ver, int64_t parent, live *l,
+                         json_t *effects)
+{
+    json_t *ctx = NULL, *saved = NULL;
+    char *state = NULL;
+    memset(l, 0, sizeof *l);
+    int rc = session_context(r, interaction, &ctx);
     if (!rc &&
         json_integer_value(json_object_get(ver, "client_id")) !=
             json_integer_value(json_object_get(json_object_get(ctx, "interaction"), "client_id")))
         rc = req_fail(r, CD_ENOTFOUND, "workflow_id", "no such workflow for this client");
     if (!rc) {
         const char *doc = json_string_value(json_object_get(ver, "document"));
-        rc = flow_load(doc, strlen(doc), &f, NULL);
+        rc = flow_load(doc, strlen(doc), &l->f, NULL);
     }
     if (!rc)
-        rc = flow_session_create(f, ctx, r->now, r->user_id, &s, effects);
+        rc = flow_session_create(l->f, ctx, r->now, r->user_id, &l->s, effects);
     if (!rc) {
-        json_t *saved = flow_session_save(s);
+        saved = flow_session_save(l->s);
         state = saved ? json_dumps(saved, JSON_COMPACT) : NULL;
-        json_decref(saved);
         rc = state ? 0 : CD_ENOMEM;
     }
     if (!rc)
         rc = store_flow_session_create(r->tx, interaction,
-                                       json_integer_value(json_object_get(ver, "id")), state,
-                                       "active", &row);
+                                       json_integer_value(json_object_get(ver, "id")), parent,
+                                       state, "active", &l->row);
     if (!rc)
-        rc = session_store(r, row, s, effects);
-    if (!rc)
-        r->out = session_view(row, f, s, effects, r->now);
+        rc = session_store(r, l->row, l->s, effects);
     cd_free(state);
-    flow_session_destroy(s);
-    flow_destroy(f);
-    json_decref(effects);
-    json_decref(row);
+    json_decref(saved);
     json_decref(ctx);
-    json_decref(ver);
-    return req_reply(r, 201, rc);
+    if (rc)
+        live_free(l);
+    return rc;
 }
 
-/* Loads a session with its flow for a step (or a look). */
-static int session_load(req *r, json_t **row, flow **f, flow_session **s)
+/* The session as an agent sees it, with its active sub-flow nested. */
+static json_t *tree_view(req *r, live *l, json_t *effects, int depth)
 {
-    json_t *ctx = NULL;
-    int rc = store_flow_session_get(r->tx, r->ids[0], row);
-    if (!rc) {
-        const char *doc = json_string_value(json_object_get(*row, "document"));
-        rc = flow_load(doc, strlen(doc), f, NULL);
+    json_t *view = session_view(l->row, l->f, l->s, effects, r->now);
+    int64_t child = 0;
+    live c;
+    json_object_set(view, "parent_session_id", json_object_get(l->row, "parent_id"));
+    if (depth < SUBFLOW_DEPTH && !active_child(r, live_int(l, "id"), &child) && child &&
+        !live_load(r, child, &c)) {
+        json_object_set_new(view, "subflow", tree_view(r, &c, NULL, depth + 1));
+        live_free(&c);
+    } else {
+        json_object_set_new(view, "subflow", json_null());
     }
-    if (!rc)
-        rc = session_context(r, json_integer_value(json_object_get(*row, "interaction_id")), &ctx);
-    if (!rc)
-        rc = flow_session_restore(*f, json_object_get(*row, "state"), ctx, s);
-    json_decref(ctx);
+    return view;
+}
+
+/* The session that waits for the agent in the tree holding session id:
+ * from the top caller down through active sub-flows; 0 once all ended. */
+static int64_t waiting_session(req *r, int64_t id)
+{
+    json_t *row = NULL;
+    int64_t top = id, child = 0;
+    for (int i = 0; i <= SUBFLOW_DEPTH; i++) {
+        if (store_flow_session_get(r->tx, top, &row))
+            return 0;
+        int64_t parent = json_integer_value(json_object_get(row, "parent_id"));
+        json_decref(row);
+        row = NULL;
+        if (!parent)
+            break;
+        top = parent;
+    }
+    if (store_flow_session_get(r->tx, top, &row))
+        return 0;
+    int active = !strcmp(json_string_value(json_object_get(row, "status")) ?: "", "active");
+    json_decref(row);
+    if (!active)
+        return 0;
+    for (int i = 0; i < SUBFLOW_DEPTH && !active_child(r, top, &child) && child; i++)
+        top = child;
+    return top;
+}
+
+static void reply_view(req *r, live *l, json_t *effects)
+{
+    r->out = tree_view(r, l, effects, 0);
+    int64_t waiting = waiting_session(r, live_int(l, "id"));
+    json_object_set_new(r->out, "waiting_session_id", waiting ? json_integer(waiting) : json_null());
+}
+
+/* Sub-flow sessions of id still running, ended as abandoned (the caller
+ * went back past its call). */
+static int abandon_children(req *r, int64_t id)
+{
+    int64_t child = 0;
+    int rc = active_child(r, id, &child);
+    while (!rc && child) {
+        live c;
+        rc = live_load(r, child, &c);
+        if (!rc)
+            rc = abandon_children(r, child);
+        if (!rc) {
+            char *state = json_dumps(json_object_get(c.row, "state"), JSON_COMPACT);
+            rc = state ? store_flow_session_save(r->tx, child, state, "abandoned", NULL)
+                       : CD_ENOMEM;
+            free(state);
+        }
+        live_free(&c);
+        if (!rc)
+            rc = active_child(r, id, &child);
+    }
+    return rc;
+}
+
+/* A sub-flow session that ended answers its caller's call with its
+ * outcome, up the chain as far as sessions end. */
+static int return_to_callers(req *r, live *l, json_t *effects)
+{
+    int64_t parent = live_int(l, "parent_id");
+    int rc = 0, depth = 0;
+    while (!rc && parent && flow_session_ended(l->s)) {
+        live p;
+        json_t *outcome = json_incref(json_object_get(l->row, "outcome"));
+        rc = live_load(r, parent, &p);
+        if (!rc && !call_node_waiting(&p))
+            rc = req_fail(r, CD_ESTATE, "", "the calling session no longer waits for this one");
+        if (!rc)
+            rc = flow_session_answer(p.s, outcome, r->now, r->user_id, effects);
+        if (rc == CD_EINVAL || rc == CD_ESTATE)
+            rc = r->err_code[0] ? rc
+                                : req_fail(r, CD_ESTATE, "",
+                                           "the sub-flow's outcome cannot answer the call");
+        if (!rc)
+            rc = session_store(r, p.row, p.s, effects);
+        if (!rc)
+            rc = depth_of(r, &p, &depth);
+        if (!rc)
+            rc = follow_calls(r, &p, effects, depth);
+        json_decref(outcome);
+        parent = rc ? 0 : live_int(&p, "parent_id");
+        if (!rc) {
+            live_free(l);
+            *l = p;
+        } else {
+            live_free(&p);
+        }
+    }
     return rc;
 }
 
 static int session_step(req *r, int back)
 {
-    json_t *row = NULL, *effects = json_array();
-    flow *f = NULL;
-    flow_session *s = NULL;
-    int rc = session_load(r, &row, &f, &s);
+    json_t *effects = json_array();
+    int64_t child = 0, addressed = r->ids[0];
+    int depth = 0;
+    live l;
+    int rc = live_load(r, addressed, &l);
+    if (!rc)
+        rc = active_child(r, addressed, &child);
+    if (!rc && child && !back) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "this step runs the sub-flow session %lld: answer it there",
+                 (long long)child);
+        rc = req_fail(r, CD_ESTATE, "answer", msg);
+    }
     if (!rc && back)
-        rc = flow_session_back(s, r->now, r->user_id);
+        rc = flow_session_back(l.s, r->now, r->user_id);
     else if (!rc)
-        rc = store_redact_text(r->tx, json_integer_value(json_object_get(row, "client_id")),
-                               json_integer_value(json_object_get(row, "interaction_id")),
-                               "workflow_session", r->ids[0], json_object_get(r->in, "answer"));
+        rc = store_redact_text(r->tx, live_int(&l, "client_id"), live_int(&l, "interaction_id"),
+                               "workflow_session", addressed, json_object_get(r->in, "answer"));
     if (!rc && !back)
-        rc = flow_session_answer(s, json_object_get(r->in, "answer"), r->now, r->user_id, effects);
-    if (rc == CD_ESTATE)
+        rc = flow_session_answer(l.s, json_object_get(r->in, "answer"), r->now, r->user_id,
+                                 effects);
+    if (rc == CD_ESTATE && !r->err_code[0])
         rc = req_fail(r, CD_ESTATE, back ? "" : "answer",
                       back ? "already at the first step"
                            : "the session cannot go on: it has ended, or a required check on "
                              "this path is not done");
-    else if (rc == CD_EINVAL)
+    else if (rc == CD_EINVAL && !r->err_code[0])
         rc = req_fail(r, CD_EINVAL, "answer", "not a valid answer for this step");
+    if (!rc && back)
+        rc = abandon_children(r, addressed);
     if (!rc)
-        rc = session_store(r, row, s, effects);
+        rc = session_store(r, l.row, l.s, effects);
     if (!rc)
-        r->out = session_view(row, f, s, effects, r->now);
-    flow_session_destroy(s);
-    flow_destroy(f);
+        rc = depth_of(r, &l, &depth);
+    if (!rc)
+        rc = follow_calls(r, &l, effects, depth);
+    if (!rc)
+        rc = return_to_callers(r, &l, effects);
+    if (!rc) {
+        /* Answer with the session addressed (its caller, if it ended and
+         * handed back). */
+        reply_view(r, &l, effects);
+    }
+    live_free(&l);
     json_decref(effects);
-    json_decref(row);
     return req_reply(r, 200, rc);
 }
 
@@ -399,16 +661,32 @@ int api_session_back(req *r)
 
 int api_session_get(req *r)
 {
-    json_t *row = NULL;
-    flow *f = NULL;
-    flow_session *s = NULL;
-    int rc = session_load(r, &row, &f, &s);
+    live l;
+    int rc = live_load(r, r->ids[0], &l);
     if (!rc)
-        r->out = session_view(row, f, s, NULL, r->now);
-    flow_session_destroy(s);
-    flow_destroy(f);
-    json_decref(row);
+        reply_view(r, &l, NULL);
+    live_free(&l);
     return req_reply(r, 200, rc);
+}
+
+int api_session_start(req *r)
+{
+    json_t *ver = NULL, *effects = json_array();
+    live l;
+    int rc =
+        store_workflow_version(r->tx, json_integer_value(json_object_get(r->in, "workflow_id")),
+                               json_integer_value(json_object_get(r->in, "version")), &ver);
+    if (!rc)
+        rc = session_begin(r, r->ids[0], ver, 0, &l, effects);
+    if (!rc) {
+        rc = follow_calls(r, &l, effects, 0);
+        if (!rc)
+            reply_view(r, &l, effects);
+        live_free(&l);
+    }
+    json_decref(effects);
+    json_decref(ver);
+    return req_reply(r, 201, rc);
 }
 
 /* --- analytics ---------------------------------------------------------- */

@@ -267,10 +267,15 @@ int store_workflow_sessions(store_tx *tx, int64_t workflow, int64_t version, jso
 /* Sessions: one pinned version on one interaction; state is the runtime's
  * saved JSON (text); status active, completed or abandoned. */
 int store_flow_session_create(store_tx *tx, int64_t interaction, int64_t version_id,
-                              const char *state, const char *status, json_t **out);
+                              int64_t parent_id, const char *state, const char *status,
+                              json_t **out);
 /* {id, client_id, interaction_id, version_id, workflow_id, version, state,
  * status, outcome, started_by, started_at, updated_at, document}. */
 int store_flow_session_get(store_tx *tx, int64_t id, json_t **out);
+/* The id of the client's workflow with key `key` (CD_ENOTFOUND if none). */
+int store_workflow_by_key(store_tx *tx, int64_t client, const char *key, int64_t *id);
+/* [{id}] of the sessions started by session `parent` with this status. */
+int store_flow_session_children(store_tx *tx, int64_t parent, const char *status, json_t **out);
 int store_flow_session_save(store_tx *tx, int64_t id, const char *state, const char *status,
                             const char *outcome);
 

@@ -10,7 +10,7 @@
 #define WORKFLOW_COLUMNS "id, client_id, wkey AS key, title, created_at, updated_at"
 #define SESSION_COLUMNS                                                                            \
     "s.id, s.client_id, s.interaction_id, s.version_id, v.workflow_id, v.version, s.state, "       \
-    "s.status, s.outcome, s.started_by, s.started_at, s.updated_at"
+    "s.status, s.outcome, s.started_by, s.started_at, s.updated_at, s.parent_id"
 
 static int versions_of(store_tx *tx, json_t *row)
 {
@@ -171,7 +171,8 @@ int store_workflow_sessions(store_tx *tx, int64_t workflow, int64_t version, jso
 }
 
 int store_flow_session_create(store_tx *tx, int64_t interaction, int64_t version_id,
-                              const char *state, const char *status, json_t **out)
+                              int64_t parent_id, const char *state, const char *status,
+                              json_t **out)
 {
     json_t *it = NULL, *row = NULL;
     int rc = store_interaction_get(tx, interaction, &it);
@@ -181,11 +182,12 @@ int store_flow_session_create(store_tx *tx, int64_t interaction, int64_t version
     json_decref(it);
     rc = store__q1(tx,
                    "INSERT INTO workflow_sessions (client_id, interaction_id, version_id, state, "
-                   "status, started_by, started_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
-                   "$7, $7) RETURNING id",
-                   json_pack("[IIIssII]", (json_int_t)client, (json_int_t)interaction,
+                   "status, started_by, started_at, updated_at, parent_id) VALUES ($1, $2, $3, "
+                   "$4, $5, $6, $7, $7, $8) RETURNING id",
+                   json_pack("[IIIssIIo]", (json_int_t)client, (json_int_t)interaction,
                              (json_int_t)version_id, state, status, (json_int_t)tx->ctx.user_id,
-                             (json_int_t)tx->now),
+                             (json_int_t)tx->now,
+                             parent_id ? json_integer(parent_id) : json_null()),
                    &row);
     if (rc)
         return rc;
@@ -225,5 +227,31 @@ int store_flow_session_save(store_tx *tx, int64_t id, const char *state, const c
         json_pack("[sss?II]", state, status, outcome, (json_int_t)tx->now, (json_int_t)id), NULL);
     if (!rc)
         rc = store__audit(tx, "step", "workflow_session", id, client, NULL);
+    return rc;
+}
+
+int store_workflow_by_key(store_tx *tx, int64_t client, const char *key, int64_t *id)
+{
+    json_t *row = NULL;
+    int rc;
+    if (!store__allows(tx, client))
+        return CD_ENOTFOUND;
+    rc = store__q1(tx, "SELECT id FROM workflows WHERE client_id = $1 AND wkey = $2",
+                   json_pack("[Is]", (json_int_t)client, key), &row);
+    if (!rc)
+        *id = store__int(row, "id");
+    json_decref(row);
+    return rc;
+}
+
+int store_flow_session_children(store_tx *tx, int64_t parent, const char *status, json_t **out)
+{
+    json_t *rows = NULL;
+    int rc = store__q(tx,
+                      "SELECT id FROM workflow_sessions WHERE parent_id = $1 AND status = $2 "
+                      "ORDER BY id",
+                      json_pack("[Is]", (json_int_t)parent, status), &rows);
+    if (!rc)
+        *out = rows;
     return rc;
 }

@@ -48,10 +48,42 @@ os.unlink(f.name)
 
 with tempfile.TemporaryDirectory() as tmp:
     demo = subprocess.run([BIN, "demo", "--db", os.path.join(tmp, "d.db"), "--flows",
-                           os.path.join(SRC, "flows")], capture_output=True, text=True,
+                           os.path.join(SRC, "flows"), "--key-file",
+                           os.path.join(tmp, "demo.key")], capture_output=True, text=True,
                           timeout=120)
     check("the demo publishes the example workflows for their clients",
           demo.returncode == 0 and "%d workflow(s)" % len(flows) in demo.stdout,
           demo.stdout + demo.stderr)
+
+
+def caller(wid, target):
+    return ('{"id": "%s", "version": 1, "client": "demo", "start": "c", "nodes": [\n'
+            '  {"id": "c", "kind": "call", "flow": "%s", "next": "e"},\n'
+            '  {"id": "e", "kind": "end", "outcome": "resolved"}]}\n' % (wid, target))
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    paths = {}
+    for name, text in (("a", caller("a", "b")), ("b", caller("b", "a")), ("c", caller("c", "b")),
+                       ("leaf", '{"id": "leaf", "version": 1, "client": "demo", "start": "e", "nodes": '
+                                '[{"id": "e", "kind": "end", "outcome": "resolved"}]}')):
+        paths[name] = os.path.join(tmp, name + ".json")
+        with open(paths[name], "w") as f:
+            f.write(text)
+    r = subprocess.run([BIN, "flow", "lint", paths["c"]], capture_output=True, text=True)
+    check("alone, a workflow's call target is not checked (exit 0)", r.returncode == 0, r)
+    r = subprocess.run([BIN, "flow", "lint", paths["c"], paths["leaf"]], capture_output=True,
+                       text=True)
+    check("as a set, a call to a workflow not among the files is an error at the call node",
+          r.returncode == 1 and paths["c"] + ":2:3: error: node 'c' calls workflow 'b'" in r.stdout,
+          r.stdout + r.stderr)
+    r = subprocess.run([BIN, "flow", "lint", paths["a"], paths["b"]], capture_output=True,
+                       text=True)
+    check("workflows calling each other in a cycle are an error, with the cycle",
+          r.returncode == 1 and "cycle: a -> b -> a" in r.stdout, r.stdout + r.stderr)
+    r = subprocess.run([BIN, "flow", "lint", paths["c"], paths["b"], paths["leaf"]],
+                       capture_output=True, text=True)
+    check("the cycle is found even when the set names a caller of it first",
+          r.returncode == 1 and "calls workflow 'a'" in r.stdout, r.stdout)
 print("%d passed, %d failed" % (PASSED, FAILED))
 sys.exit(1 if FAILED else 0)
