@@ -36,3 +36,13 @@ int api_event_list(req *r)
 {
     return req_reply(r, 200, store_event_list(r->tx, r->ids[0], r->query, &r->out));
 }
+
+int api_follow_up_list(req *r)
+{
+    return req_reply(r, 200, store_follow_up_list(r->tx, r->ids[0], &r->out));
+}
+
+int api_follow_up_create(req *r)
+{
+    return req_reply(r, 201, store_follow_up_add(r->tx, r->ids[0], r->in, &r->out));
+}

@@ -262,9 +262,16 @@ static int apply_effects(req *r, int64_t interaction, json_t *effects)
             json_decref(m);
             json_decref(out);
             out = NULL;
+        } else if (!strcmp(a, "follow_up")) {
+            json_t *f = json_pack("{s:O, s:s}", "in_hours", json_object_get(e, "in_hours"),
+                                  "note", json_string_value(json_object_get(e, "text")) ?: "");
+            rc = f ? store_follow_up_add(r->tx, interaction, f, &out) : CD_ENOMEM;
+            json_decref(f);
+            json_decref(out);
+            out = NULL;
         }
-        /* webhook and follow_up are returned to the caller (effects) and
-         * kept in the session's history; they are not executed here. */
+        /* webhook actions are returned to the caller (effects) and kept in
+         * the session's history; they are not sent from here. */
     }
     if (!rc && json_object_size(patch))
         rc = store_interaction_update(r->tx, interaction, patch, &out);

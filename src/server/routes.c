@@ -121,6 +121,11 @@ static const jschema_field message_body[] = {
     ENUM("direction", JS_REQUIRED, directions, "inbound, outbound (reply) or note (internal)"),
     STR("body", JS_REQUIRED, 262144, "text"), END};
 
+static const jschema_field follow_up_body[] = {
+    {"in_hours", JS_NUMBER, 0, 0, 24 * 365, 0, NULL, NULL, "due this many hours from now"},
+    {"due_at", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "or due at this time (epoch ms)"},
+    STR("note", JS_REQUIRED, 4000, "what to do then"), END};
+
 static const jschema_field required_skill_fields[] = {
     STR("name", JS_REQUIRED, 64, "skill or language"),
     {"level", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, "minimum proficiency 1..5"},
@@ -343,6 +348,11 @@ const route routes[] = {
     {"POST", P "/interactions/{interaction_id}/messages", api_message_create, "message.write",
      R_WRITE, message_body, 0, NULL, 201, "Reply, add a note or record an inbound message",
      "{\"direction\":\"note\",\"body\":\"checked the account\"}"},
+    {"GET", P "/interactions/{interaction_id}/follow_ups", api_follow_up_list, "interaction.read",
+     0, NULL, 0, NULL, 200, "Follow-ups scheduled on the interaction, soonest first", NULL},
+    {"POST", P "/interactions/{interaction_id}/follow_ups", api_follow_up_create,
+     "interaction.write", R_WRITE, follow_up_body, 0, NULL, 201, "Schedule a follow-up",
+     "{\"in_hours\":24,\"note\":\"call back about the refund\"}"},
     {"GET", P "/interactions/{interaction_id}/events", api_event_list, "event.read", 0, NULL, 0,
      page_query, 200, "The interaction's event log, newest first", NULL},
 

@@ -70,6 +70,8 @@ int api_interaction_create(req *r);
 int api_interaction_get(req *r);
 int api_interaction_update(req *r);
 int api_message_list(req *r);
+int api_follow_up_list(req *r);
+int api_follow_up_create(req *r);
 int api_message_create(req *r);
 int api_event_list(req *r);
 int api_audit_list(req *r);

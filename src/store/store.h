@@ -162,6 +162,10 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
 /* in: direction (inbound, outbound, note), body. */
 int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t **out);
 int store_message_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t **out);
+/* Follow-ups: in: in_hours (number > 0) or due_at (epoch ms, future), note,
+ * session_id (the workflow session scheduling it, optional). */
+int store_follow_up_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t **out);
+int store_follow_up_list(store_tx *tx, int64_t interaction_id, json_t **out);
 int store_event_list(store_tx *tx, int64_t interaction_id, json_t *query, json_t **out);
 
 /* --- queues and agent state (routing) -------------------------------- */

@@ -650,3 +650,70 @@ int store__interactions_of(store_tx *tx, int64_t customer_id, json_t **items)
     *items = rows;
     return 0;
 }
+
+/* --- follow-ups ---------------------------------------------------------- */
+
+#define FOLLOW_UP_COLUMNS                                                                          \
+    "id, client_id, interaction_id, due_at, note, status, session_id, created_by, created_at"
+
+int store_follow_up_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t **out)
+{
+    json_t *cur = NULL;
+    int rc = store_interaction_get(tx, interaction_id, &cur);
+    if (rc)
+        return rc;
+    int64_t client = store__int(cur, "client_id");
+    json_decref(cur);
+    json_t *hours = json_object_get(in, "in_hours"), *due = json_object_get(in, "due_at");
+    if (!hours == !due)
+        return store__fail(tx, CD_EINVAL, hours ? "due_at" : "in_hours",
+                           "give either in_hours or due_at");
+    int64_t due_at = due ? json_integer_value(due)
+                         : tx->now + (int64_t)(json_number_value(hours) * 3600.0 * 1000.0);
+    if (due_at <= tx->now)
+        return store__fail(tx, CD_EINVAL, due ? "due_at" : "in_hours",
+                           "a follow-up is due in the future");
+    static const char *const text[] = {"note", NULL};
+    redact_counts masked = {0};
+    rc = store__redact_fields(tx, client, in, text, &masked);
+    if (rc)
+        return rc;
+    json_t *session = json_object_get(in, "session_id");
+    rc = store__q1(tx,
+                   "INSERT INTO follow_ups (client_id, interaction_id, due_at, note, status, "
+                   "session_id, created_by, created_at) VALUES ($1, $2, $3, $4, 'scheduled', $5, "
+                   "$6, $7) RETURNING " FOLLOW_UP_COLUMNS,
+                   json_pack("[IIIsOoI]", (json_int_t)client, (json_int_t)interaction_id,
+                             (json_int_t)due_at, store__str(in, "note") ? store__str(in, "note") : "",
+                             session ? session : json_null(),
+                             tx->ctx.user_id ? json_integer(tx->ctx.user_id) : json_null(),
+                             (json_int_t)tx->now),
+                   out);
+    if (rc)
+        return rc;
+    json_t *ev = json_pack("{s:I, s:I}", "follow_up_id", store__int(*out, "id"), "due_at",
+                           (json_int_t)due_at);
+    rc = store__event(tx, client, interaction_id, "follow_up_scheduled", NULL, ev);
+    json_decref(ev);
+    if (!rc)
+        rc = store__redact_event(tx, client, interaction_id, "follow_up", store__int(*out, "id"),
+                                 &masked);
+    if (!rc)
+        rc = store__audit(tx, "create", "follow_up", store__int(*out, "id"), client, NULL);
+    return rc;
+}
+
+int store_follow_up_list(store_tx *tx, int64_t interaction_id, json_t **out)
+{
+    json_t *cur = NULL, *rows = NULL;
+    int rc = store_interaction_get(tx, interaction_id, &cur);
+    json_decref(cur);
+    if (!rc)
+        rc = store__q(tx,
+                      "SELECT " FOLLOW_UP_COLUMNS " FROM follow_ups WHERE interaction_id = $1 "
+                      "ORDER BY due_at, id",
+                      json_pack("[I]", (json_int_t)interaction_id), &rows);
+    if (!rc)
+        *out = json_pack("{s:o, s:n}", "items", rows, "next_cursor");
+    return rc;
+}

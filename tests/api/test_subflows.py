@@ -8,7 +8,8 @@ version) as a session of its own on the same interaction; the agent answers
 that session; when it ends, its outcome answers the call and the caller goes
 on. Publishing checks that call targets exist; going back past a call
 abandons the sub-flow; a call cycle stops at the nesting limit with a clear
-error; another client's workflow of the same key is never called.
+error; another client's workflow of the same key is never called. A
+follow_up action schedules a follow-up on the interaction.
 
 Ends with `N passed, N failed`.
 """
@@ -187,6 +188,41 @@ def main():
     r = call("POST", API + "/interactions/%d/sessions" % it3, {"workflow_id": pid})
     check("a call cycle stops at the nesting limit with a clear error",
           r.status == 409 and "deeper" in r.get("error", {}).get("message", ""), dict(r))
+    # A follow_up action schedules a follow-up on the interaction.
+    fu = {"id": "callback", "version": 1, "start": "a",
+          "variables": {"customer.first_name": "string"}, "nodes": [
+        {"id": "a", "kind": "act", "actions": [
+            {"type": "follow_up", "in_hours": 48, "text": "Call {{customer.first_name}} back"}],
+         "next": "e"},
+        {"id": "e", "kind": "end", "outcome": "follow_up", "code": "CB"}]}
+    fid = workflow(A, fu)
+    it4 = must(call("POST", API + "/interactions", {
+        "client_id": A, "channel": "voice", "customer": {
+            "name": "Robin Page", "identities": [{"kind": "phone", "value": "+15550001111"}]}}),
+        201, "an interaction for a follow-up")
+    r = must(call("POST", API + "/interactions/%d/sessions" % it4["id"], {"workflow_id": fid}),
+             201, "run a workflow that schedules a follow-up")
+    fl = call("GET", API + "/interactions/%d/follow_ups" % it4["id"]).get("items", [])
+    check("the workflow's follow-up is scheduled, due in 48 hours, its note rendered",
+          len(fl) == 1 and fl[0]["note"] == "Call Robin back" and fl[0]["status"] == "scheduled"
+          and abs(fl[0]["due_at"] - fl[0]["created_at"] - 48 * 3600 * 1000) < 1000, fl)
+    r = must(call("POST", API + "/interactions/%d/follow_ups" % it4["id"],
+                  {"in_hours": 2, "note": "check the card 4111 1111 1111 1111 charge"}), 201,
+             "schedule one by hand")
+    check("a follow-up note is redacted like any text", "**** **** **** 1111" in r.get("note", ""),
+          dict(r))
+    for body, why, status in (
+            ({"in_hours": 1, "due_at": 99999999999999, "note": "x"}, "both in_hours and due_at",
+             422),
+            ({"note": "x"}, "neither in_hours nor due_at", 422),
+            ({"in_hours": 3}, "no note", 400),
+            ({"due_at": 1000, "note": "x"}, "a due time in the past", 422)):
+        r = call("POST", API + "/interactions/%d/follow_ups" % it4["id"], body)
+        check("a follow-up with %s is refused" % why, r.status == status, dict(r))
+    evs = call("GET", API + "/interactions/%d/events" % it4["id"]).get("items", [])
+    check("each follow-up is in the event log",
+          sum(1 for e in evs if e.get("kind") == "follow_up_scheduled") == 2, evs)
+
     sessions = call("GET", API + "/interactions/%d" % it3)
     check("and leaves nothing behind (the interaction is unchanged)",
           sessions.get("version") == 1, sessions)
