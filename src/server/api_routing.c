@@ -6,7 +6,6 @@
 
 #include "core/cd_err.h"
 
-#define DAY_MS (24LL * 3600 * 1000)
 #define SERVICE_LEVEL_MS (20LL * 1000) /* answered within 20 s counts as in time */
 
 int api_offer_list(req *r)
@@ -59,16 +58,14 @@ static int64_t client_param(req *r)
 
 int api_supervisor_view(req *r)
 {
-    int64_t day = r->now - r->now % DAY_MS;
     return req_reply(r, 200,
-                     store_supervisor_view(r->tx, client_param(r), day, SERVICE_LEVEL_MS, &r->out));
+                     store_supervisor_view(r->tx, client_param(r), SERVICE_LEVEL_MS, &r->out));
 }
 
 int api_supervisor_stream(req *r)
 {
     json_t *view = NULL;
-    int64_t day = r->now - r->now % DAY_MS;
-    int rc = store_supervisor_view(r->tx, client_param(r), day, SERVICE_LEVEL_MS, &view);
+    int rc = store_supervisor_view(r->tx, client_param(r), SERVICE_LEVEL_MS, &view);
     if (!rc) {
         r->out = json_pack("[{s:s, s:o}]", "event", "queues", "data", view);
         r->stream_topic = 1 + HUB_CLIENT;

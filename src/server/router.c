@@ -244,6 +244,11 @@ static void agent_from_row(router *r, json_t *row, route_agent *a)
         a->skills[i].level = (uint8_t)json_integer_value(json_object_get(v, "proficiency"));
         a->nskills = (uint8_t)(i + 1);
     }
+    for (int c = 0; c < ROUTE_CHANNELS; c++) {
+        json_int_t w = json_integer_value(
+            json_object_get(json_object_get(row, "channel_weights"), channels[c]));
+        a->weight[c] = (uint8_t)(w > 0 && w <= 255 ? w : 0);
+    }
 }
 
 static route_state state_of(json_t *row)
@@ -694,7 +699,7 @@ static void publish(router *r, int64_t now)
         store_ctx_system(&ctx);
         if (store_begin(r->st, &ctx, now, 0, &tx))
             continue;
-        if (!store_supervisor_view(tx, client, now - now % (24LL * 3600 * 1000), 20000, &view)) {
+        if (!store_supervisor_view(tx, client, 20000, &view)) {
             char *data = json_dumps(view, JSON_COMPACT);
             if (data)
                 hub_publish(r->hub, HUB_CLIENT, client, "queues", data);

@@ -74,11 +74,22 @@ static const jschema_field user_body[] = {
     {"skills", JS_ARRAY, 0, 0, 64, 0, NULL, skill_fields, "skills with proficiency"},
     END};
 
+static const jschema_field weight_fields[] = {
+    {"voice", JS_INT, 0, 1, 61, 0, NULL, NULL, "units of 60 a call takes (61: no calls)"},
+    {"chat", JS_INT, 0, 1, 61, 0, NULL, NULL, "units a chat takes (61: no chats)"},
+    {"email", JS_INT, 0, 1, 61, 0, NULL, NULL, "units an email takes (61: no email)"},
+    {"social", JS_INT, 0, 1, 61, 0, NULL, NULL, "units a social message takes"},
+    {"web", JS_INT, 0, 1, 61, 0, NULL, NULL, "units a web form takes"},
+    END};
+
 static const jschema_field user_patch[] = {
     STR("name", 0, 200, "display name"),
     ENUM("role", 0, roles, "role"),
     {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false blocks login and ends sessions"},
     {"password", JS_STRING, 0, 0, 0, 1024, NULL, NULL, "new password (min 8 characters)"},
+    {"channel_weights", JS_OBJECT, 0, 0, 0, 0, NULL, weight_fields,
+     "capacity: units out of 60 per item on each channel (defaults voice 60, chat 20, others "
+     "12); replaces the agent's overrides"},
     END};
 
 static const jschema_field skills_body[] = {

@@ -243,10 +243,10 @@ int store_offer_reject(store_tx *tx, int64_t offer, json_t **out);
 int store_work_finish(store_tx *tx, int64_t interaction, int32_t wrapup_s, json_t **out);
 
 /* The supervisor's view of a client: per queue the waiting count, offers
- * out, longest wait, and service level since day_start_ms (share of
- * accepted offers decided within sl_ms of arrival); agents by state. */
-int store_supervisor_view(store_tx *tx, int64_t client, int64_t day_start_ms, int64_t sl_ms,
-                          json_t **out);
+ * out, longest wait, and service level today (since midnight in the
+ * client's time zone: share of accepted offers decided within sl_ms of
+ * arrival); agents by state. */
+int store_supervisor_view(store_tx *tx, int64_t client, int64_t sl_ms, json_t **out);
 
 /* --- guided workflows ------------------------------------------------ */
 /* A workflow of a client, with its draft document (text) when with_draft,

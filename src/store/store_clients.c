@@ -2,6 +2,7 @@
 #include "store/store_internal.h"
 
 #include "core/cd_err.h"
+#include "core/tz.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,17 @@ static json_t *client_shape(json_t *row)
         json_object_del(row, cols[i]);
     json_object_set_new(row, "privacy", privacy);
     return row;
+}
+
+/* A client's time zone must be one the system knows ("Europe/Berlin"). */
+static int check_timezone(store_tx *tx, json_t *in)
+{
+    const tz *z = NULL;
+    json_t *v = json_object_get(in, "timezone");
+    if (v && tz_get(json_string_value(v), &z) != 0)
+        return store__fail(tx, CD_EINVAL, "timezone",
+                           "timezone must be an IANA time zone such as Europe/Berlin");
+    return 0;
 }
 
 /* Field names a client may mark sensitive: 1-40 of a-z, 0-9, '_'. */
@@ -113,7 +125,7 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
                            "slug must be 2-40 characters of a-z, 0-9 and '-'");
     if (!name || !*name)
         return store__fail(tx, CD_EINVAL, "name", "name is required");
-    if ((rc = check_privacy(tx, json_object_get(in, "privacy"))))
+    if ((rc = check_privacy(tx, json_object_get(in, "privacy"))) || (rc = check_timezone(tx, in)))
         return rc;
     rc = store__q1(tx,
                    "INSERT INTO clients (slug, name, brand_display_name, brand_from_address, "
@@ -211,7 +223,8 @@ int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
         return store__fail(tx, CD_EINVAL, "slug", "a client's slug cannot change");
     if (json_object_get(patch, "name") && (!name || !*name))
         return store__fail(tx, CD_EINVAL, "name", "name may not be empty");
-    if ((rc = check_privacy(tx, json_object_get(patch, "privacy"))))
+    if ((rc = check_privacy(tx, json_object_get(patch, "privacy"))) ||
+        (rc = check_timezone(tx, patch)))
         return rc;
     store__sqlb_init(&b, "UPDATE clients SET ");
     store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));

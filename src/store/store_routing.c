@@ -12,6 +12,8 @@
  * while pending and past its deadline; the two can never both happen. */
 #include "store/store_internal.h"
 
+#include "core/tz.h"
+
 #include "core/cd_err.h"
 
 #include <string.h>
@@ -157,11 +159,13 @@ int store_routing_agent(store_tx *tx, int64_t user_id, json_t **out)
     json_t *row = NULL, *list = NULL;
     int rc = store__q1(tx,
                        "SELECT u.id, u.active, COALESCE(a.state, 'offline') AS state, "
-                       "a.wrapup_until FROM users u LEFT JOIN agent_status a ON a.user_id = u.id "
+                       "a.wrapup_until, u.channel_weights FROM users u "
+                       "LEFT JOIN agent_status a ON a.user_id = u.id "
                        "WHERE u.id = $1",
                        json_pack("[I]", (json_int_t)user_id), &row);
     if (rc)
         return rc;
+    store__parse_column(row, "channel_weights", "{}");
     rc = store__q(tx, "SELECT client_id FROM memberships WHERE user_id = $1 ORDER BY client_id",
                   json_pack("[I]", (json_int_t)user_id), &list);
     if (!rc)
@@ -470,11 +474,29 @@ static json_t *queue_figures(json_t *by, int64_t now)
     return list;
 }
 
-int store_supervisor_view(store_tx *tx, int64_t client, int64_t day_start_ms, int64_t sl_ms,
-                          json_t **out)
+/* Midnight today in the client's time zone (UTC if its zone is unknown). */
+static int client_day_start(store_tx *tx, int64_t client, int64_t *start)
+{
+    json_t *row = NULL;
+    const tz *z = NULL;
+    int rc = store__q1(tx, "SELECT timezone FROM clients WHERE id = $1",
+                       json_pack("[I]", (json_int_t)client), &row);
+    if (rc)
+        return rc;
+    if (tz_get(store__str(row, "timezone"), &z) != 0)
+        tz_get("UTC", &z);
+    *start = z ? tz_day_start_ms(z, tx->now) : tx->now - tx->now % 86400000;
+    json_decref(row);
+    return 0;
+}
+
+int store_supervisor_view(store_tx *tx, int64_t client, int64_t sl_ms, json_t **out)
 {
     json_t *waiting = NULL, *offered = NULL, *answered = NULL, *agents = NULL, *by;
+    int64_t day_start_ms = 0;
     int rc = store__client_check(tx, client);
+    if (!rc)
+        rc = client_day_start(tx, client, &day_start_ms);
     if (!rc)
         rc = store__q(tx,
                       "SELECT queue, COUNT(*) AS n, MIN(created_at) AS oldest FROM interactions "
@@ -515,10 +537,10 @@ int store_supervisor_view(store_tx *tx, int64_t client, int64_t day_start_ms, in
         merge_by_queue(by, answered, "answered");
         json_array_foreach (agents, i, row)
             json_object_set(states, store__str(row, "state"), json_object_get(row, "n"));
-        *out =
-            json_pack("{s:I, s:I, s:I, s:o, s:o}", "client_id", (json_int_t)client, "at",
-                      (json_int_t)tx->now, "service_level_threshold_s", (json_int_t)(sl_ms / 1000),
-                      "queues", queue_figures(by, tx->now), "agents", states);
+        *out = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "client_id", (json_int_t)client, "at",
+                         (json_int_t)tx->now, "day_start", (json_int_t)day_start_ms,
+                         "service_level_threshold_s", (json_int_t)(sl_ms / 1000), "queues",
+                         queue_figures(by, tx->now), "agents", states);
         json_decref(by);
     }
     json_decref(waiting);

@@ -6,6 +6,7 @@
 #include "core/cd_mem.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const roles[] = {"admin", "supervisor",    "agent", "qa",
@@ -46,6 +47,7 @@ static int user_complete(store_tx *tx, json_t *row)
     if (!rc)
         json_object_set(row, "skills", rows);
     json_object_set_new(row, "active", json_boolean(store__int(row, "active")));
+    store__parse_column(row, "channel_weights", "{}");
 out:
     json_decref(rows);
     json_decref(ids);
@@ -78,7 +80,8 @@ int store_user_get(store_tx *tx, int64_t id, json_t **out)
     if (!user_visible(tx, id))
         return CD_ENOTFOUND;
     rc = store__q1(tx,
-                   "SELECT id, email, name, role, active, created_at, updated_at FROM users "
+                   "SELECT id, email, name, role, active, created_at, updated_at, channel_weights "
+                   "FROM users "
                    "WHERE id = $1",
                    json_pack("[I]", (json_int_t)id), &row);
     if (!rc)
@@ -162,7 +165,7 @@ int store_user_list(store_tx *tx, json_t *query, json_t **out)
     size_t i;
     sqlb b;
     int rc = store__list_start(tx, query,
-                               "SELECT id, email, name, role, active, created_at, updated_at "
+                               "SELECT id, email, name, role, active, created_at, updated_at, channel_weights "
                                "FROM users u",
                                "id", &b, &limit);
     if (rc)
@@ -203,8 +206,16 @@ int store_user_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     if (json_object_get(patch, "role") && (!tx->ctx.all_clients || !role_valid(role)))
         return store__fail(tx, tx->ctx.all_clients ? CD_EINVAL : CD_EFORBIDDEN, "role",
                            "role cannot be set to that");
+    if ((v = json_object_get(patch, "channel_weights")) && !tx->ctx.all_clients)
+        return store__fail(tx, CD_EFORBIDDEN, "channel_weights",
+                           "only administrators change an agent's capacity");
     store__sqlb_init(&b, "UPDATE users SET ");
     store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
+    if (v) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        store__sqlb_param(&b, ", channel_weights = $?", json_string(text ? text : "{}"));
+        free(text);
+    }
     if ((v = json_object_get(patch, "name")))
         store__sqlb_param(&b, ", name = $?", json_incref(v));
     if (role)
