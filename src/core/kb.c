@@ -223,13 +223,13 @@ static void map_free(u64map *m)
 /* ---- string table: interned byte strings -> ids ---- */
 
 typedef struct strtab {
-    char *s;                 /* all strings, back to back */
+    char *s; /* all strings, back to back */
     size_t len, cap;
-    uint32_t *off;           /* per id */
-    uint8_t *slen;           /* per id */
-    uint32_t *val;           /* per id: caller's value */
+    uint32_t *off; /* per id */
+    uint8_t *slen; /* per id */
+    uint32_t *val; /* per id: caller's value */
     uint32_t n, idcap;
-    uint32_t *h;             /* id + 1, 0 = empty; power-of-two size */
+    uint32_t *h; /* id + 1, 0 = empty; power-of-two size */
     uint32_t hcap;
 } strtab;
 
@@ -396,8 +396,8 @@ static int ascii_word(unsigned char c)
 static int word_cp(uint32_t cp)
 {
     if (cp < 0xc0)
-        return cp == 0xaa || cp == 0xb2 || cp == 0xb3 || cp == 0xb5 || cp == 0xb9 ||
-               cp == 0xba || (cp >= 0xbc && cp <= 0xbe);
+        return cp == 0xaa || cp == 0xb2 || cp == 0xb3 || cp == 0xb5 || cp == 0xb9 || cp == 0xba ||
+               (cp >= 0xbc && cp <= 0xbe);
     if (cp == 0xd7 || cp == 0xf7)
         return 0;
     if (cp >= 0x2000 && cp <= 0x206f) /* general punctuation */
@@ -748,7 +748,7 @@ kb_index *kb_new(const char *language)
 {
     if (!language)
         language = "english";
-    if (strlen(language) >= sizeof ((kb_index *)0)->lang)
+    if (strlen(language) >= sizeof((kb_index *)0)->lang)
         return NULL;
     kb_index *ix = cd_calloc(1, sizeof *ix);
     if (!ix)
@@ -1475,8 +1475,8 @@ static void sort_u32(uint32_t *a, uint32_t n)
 }
 
 /* Adds to s->plids the client's lists of the words starting with pre. */
-static int prefix_range(const kb_index *ix, scratch *s, const client *c, const char *pre,
-                        size_t n, uint32_t *np)
+static int prefix_range(const kb_index *ix, scratch *s, const client *c, const char *pre, size_t n,
+                        uint32_t *np)
 {
     const uint32_t *arrs[2] = {ix->sorted, ix->pending};
     uint32_t lens[2] = {ix->nsorted, ix->npending};
@@ -1511,8 +1511,8 @@ static int starts_with(const char *s, size_t n, const char *p, size_t m)
 
 /* Resolves prefix term t into cursor cu, materializing into m if it
  * expands to several words. 1 = matches something, 0 = nothing. */
-static int resolve_prefix(const kb_index *ix, scratch *s, const client *c, const qterm *t,
-                          mlist *m, cur *cu, uint32_t *df)
+static int resolve_prefix(const kb_index *ix, scratch *s, const client *c, const qterm *t, mlist *m,
+                          cur *cu, uint32_t *df)
 {
     uint32_t np = 0;
     int rc;
@@ -1747,8 +1747,8 @@ done:
     return CD_OK;
 }
 
-int kb_search(kb_index *ix, int64_t client_id, const char *query, const kb_filter *f,
-              size_t offset, size_t limit, kb_hit *hits, size_t *nhits, size_t *total)
+int kb_search(kb_index *ix, int64_t client_id, const char *query, const kb_filter *f, size_t offset,
+              size_t limit, kb_hit *hits, size_t *nhits, size_t *total)
 {
     if (nhits)
         *nhits = 0;
@@ -2037,11 +2037,10 @@ void kb_get_stats(kb_index *ix, kb_stats *st)
     if (!ix)
         return;
     pthread_rwlock_rdlock(&ix->lock);
-    size_t m = sizeof *ix + str_mem(&ix->dict) + str_mem(&ix->surf) +
-               (size_t)ix->sortedcap * 4 + (size_t)ix->clientcap * sizeof *ix->clients +
-               (size_t)ix->cmap.cap * 16 + (size_t)ix->docs.cap * 16 +
-               (size_t)ix->wtokcap * 4 + (size_t)ix->wstampcap * 8 + (size_t)ix->ucap * 24 +
-               (size_t)ix->wposcap * 4 + ix->wdtcap;
+    size_t m = sizeof *ix + str_mem(&ix->dict) + str_mem(&ix->surf) + (size_t)ix->sortedcap * 4 +
+               (size_t)ix->clientcap * sizeof *ix->clients + (size_t)ix->cmap.cap * 16 +
+               (size_t)ix->docs.cap * 16 + (size_t)ix->wtokcap * 4 + (size_t)ix->wstampcap * 8 +
+               (size_t)ix->ucap * 24 + (size_t)ix->wposcap * 4 + ix->wdtcap;
     for (uint32_t i = 0; i < ix->nclients; i++) {
         const client *c = ix->clients[i];
         m += sizeof *c + (size_t)c->slotcap * sizeof *c->slots +

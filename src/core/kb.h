@@ -109,8 +109,8 @@ int kb_contains(kb_index *ix, int64_t doc_id, int64_t *client_id);
  * best first; *nhits = number written, *total (may be NULL) = number of
  * matches. f may be NULL. An unknown client or a query without terms gives
  * no hits. Returns CD_OK, CD_EINVAL or CD_ENOMEM. */
-int kb_search(kb_index *ix, int64_t client_id, const char *query, const kb_filter *f,
-              size_t offset, size_t limit, kb_hit *hits, size_t *nhits, size_t *total);
+int kb_search(kb_index *ix, int64_t client_id, const char *query, const kb_filter *f, size_t offset,
+              size_t limit, kb_hit *hits, size_t *nhits, size_t *total);
 
 /* Writes into out (cap bytes, always NUL-terminated if cap > 0) the best
  * window of about max_words words (0 = KB_SNIPPET_WORDS; large values give

@@ -113,8 +113,8 @@ static void test_scores_and_title_boost(void **state)
     r = search(ix, 1, "password router");
     assert_int_equal(r.n, 1);
     assert_int_equal(r.h[0].doc_id, 2);
-    assert_true(fabs(r.h[0].score - (bm25(KB_TITLE_WEIGHT, 7, avgdl, 6, 2) +
-                                      bm25(1, 7, avgdl, 6, 1))) < 1e-12);
+    assert_true(fabs(r.h[0].score -
+                     (bm25(KB_TITLE_WEIGHT, 7, avgdl, 6, 2) + bm25(1, 7, avgdl, 6, 1))) < 1e-12);
     /* Term frequency counts; a longer document weighs less. */
     put(ix, 7, 1, "Router", "router router router reboot");
     put(ix, 8, 1, "Router", "router reboot steps and more words here to read");
@@ -365,8 +365,8 @@ static void test_update_remove_compact(void **state)
     kb_stats st;
     kb_get_stats(ix, &st);
     assert_int_equal(st.docs, 240);
-    const char *qs[] = {"router", "refund card", "\"reset account\"", "pass*", "changed",
-                        "article", "modem login parcel", "inv*"};
+    const char *qs[] = {"router",  "refund card", "\"reset account\"",  "pass*",
+                        "changed", "article",     "modem login parcel", "inv*"};
     for (int c = 1; c <= 3; c++)
         for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++)
             same_results(ix, fresh, c, qs[q]);
@@ -394,9 +394,8 @@ static void test_pages(void **state)
     assert_int_equal(all.total, 25);
     assert_int_equal(all.n, 25);
     for (size_t i = 1; i < all.n; i++)
-        assert_true(all.h[i - 1].score > all.h[i].score ||
-                    (all.h[i - 1].score == all.h[i].score &&
-                     all.h[i - 1].doc_id < all.h[i].doc_id));
+        assert_true(all.h[i - 1].score > all.h[i].score || (all.h[i - 1].score == all.h[i].score &&
+                                                            all.h[i - 1].doc_id < all.h[i].doc_id));
     kb_hit h[10];
     size_t n, tot;
     for (size_t off = 0; off < 25; off += 10) {
@@ -440,9 +439,9 @@ static void test_snippets(void **state)
                         "<mark>Refund</mark> policy step");
     assert_string_equal(snip(ix, "card", "Bad \xff\xfe bytes card", 0, 4096),
                         "Bad \xef\xbf\xbd\xef\xbf\xbd bytes <mark>card</mark>");
-    assert_string_equal(snip(ix, "\"reset password\" rout*", "Reset the password on the router",
-                             0, 4096),
-                        "<mark>Reset</mark> the <mark>password</mark> on the <mark>router</mark>");
+    assert_string_equal(
+        snip(ix, "\"reset password\" rout*", "Reset the password on the router", 0, 4096),
+        "<mark>Reset</mark> the <mark>password</mark> on the <mark>router</mark>");
     assert_string_equal(snip(ix, "zebra", "one two three", 0, 4096), "one two three");
     /* The window goes to the matches, with a little context before. */
     char text[4096];
@@ -479,7 +478,7 @@ static void test_hostile(void **state)
     const char *junk = "caf\xc3\xa9 \xff\xfe\xfd r\xc3\xa9sum\xc3\xa9 \xc0\xaf \xed\xa0\x80 "
                        "\x01\x02\x7f router\xe2\x80\x94modem \xf0\x9f\x98\x80 emoji";
     put(ix, 1, 1, "CAF\xc3\x89 \xe2\x80\x9cquoted\xe2\x80\x9d", junk);
-    assert_int_equal(search(ix, 1, "cafe").total, 1);       /* accents folded */
+    assert_int_equal(search(ix, 1, "cafe").total, 1);        /* accents folded */
     assert_int_equal(search(ix, 1, "CAF\xc3\xa9").total, 1); /* either way */
     assert_int_equal(search(ix, 1, "resume").total, 1);
     assert_int_equal(search(ix, 1, "quoted").total, 1); /* curly quotes separate */
@@ -565,8 +564,7 @@ static void test_alloc_failures(void **state)
         res before = search(ix, 1, "refund");
         const char *tags[] = {"billing"};
         cd_mem_fail_after(fail);
-        int rc = kb_put(ix, 1, 3, "Brand new words", "zephyr quartz refund", tags, 1,
-                        KB_INTERNAL);
+        int rc = kb_put(ix, 1, 3, "Brand new words", "zephyr quartz refund", tags, 1, KB_INTERNAL);
         cd_mem_fail_after(0);
         if (rc == CD_OK) {
             done = 1;
