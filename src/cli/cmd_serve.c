@@ -3,6 +3,7 @@
 
 #include "core/sentiment.h"
 #include "core/vault.h"
+#include "server/knowledge.h"
 #include "server/router.h"
 #include "server/server.h"
 
@@ -129,6 +130,11 @@ int cmd_serve(int argc, char **argv)
         sentiment_free(mood);
         return 1;
     }
+    knowledge *kb = NULL;
+    if (knowledge_start(st, &kb, err, sizeof err) == 0)
+        server_attach_knowledge(srv, kb);
+    else
+        fprintf(stderr, "caredesk: %s; serving without knowledge-base search\n", err);
     char name[160], hostname[64] = "host";
     gethostname(hostname, sizeof hostname - 1);
     snprintf(name, sizeof name, "%s:%d:%d", hostname, (int)getpid(), server_port(srv));
@@ -145,6 +151,7 @@ int cmd_serve(int argc, char **argv)
      * publishes on the server's streams), then the rest. */
     server_stop(srv, 10000);
     router_stop(rt);
+    knowledge_stop(kb);
     server_destroy(srv);
     store_close(st);
     vault_free(keys);

@@ -33,6 +33,8 @@ static const perm_row table[] = {
     {"agent.state",            {1, 1, 1, 0, 0, 0}},
     {"supervisor.view",        {1, 1, 0, 0, 1, 1}},
     {"workflow.read",          {1, 1, 1, 1, 0, 0}},
+    {"kb.read",                {1, 1, 1, 1, 0, 1}},
+    {"kb.write",               {1, 1, 0, 0, 0, 0}},
     {"workflow.write",         {1, 1, 0, 0, 0, 0}},
 };
 /* clang-format on */

@@ -132,6 +132,30 @@ static const jschema_field message_body[] = {
     ENUM("direction", JS_REQUIRED, directions, "inbound, outbound (reply) or note (internal)"),
     STR("body", JS_REQUIRED, 262144, "text"), END};
 
+static const char *const kb_audiences[] = {"internal", "public", NULL};
+static const char *const kb_statuses[] = {"draft", "published", "archived", NULL};
+
+static const jschema_field article_body[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "owning client"),
+    STR("title", JS_REQUIRED, 300, "title"),
+    STR("body", 0, 200000, "body, Markdown"),
+    {"tags", JS_TAGS, 0, 0, 32, 64, NULL, NULL, "tags"},
+    ENUM("audience", 0, kb_audiences, "internal (agents) or public (customers too)"),
+    ENUM("status", 0, kb_statuses, "draft, published (searchable) or archived"),
+    END};
+
+static const jschema_field article_patch[] = {
+    STR("title", 0, 300, "title"),
+    STR("body", 0, 200000, "body, Markdown"),
+    {"tags", JS_TAGS, 0, 0, 32, 64, NULL, NULL, "tags (replaces them)"},
+    ENUM("audience", 0, kb_audiences, "internal or public"),
+    ENUM("status", 0, kb_statuses, "draft, published or archived"),
+    {"version", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "fail with 409 unless still this version"},
+    END};
+
+static const jschema_field feedback_body[] = {
+    {"helpful", JS_BOOL, JS_REQUIRED, 0, 0, 0, NULL, NULL, "was the suggestion helpful"}, END};
+
 static const jschema_field follow_up_body[] = {
     {"in_hours", JS_NUMBER, 0, 0, 24 * 365, 0, NULL, NULL, "due this many hours from now"},
     {"due_at", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "or due at this time (epoch ms)"},
@@ -277,6 +301,18 @@ static const jschema_field republish_body[] = {
     END};
 static const jschema_field version_query[] = {
     {"version", JS_INT, 0, 1, 1000000, 0, NULL, NULL, "version (default: the latest)"}, END};
+static const jschema_field article_query[] = {
+    ID_FIELD("client_id", 0, "only this client"),
+    ENUM("status", 0, kb_statuses, "status"),
+    ENUM("audience", 0, kb_audiences, "audience"), PAGE, END};
+static const jschema_field search_query[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "the client whose articles to search"),
+    STR("q", 0, 1000, "words (all must match), \"a phrase\", prefix* (needed)"),
+    STR("tag", 0, 64, "only articles with this tag"),
+    ENUM("audience", 0, kb_audiences, "only this audience"),
+    {"limit", JS_INT, 0, 1, 50, 0, NULL, NULL, "results (default 10)"},
+    {"offset", JS_INT, 0, 0, 9950, 0, NULL, NULL, "results to skip"},
+    END};
 static const jschema_field message_query[] = {
     STR("cursor", 0, 24, "next_cursor of the previous page"),
     {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"},
@@ -399,6 +435,26 @@ const route routes[] = {
      NULL},
     {"GET", P "/supervisor/stream", api_supervisor_stream, "supervisor.view", R_STREAM, NULL, 0,
      client_query, 200, "Server-Sent Events: the supervisor view as it changes", NULL},
+
+    {"GET", P "/articles", api_article_list, "kb.read", 0, NULL, 0, article_query, 200,
+     "Knowledge-base articles of the caller's clients", NULL},
+    {"POST", P "/articles", api_article_create, "kb.write", R_WRITE, article_body, 0, NULL, 201,
+     "Add an article (published ones are searchable)",
+     "{\"client_id\":@client@,\"title\":\"Resetting a router\",\"body\":\"Hold reset for "
+     "10 seconds.\",\"status\":\"published\"}"},
+    {"GET", P "/articles/{article_id}", api_article_get, "kb.read", 0, NULL, 0, NULL, 200,
+     "One article", NULL},
+    {"PATCH", P "/articles/{article_id}", api_article_update, "kb.write", R_WRITE, article_patch,
+     1, NULL, 200, "Change an article (a new version)", "{\"title\":\"Renamed\"}"},
+    {"GET", P "/articles/{article_id}/versions", api_article_versions, "kb.read", 0, NULL, 0, NULL,
+     200, "Every version of an article, newest first", NULL},
+    {"GET", P "/kb/search", api_kb_search, "kb.read", 0, NULL, 0, search_query, 200,
+     "Search a client's published articles (BM25, highlighted snippets)", NULL},
+    {"GET", P "/interactions/{interaction_id}/suggestions", api_suggestions, "interaction.read",
+     0, NULL, 0, NULL, 200, "Articles that may help with the interaction", NULL},
+    {"POST", P "/interactions/{interaction_id}/suggestions/{article_id}/feedback",
+     api_suggestion_feedback, "interaction.write", R_WRITE, feedback_body, 0, NULL, 201,
+     "Say whether a suggested article helped", "{\"helpful\":true}"},
 
     {"GET", P "/workflows", api_workflow_list, "workflow.read", 0, NULL, 0, by_client_query, 200,
      "Workflows of the caller's clients", NULL},

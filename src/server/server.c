@@ -6,6 +6,7 @@
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 #include "server/auth.h"
+#include "server/knowledge.h"
 #include "server/perm.h"
 #include "server/router.h"
 #include "server/routes.h"
@@ -348,8 +349,10 @@ static int run_in_tx(req *r)
     }
     rc = store_commit(r->tx);
     r->tx = NULL;
-    if (!rc && write)
+    if (!rc && write) {
         router_kick(r->srv->router);
+        knowledge_kick(r->srv->knowledge);
+    }
     if (rc == CD_ECONFLICT && replay_after_race(r))
         return 0;
     if (rc)
@@ -703,6 +706,11 @@ void server_destroy(server *srv)
 struct hub *server_hub(server *srv)
 {
     return srv->hub;
+}
+
+void server_attach_knowledge(server *srv, struct knowledge *k)
+{
+    srv->knowledge = k;
 }
 
 void server_attach_router(server *srv, struct router *r)

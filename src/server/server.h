@@ -26,6 +26,9 @@ struct hub;
 struct hub *server_hub(server *srv);
 /* Tells the server which router to wake after each committed write. */
 void server_attach_router(server *srv, struct router *r);
+/* Gives the server the knowledge-base index to search and keep current. */
+struct knowledge;
+void server_attach_knowledge(server *srv, struct knowledge *k);
 /* The port actually bound. */
 int server_port(const server *srv);
 /* Ends event streams, stops accepting, lets requests in flight finish (up

@@ -19,6 +19,7 @@ struct server {
     const char **labels, **methods; /* metric series names */
     hub *hub;                       /* live event streams */
     struct router *router;          /* woken after writes; may be NULL */
+    struct knowledge *knowledge;    /* the article search index; may be NULL */
 };
 
 /* Prometheus text of the server's metrics (caller frees with cd_free). */

@@ -50,6 +50,28 @@ void store_set_vault(store *s, const struct vault *v, const char *why);
 int store_vault_reseal(store *s, const struct vault *v, int64_t now_ms, int64_t *count,
                        char *err, size_t errlen);
 
+/* --- knowledge base ---------------------------------------------------- */
+
+/* Articles: in client_id, title, body (Markdown), tags, audience (internal,
+ * public), status (draft, published, archived). Every change is a new
+ * version (kept) and a numbered kb change. */
+int store_article_create(store_tx *tx, json_t *in, json_t **out);
+int store_article_get(store_tx *tx, int64_t id, json_t **out);
+int store_article_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+int store_article_list(store_tx *tx, json_t *query, json_t **out);
+int store_article_versions(store_tx *tx, int64_t id, json_t **out);
+/* An agent's verdict on an article suggested for an interaction. */
+int store_article_feedback(store_tx *tx, int64_t interaction_id, int64_t article_id, int helpful,
+                           json_t **out);
+/* [{article_id, helpful, not_helpful}] of a client's articles. */
+int store_article_feedback_counts(store_tx *tx, int64_t client, json_t **out);
+/* For search indexes (system context only): every published article and
+ * the change number they reflect; the changes after `after` with each
+ * article's current row (seq, id, client_id, title, body, tags, audience,
+ * status, version). */
+int store_kb_published(store_tx *tx, int64_t *head, json_t **out);
+int store_kb_changes(store_tx *tx, int64_t after, int limit, int64_t *head, json_t **out);
+
 /* Masks card numbers and the other data of src/core/redact.h in every
  * string of v, in place, by the client's policy, and records what was
  * masked as a "redacted" event (what, what_id) on the interaction. */

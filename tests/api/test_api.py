@@ -439,6 +439,13 @@ def setup():
                           {"workflow_id": wf["id"]}), 201, "session " + side)
         setattr(S, "wf" + side, wf["id"])
         setattr(S, "sess" + side, sess["id"])
+    # Knowledge base: one published article per client.
+    for side, client in (("A", A), ("B", B)):
+        art = must(admin("POST", API + "/articles", {
+            "client_id": client, "title": "Resetting the router " + side,
+            "body": "Hold the reset button for ten seconds.", "tags": ["router"],
+            "status": "published"}), 201, "article " + side)
+        setattr(S, "art" + side, art["id"])
     must(as_(S.u["agentB"], "POST", API + "/interactions/%d/messages" % S.intB,
              {"direction": "outbound", "body": "Reply within B"}), 201, "message B")
     must(as_(S.u["agentA"], "POST", API + "/interactions/%d/messages" % S.intA,
@@ -1335,6 +1342,8 @@ def snapshot_b():
         API + "/users", ADMIN, {"client_id": B})[0])
     snap["supB"] = admin("GET", API + "/users/%d" % S.u["supB"].id).json
     snap["supB_tokens"] = as_(S.u["supB"], "GET", API + "/tokens").json
+    snap["article"] = admin("GET", API + "/articles/%d" % S.artB).json
+    snap["article_versions"] = admin("GET", API + "/articles/%d/versions" % S.artB).json
     return snap
 
 
@@ -1360,21 +1369,22 @@ def t_tenant(doc_ops):
         if side == "missing":
             return {k: MISSING for k in ["client_id", "customer_id", "interaction_id",
                                          "user_id", "token_id", "queue_id", "offer_id",
-                                         "workflow_id", "session_id"]}
+                                         "workflow_id", "session_id", "article_id"]}
         if side == "B":
             return {"client_id": B, "customer_id": S.custB, "interaction_id": S.intB,
                     "user_id": S.u["supB"].id, "token_id": S.u["supB"].token_id,
                     "queue_id": S.queueB, "offer_id": S.offerB, "workflow_id": S.wfB,
-                    "session_id": S.sessB}
+                    "session_id": S.sessB, "article_id": S.artB}
         return {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
                 "user_id": caller.id, "token_id": caller.token_id, "queue_id": S.queueA,
-                "offer_id": S.offerA, "workflow_id": S.wfA, "session_id": S.sessA}
+                "offer_id": S.offerA, "workflow_id": S.wfA, "session_id": S.sessA,
+                "article_id": S.artA}
 
     for method, path, op in with_params:
         params = path_params(path)
         unknown = [p for p in params if p not in ("client_id", "customer_id", "interaction_id",
                                                   "user_id", "token_id", "queue_id", "offer_id",
-                                                  "workflow_id", "session_id")]
+                                                  "workflow_id", "session_id", "article_id")]
         if not check("tenant: %s %s has known path parameters" % (method, path), not unknown,
                      unknown):
             continue
@@ -1636,7 +1646,8 @@ def t_malformed(doc_ops):
            "workflow": S.wfA}
     path_ids = {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
                 "user_id": S.target.id, "token_id": MISSING, "queue_id": S.queueA,
-                "offer_id": MISSING, "workflow_id": S.wfA, "session_id": S.sessA}
+                "offer_id": MISSING, "workflow_id": S.wfA, "session_id": S.sessA,
+                "article_id": S.artA}
     before, audited = store_snapshot()
     routes = [(m, p, op) for m, p, op in ops if op.get("x-sample")]
     check("malformed: write routes with a sample found", len(routes) >= 10, len(routes))
@@ -1850,7 +1861,8 @@ def t_route_table(doc_ops):
             url = url.replace("{%s}" % k, str({"client_id": A, "customer_id": S.custA,
                                                "interaction_id": S.intA, "queue_id": S.queueA,
                                                "workflow_id": S.wfA, "session_id": S.sessA,
-                                               "user_id": S.target.id}.get(k, MISSING)))
+                                               "user_id": S.target.id,
+                                               "article_id": S.artA}.get(k, MISSING)))
         r = call(m, url, fill_sample(op["x-sample"], ids), token=ADMIN)
         ok_status = [int(s) for s in op.get("responses", {}) if s.isdigit()]
         check("openapi: %s %s x-sample accepted (%s)" % (m, p, ok_status), r.status in ok_status,
