@@ -416,6 +416,52 @@ function SensitiveFields({ customer }) {
     </div>`;
 }
 
+// A search snippet: HTML-escaped text with <mark> around matches. Rendered
+// as text nodes and <mark> elements, never as HTML.
+function Snippet({ text }) {
+  const unescape = (t) => t.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  const parts = String(text || '').split(/<mark>|<\/mark>/);
+  return html`<span class="snippet">${parts.map((p, i) => (i % 2 ? html`<mark key=${i}>${unescape(p)}</mark>` : unescape(p)))}</span>`;
+}
+
+// Knowledge-base articles that may help with the open interaction.
+function Suggestions({ interaction, report }) {
+  const [items, setItems] = useState(null);
+  const [voted, setVoted] = useState({});
+  useEffect(() => {
+    setItems(null);
+    setVoted({});
+    authed('GET', `/interactions/${seg(interaction.id)}/suggestions`)
+      .then((r) => setItems(r.items || []))
+      .catch(() => setItems([]));
+  }, [interaction.id]);
+  async function vote(id, helpful) {
+    try {
+      await authed('POST', `/interactions/${seg(interaction.id)}/suggestions/${seg(id)}/feedback`, { helpful });
+      setVoted((v) => ({ ...v, [id]: helpful ? 'helpful' : 'not helpful' }));
+    } catch (e) { report(e); }
+  }
+  if (!items || items.length === 0) return null;
+  return html`
+    <section class="card" data-test="suggestions">
+      <h3>Suggested articles</h3>
+      <ul class="suggestions">
+        ${items.map((a) => html`
+          <li key=${a.article_id} data-test="suggestion" data-id=${String(a.article_id)}>
+            <div class="suggestion-title">${a.title}</div>
+            <div class="muted small"><${Snippet} text=${a.snippet} /></div>
+            ${voted[a.article_id]
+              ? html`<span class="muted small" data-test="voted">Marked ${voted[a.article_id]}</span>`
+              : html`<span class="votes">
+                  <button type="button" class="btn btn-ghost btn-small" data-test="helpful" onClick=${() => vote(a.article_id, true)}>Helpful</button>
+                  <button type="button" class="btn btn-ghost btn-small" onClick=${() => vote(a.article_id, false)}>Not helpful</button>
+                </span>`}
+          </li>`)}
+      </ul>
+    </section>`;
+}
+
 function CustomerCard({ history, currentId, loading, onOpen }) {
   if (loading) return html`<section class="card"><h3>Customer</h3><p class="muted">Loading…</p></section>`;
   if (!history) return html`<section class="card"><h3>Customer</h3><p class="muted">Not available.</p></section>`;
@@ -597,6 +643,7 @@ function Detail({ detail, user, people, clientsById, onOpen, onSend, onMoreMessa
             <${Fields} it=${it} clientsById=${clientsById} user=${user} people=${people} />
           </section>
           ${report && html`<${Guide} interaction=${it} report=${report} onChanged=${onChanged} />`}
+          ${report && html`<${Suggestions} interaction=${it} report=${report} />`}
           <${CustomerCard} history=${detail.history} currentId=${it.id} loading=${detail.historyLoading} onOpen=${onOpen} />
         </aside>
       </div>

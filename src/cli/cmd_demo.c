@@ -110,6 +110,78 @@ static const demo_client clients[] = {
      {"fraud", "card", "dispute", "kyc", "courtesy-refund"}},
 };
 
+/* Knowledge-base articles per client, one per common topic. */
+static const struct demo_article {
+    int client;
+    const char *title, *tags, *audience, *body;
+} articles[] = {
+    {0, "Why is my bill higher than usual?", "billing,bill-shock", "public",
+     "A bill can rise when an estimated reading is replaced by an actual one, when the "
+     "weather was colder, or when a fixed tariff ended.\n\n1. Check the readings on the bill "
+     "against the meter.\n2. Ask for a photo of the meter if the reading looks wrong.\n3. If "
+     "the bill was estimated, correct the reading and re-issue the bill."},
+    {0, "Power outage: what to tell the customer", "faults,outage", "internal",
+     "Check the outage map for the postcode first. If there is a known fault, give the "
+     "estimated restoration time. If not, ask the customer to check the trip switches in "
+     "the fuse box, then raise a fault with the field team. Vulnerable customers on the "
+     "priority register get a call back within one hour."},
+    {0, "Moving house: closing the account", "moves", "public",
+     "Ask for the moving date and the new address. Take a final meter reading on the "
+     "day, or ask the customer to send a photo. The final bill goes to the new address "
+     "within 14 days; any credit is refunded to the account on file."},
+    {0, "Smart meter not sending readings", "smart-meter,faults", "internal",
+     "A smart meter that has not sent a reading for more than 7 days usually lost its "
+     "signal. Ask the customer to check the in-home display, then reset the communications "
+     "hub. If readings do not resume within 48 hours, book an engineer appointment."},
+    {0, "Changing the direct debit bank account", "billing", "public",
+     "The customer can change the bank account for their direct debit online or with an "
+     "agent. Verify identity, take the new sort code and account number, and confirm the "
+     "date of the next payment. Changes need five working days before the payment date."},
+    {0, "Tariff renewal options", "billing", "public",
+     "When a fixed tariff ends, the customer moves to the standard variable tariff unless "
+     "they choose a new fix. Explain the fixed and variable options, the exit fees, and "
+     "the date the new tariff starts."},
+    {0, "Refunding account credit", "billing,refund", "internal",
+     "A customer in credit can ask for a refund of the balance above one month of usage. "
+     "Check the latest reading is actual, then refund to the bank account on file. "
+     "Refunds reach the account within 5 working days."},
+    {0, "Missed engineer appointment", "faults", "internal",
+     "Apologise, check the job notes for the reason, and book the first available "
+     "appointment. A missed appointment earns the customer a goodwill credit of 30 pounds; "
+     "add it to the account and note it on the interaction."},
+    {1, "Card declined abroad", "cards,card", "public",
+     "Cards can be declined abroad when a transaction looks unusual. Verify identity, "
+     "check for a fraud block on the card, and remove it once the customer confirms the "
+     "transaction. Suggest adding a travel notice for future trips."},
+    {1, "Disputing an unrecognised transaction", "disputes,dispute,fraud", "internal",
+     "Verify identity, then go through the transaction with the customer: merchant name, "
+     "amount, date. If they do not recognise it, block the card, open a dispute, and issue "
+     "a replacement card. The customer hears from the disputes team within 10 days."},
+    {1, "Lost or stolen debit card", "cards,card,fraud", "public",
+     "Block the card at once, then check recent transactions with the customer. Order a "
+     "replacement card, which arrives within 5 working days, and offer a digital card for "
+     "immediate use in the mobile app."},
+    {1, "Changing a mortgage payment date", "accounts", "internal",
+     "A mortgage payment date can move to any day between the 1st and the 28th. The first "
+     "payment after the change may include extra interest for the days in between. Confirm "
+     "the new date and send the written confirmation."},
+    {1, "Online banking locked after failed logins", "accounts,kyc", "public",
+     "After three wrong passwords online banking locks for security. Verify identity with "
+     "two security questions, unlock the profile, and ask the customer to reset the "
+     "password. Never ask for the full password or the PIN."},
+    {1, "Wire transfer not received", "accounts", "internal",
+     "Check the transfer status and the reference. Domestic wires arrive the same day; "
+     "international wires take up to 3 business days. If the transfer is held for review, "
+     "tell the customer and escalate to the payments team."},
+    {1, "Overdraft fee disputes", "disputes,courtesy-refund", "internal",
+     "If the salary arrived the same day as the overdraft, a one-time courtesy refund of "
+     "the fee is allowed once per 12 months. Check the account history, refund the fee, "
+     "and note the courtesy refund on the account."},
+    {1, "Updating a mailing address", "accounts,kyc", "public",
+     "Verify identity, take the new address, and confirm it back to the customer. A "
+     "confirmation letter goes to both the old and the new address."},
+};
+
 static const char *first_names[] = {"Olivia", "Liam",  "Amara", "Noah",   "Sofia",  "Mateo",
                                     "Priya",  "Lucas", "Chen",  "Fatima", "Jonas",  "Aisha",
                                     "Diego",  "Mia",   "Kenji", "Zara",   "Tomasz", "Leila"};
@@ -391,6 +463,29 @@ static int seed_conversation(demo *d, int client, int n, int64_t when)
     return rc;
 }
 
+static int seed_articles(demo *d, store_tx *tx, void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < sizeof articles / sizeof *articles; i++) {
+        const struct demo_article *a = &articles[i];
+        json_t *tags = json_array(), *out = NULL;
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", a->tags);
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+            json_array_append_new(tags, json_string(t));
+        json_t *in = json_pack("{s:I, s:s, s:s, s:o, s:s, s:s}", "client_id",
+                               (json_int_t)d->client_ids[a->client], "title", a->title, "body",
+                               a->body, "tags", tags, "audience", a->audience, "status",
+                               "published");
+        int rc = store_article_create(tx, in, &out);
+        json_decref(in);
+        json_decref(out);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int seed(demo *d)
 {
     int64_t t = DEMO_START_MS - 2 * 3600 * 1000;
@@ -399,6 +494,8 @@ static int seed(demo *d)
         rc = at(d, t + 60000, seed_users, NULL);
     for (int c = 0; c < 2 && !rc; c++)
         rc = at(d, t + 120000, seed_customers, &c);
+    if (!rc)
+        rc = at(d, t + 180000, seed_articles, NULL);
     /* Spread interactions over the week, both clients interleaved. */
     for (int n = 0; n < INTERACTIONS_PER_CLIENT && !rc; n++)
         for (int c = 0; c < 2 && !rc; c++)
