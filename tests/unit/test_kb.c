@@ -593,9 +593,8 @@ static void test_no_alloc_per_query(void **state)
         gen_body(body, sizeof body, i);
         put(ix, i, 1, "Router password refund", body);
     }
-    const char *qs[] = {"router",        "refund card reset", "\"reset account\" modem",
-                        "pass* charge",  "r*",                "nosuchword",
-                        "\"card delivery\""};
+    const char *qs[] = {"router", "refund card reset", "\"reset account\" modem", "pass* charge",
+                        "r*",     "nosuchword",        "\"card delivery\""};
     kb_hit h[20];
     size_t n, tot;
     char out[512];
