@@ -74,7 +74,7 @@ static int grow(void **p, uint32_t *cap, size_t need, size_t size)
         return CD_ENOMEM;
     size_t ncap = *cap ? *cap : 8;
     while (ncap < need)
-        ncap *= 2;
+        ncap += ncap / 2;
     void *q = cd_realloc(*p, ncap * size);
     if (!q)
         return CD_ENOMEM;
