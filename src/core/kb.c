@@ -74,7 +74,7 @@ static int grow(void **p, uint32_t *cap, size_t need, size_t size)
         return CD_ENOMEM;
     size_t ncap = *cap ? *cap : 8;
     while (ncap < need)
-        ncap *= 2;
+        ncap += ncap / 2;
     void *q = cd_realloc(*p, ncap * size);
     if (!q)
         return CD_ENOMEM;
@@ -759,7 +759,13 @@ kb_index *kb_new(const char *language)
         cd_free(ix);
         return NULL;
     }
-    if (pthread_rwlock_init(&ix->lock, NULL)) {
+    /* Writers first: a steady stream of searches must not starve writes. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int lrc = pthread_rwlock_init(&ix->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (lrc) {
         sb_stemmer_delete(ix->wstem);
         cd_free(ix);
         return NULL;

@@ -39,9 +39,10 @@
  * with |d| the tokens of title and body, avgdl their mean and N the
  * client's documents, n(q) those containing q. Ties: lower doc id first.
  *
- * Threads: any number of concurrent kb_search/kb_snippet/kb_stats calls and
- * kb_put/kb_remove calls on one index are safe; an internal rwlock lets
- * searches run in parallel and makes each write exclusive. Search keeps its
+ * Threads: any number of concurrent kb_search, kb_snippet, kb_contains,
+ * kb_get_stats, kb_put and kb_remove calls on one index are safe (not
+ * kb_free); an internal rwlock lets searches run in parallel and makes each
+ * write exclusive, writers first. Search keeps its
  * working memory in a pool inside the index, so a search allocates nothing
  * once the pool has grown to its needs. */
 #ifndef KB_H
@@ -78,7 +79,7 @@ typedef struct kb_hit {
 typedef struct kb_stats {
     size_t clients;   /* clients with at least one slot */
     size_t docs;      /* documents indexed */
-    size_t terms;     /* distinct words ever seen (all clients) */
+    size_t terms;     /* distinct words and tags ever seen (all clients) */
     size_t postings;  /* (document, word) pairs, removed ones not yet reclaimed included */
     size_t mem_bytes; /* memory held by the index, pools included */
 } kb_stats;
@@ -94,7 +95,8 @@ void kb_free(kb_index *ix);
  * may be NULL (empty); the body is Markdown, indexed as text. Tags are
  * matched case-insensitively (ASCII), 1..KB_TOKEN_MAX bytes each, at most
  * KB_TAGS_MAX; audience is KB_INTERNAL or KB_PUBLIC.
- * Returns CD_OK, CD_EINVAL, or CD_ENOMEM (the index is then unchanged). */
+ * Returns CD_OK, CD_EINVAL, or CD_ENOMEM (searches then see the index as
+ * it was before the call). */
 int kb_put(kb_index *ix, int64_t doc_id, int64_t client_id, const char *title, const char *body,
            const char *const *tags, size_t ntags, unsigned audience);
 

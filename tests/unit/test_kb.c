@@ -583,6 +583,36 @@ static void test_alloc_failures(void **state)
     assert_true(done);
 }
 
+/* Once the pool has grown, searches and snippets allocate nothing. */
+static void test_no_alloc_per_query(void **state)
+{
+    (void)state;
+    kb_index *ix = kb_new("english");
+    char body[256];
+    for (int i = 1; i <= 300; i++) {
+        gen_body(body, sizeof body, i);
+        put(ix, i, 1, "Router password refund", body);
+    }
+    const char *qs[] = {"router", "refund card reset", "\"reset account\" modem", "pass* charge",
+                        "r*",     "nosuchword",        "\"card delivery\""};
+    kb_hit h[20];
+    size_t n, tot;
+    char out[512];
+    unsigned long before = 0;
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            before = cd_mem_count();
+        for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
+            assert_int_equal(kb_search(ix, 1, qs[q], NULL, 0, 20, h, &n, &tot), CD_OK);
+            assert_int_equal(kb_snippet(ix, qs[q], body, 0, out, sizeof out), CD_OK);
+        }
+        if (round == 1)
+            assert_int_equal(cd_mem_count(), before);
+    }
+    assert_true(search(ix, 1, "r*").total > 0);
+    kb_free(ix);
+}
+
 typedef struct thr {
     kb_index *ix;
     int stop, bad;
@@ -640,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_snippets),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_no_alloc_per_query),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
