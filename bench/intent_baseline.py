@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""bench/intent_baseline.py - the classic baseline bench_intent measures the
+intent classifier against: scikit-learn's TF-IDF (word 1-2-grams and char
+2-5-grams within word boundaries, sublinear TF, each block L2-normalised)
+feeding a LinearSVC (default C=1), trained and tested on the same files.
+
+Run with Debian's interpreter (/usr/bin/python3, package python3-sklearn):
+
+    /usr/bin/python3 bench/intent_baseline.py --train A.csv --test B.csv [--reps N]
+
+Files: CSV with a header naming the columns `text` and `category`.
+
+Prints one line:
+    baseline accuracy=... train_s=... predict_per_s=... batch_predict_per_s=... n_train=... n_test=...
+train_s is the median of --reps fits of the whole pipeline; predict_per_s is
+the median rate of predicting the test texts one at a time (one call per
+text, as a live system would); batch_predict_per_s of one call for all."""
+import argparse
+import csv
+import statistics
+import sys
+import time
+
+try:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.svm import LinearSVC
+except ImportError as e:
+    print("intent_baseline: scikit-learn is missing (%s); install python3-sklearn "
+          "(scripts/install-deps.sh) and run with /usr/bin/python3" % e, file=sys.stderr)
+    sys.exit(2)
+
+
+def load(path):
+    texts, cats = [], []
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        for row in csv.DictReader(f):
+            if row.get("text") is None or row.get("category") is None:
+                continue
+            texts.append(row["text"])
+            cats.append(row["category"])
+    if not texts:
+        print("intent_baseline: %s: no rows with text and category" % path, file=sys.stderr)
+        sys.exit(1)
+    return texts, cats
+
+
+def make():
+    feats = FeatureUnion([
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
+    ])
+    return Pipeline([("tfidf", feats), ("svm", LinearSVC(C=1.0))])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args()
+    xtr, ytr = load(a.train)
+    xte, yte = load(a.test)
+    reps = max(1, a.reps)
+
+    fits = []
+    model = None
+    for _ in range(reps):
+        m = make()
+        t0 = time.perf_counter()
+        m.fit(xtr, ytr)
+        fits.append(time.perf_counter() - t0)
+        model = m
+
+    pred = model.predict(xte)
+    acc = sum(p == y for p, y in zip(pred, yte)) / len(yte)
+
+    one, batch = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for x in xte:
+            model.predict([x])
+        one.append(len(xte) / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        model.predict(xte)
+        batch.append(len(xte) / (time.perf_counter() - t0))
+
+    print("baseline accuracy=%.4f train_s=%.3f predict_per_s=%.0f batch_predict_per_s=%.0f "
+          "n_train=%d n_test=%d" % (acc, statistics.median(fits), statistics.median(one),
+                                    statistics.median(batch), len(xtr), len(xte)))
+
+
+if __name__ == "__main__":
+    main()
