@@ -442,10 +442,11 @@ static void add_row(float *w, float *b, uint32_t stride, uint32_t c, float bias,
 }
 
 /* One PA-I step on (x, y); scores in s (scratch). Returns the step size.
- * u/ub (may be NULL): the averaging sums, weighted by t. */
+ * u/ub (may be NULL): the averaging sums, weighted by t. sq: the squared
+ * norm of x with the constant feature's value `bias` (0: the biases stay). */
 static float pa_step(const intent_model *m, float *w, float *b, float *u, float *ub, double t,
                      const uint32_t *rows, const float *vals, unsigned n, float sq, uint32_t y,
-                     float *s)
+                     float cap, float bias, float *s)
 {
     uint32_t k = m->ncat;
     if (k < 2)
@@ -461,15 +462,17 @@ static float pa_step(const intent_model *m, float *w, float *b, float *u, float 
     float loss = 1.0f - (s[y] - best);
     if (loss <= 0)
         return 0;
+    if (!(sq > 0))
+        return 0;
     float tau = loss / (2.0f * sq);
-    if (tau > m->p.c)
-        tau = m->p.c;
-    add_row(w, b, m->stride, y, m->p.bias, rows, vals, n, tau);
-    add_row(w, b, m->stride, r, m->p.bias, rows, vals, n, -tau);
+    if (tau > cap)
+        tau = cap;
+    add_row(w, b, m->stride, y, bias, rows, vals, n, tau);
+    add_row(w, b, m->stride, r, bias, rows, vals, n, -tau);
     if (u) {
         float tt = (float)(t * tau);
-        add_row(u, ub, m->stride, y, m->p.bias, rows, vals, n, tt);
-        add_row(u, ub, m->stride, r, m->p.bias, rows, vals, n, -tt);
+        add_row(u, ub, m->stride, y, bias, rows, vals, n, tt);
+        add_row(u, ub, m->stride, r, bias, rows, vals, n, -tt);
     }
     return tau;
 }
@@ -485,6 +488,7 @@ void intent_params_default(intent_params *p)
     p->char_weight = 1.0f;
     p->bias = 1.0f;
     p->c = 0.1f;
+    p->c_online = FLT_MAX;
     p->epochs = 10;
     p->calib_folds = 3;
     p->max_features = 1u << 21;
@@ -496,7 +500,8 @@ static int params_ok(const intent_params *p)
     return p->char_min >= 1 && p->char_min <= p->char_max && p->char_max <= 8 &&
            p->word_ngrams >= 0 && p->word_ngrams <= 2 && p->word_weight >= 0 &&
            p->char_weight >= 0 && p->word_weight + p->char_weight > 0 && p->bias >= 0 &&
-           p->bias <= 100 && p->c > 0 && p->c <= 1e6f && p->epochs >= 1 && p->epochs <= 1000 &&
+           p->bias <= 100 && p->c > 0 && p->c <= 1e6f && p->c_online > 0 && p->c_online <= FLT_MAX &&
+           p->epochs >= 1 && p->epochs <= 1000 &&
            p->calib_folds >= 0 && p->calib_folds <= 20 && p->max_features >= 1 &&
            p->max_features <= (1u << 28) && isfinite(p->word_weight) &&
            isfinite(p->char_weight) && isfinite(p->bias);
@@ -694,10 +699,12 @@ int intent_learn(intent_model *m, const char *text, size_t len, const char *cate
         m->idf[rows[i]] = idf_of(m->nex, m->df[rows[i]]);
     }
 
-    /* One online step, so that predictions reflect the example now. */
+    /* One online step, so that predictions reflect the example now. The
+     * biases stay: a category's first examples would otherwise raise its
+     * bias over everything the last refit learned. */
     float vals[INTENT_MAX_TEXT_FEATURES], s[INTENT_MAX_CATEGORIES];
-    float sq = make_values(m, rows, tf, n, vals);
-    pa_step(m, m->w, m->b, NULL, NULL, 0, rows, vals, n, sq, y, s);
+    float sq = make_values(m, rows, tf, n, vals) - m->p.bias * m->p.bias;
+    pa_step(m, m->w, m->b, NULL, NULL, 0, rows, vals, n, sq, y, m->p.c_online, 0, s);
     return CD_OK;
 }
 
@@ -745,7 +752,7 @@ static void train_on(const intent_model *m, const trainset *ts, uint32_t *idx, u
             size_t o = m->ex_off[i];
             unsigned nf = (unsigned)(m->ex_off[i + 1] - o);
             pa_step(m, w, b, u, ub, t, m->ex_row + o, ts->vals + o, nf, ts->sq[i], m->ex_cat[i],
-                    s);
+                    m->p.c, m->p.bias, s);
         }
     }
     /* Averaged weights: w - u / t. */
@@ -1126,6 +1133,7 @@ int intent_save(const intent_model *m, unsigned char **out, size_t *outlen)
     put_f32(&b, p->char_weight);
     put_f32(&b, p->bias);
     put_f32(&b, p->c);
+    put_f32(&b, p->c_online);
     put_u32(&b, (uint32_t)p->epochs);
     put_u32(&b, (uint32_t)p->calib_folds);
     put_u32(&b, p->max_features);
@@ -1241,6 +1249,7 @@ int intent_load(const unsigned char *buf, size_t len, intent_model **out)
     p.char_weight = get_f32(&r);
     p.bias = get_f32(&r);
     p.c = get_f32(&r);
+    p.c_online = get_f32(&r);
     p.epochs = (int)get_u32(&r);
     p.calib_folds = (int)get_u32(&r);
     p.max_features = get_u32(&r);

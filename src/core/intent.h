@@ -77,7 +77,9 @@ typedef struct intent_params {
     float word_weight;       /* scale of the normalised word block (1) */
     float char_weight;       /* scale of the normalised character block (1) */
     float bias;              /* value of the constant feature (1) */
-    float c;                 /* PA-I aggressiveness: largest step per example */
+    float c;                 /* PA-I aggressiveness in intent_train: largest step */
+    float c_online;          /* largest step of intent_learn's online step (FLT_MAX: none, so
+                              * the text just learned is then predicted as its category) */
     int epochs;              /* passes over the examples in intent_train */
     int calib_folds;         /* folds for the temperature; 0: temperature 1 */
     uint32_t max_features;   /* dictionary size limit (1 << 21) */
