@@ -427,6 +427,26 @@ static int run_baseline(const char *train, const char *test, int reps, baseline 
     return 0;
 }
 
+/* Runs the baseline on rows written to temporary files. */
+static int baseline_on(const rowset *tr, const rowset *te, int reps, baseline *b)
+{
+    char dir[] = "/tmp/bench_intent.XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "bench_intent: cannot make a temporary directory\n");
+        return -1;
+    }
+    char ptr[sizeof dir + 16], pte[sizeof dir + 16];
+    snprintf(ptr, sizeof ptr, "%s/train.csv", dir);
+    snprintf(pte, sizeof pte, "%s/test.csv", dir);
+    write_csv(ptr, tr);
+    write_csv(pte, te);
+    int rc = run_baseline(ptr, pte, reps, b);
+    unlink(ptr);
+    unlink(pte);
+    rmdir(dir);
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void set_param(const char *kvs)
@@ -466,8 +486,9 @@ static void usage(void)
     exit(2);
 }
 
-static int cross_validate(const rowset *all, int k)
+static int cross_validate(const rowset *all, int k, int with_baseline)
 {
+    double bsum = 0;
     /* Fold f: rows whose position in their category's shuffled order is
      * f mod k; done as k successive stratified splits of what remains. */
     evalres sum = {0};
@@ -500,6 +521,13 @@ static int cross_validate(const rowset *all, int k)
         tsum += now_s() - t0;
         evalres e;
         evaluate(m, &folds[f], &e);
+        if (with_baseline) {
+            baseline b;
+            if (baseline_on(&tr, &folds[f], 1, &b) != 0)
+                return 1;
+            bsum += b.acc;
+            printf("fold %d: baseline_accuracy=%.4f\n", f, b.acc);
+        }
         sum.acc += e.acc;
         sum.ece += e.ece;
         for (int t = 0; t < 3; t++) {
@@ -511,8 +539,11 @@ static int cross_validate(const rowset *all, int k)
         intent_free(m);
         free(tr.r);
     }
-    printf("cv_accuracy=%.4f cv_ece=%.4f cv_acc@0.9=%.4f cv_cov@0.9=%.4f train_s=%.3f folds=%d\n",
+    printf("cv_accuracy=%.4f cv_ece=%.4f cv_acc@0.9=%.4f cv_cov@0.9=%.4f train_s=%.3f folds=%d",
            sum.acc / k, sum.ece / k, sum.acc_at[2] / k, sum.cov_at[2] / k, tsum / k, k);
+    if (with_baseline)
+        printf(" cv_baseline_accuracy=%.4f", bsum / k);
+    printf("\n");
     return 0;
 }
 
@@ -550,7 +581,7 @@ int main(int argc, char **argv)
         split(&all, 0.2, SPLIT_SEED, &tr, &te);
     }
     if (cv)
-        return cross_validate(&tr, cv);
+        return cross_validate(&tr, cv, !no_baseline);
 
     printf("data: %s train=%zu test=%zu\n", train ? "files" : "banking77 80/20 stratified", tr.n,
            te.n);
@@ -597,21 +628,7 @@ int main(int argc, char **argv)
     /* The baseline, on the same rows. */
     baseline b = {NAN, NAN, NAN, NAN};
     if (!no_baseline) {
-        char dir[] = "/tmp/bench_intent.XXXXXX";
-        if (!mkdtemp(dir)) {
-            fprintf(stderr, "bench_intent: cannot make a temporary directory\n");
-            return 1;
-        }
-        char ptr[sizeof dir + 16], pte[sizeof dir + 16];
-        snprintf(ptr, sizeof ptr, "%s/train.csv", dir);
-        snprintf(pte, sizeof pte, "%s/test.csv", dir);
-        write_csv(ptr, &tr);
-        write_csv(pte, &te);
-        int brc = run_baseline(ptr, pte, reps < 3 ? reps : 3, &b);
-        unlink(ptr);
-        unlink(pte);
-        rmdir(dir);
-        if (brc != 0)
+        if (baseline_on(&tr, &te, reps < 3 ? reps : 3, &b) != 0)
             return 1;
         printf("baseline: accuracy=%.4f train_s=%.3f predict_per_s=%.0f batch_predict_per_s=%.0f\n",
                b.acc, b.train_s, b.rate, b.batch_rate);

@@ -769,6 +769,7 @@ static void train_on(const intent_model *m, const trainset *ts, uint32_t *idx, u
  * less than exp(-gap / t) each to the softmax's denominator: nothing at the
  * temperatures that fit. */
 #define CALIB_TOP 32
+#define CALIB_ENOUGH 2000
 
 typedef struct calib {
     float *d;   /* n x CALIB_TOP, unused tail -inf */
@@ -879,7 +880,9 @@ int intent_train(intent_model *m)
     }
     trainset ts = {vals, sq};
 
-    /* Temperature: out-of-fold scores of stratified folds. */
+    /* Temperature: out-of-fold scores of stratified folds, fold after fold
+     * until CALIB_ENOUGH are collected (every fold on small sets, one on
+     * large ones, which bounds the cost). */
     uint32_t folds = (uint32_t)m->p.calib_folds;
     double temp = 1.0;
     if (folds >= 2 && n >= 2 * folds) {
@@ -898,7 +901,7 @@ int intent_train(intent_model *m)
             uint32_t i = idx[j];
             fold[i] = seen[m->ex_cat[i]]++ % folds;
         }
-        for (uint32_t f = 0; f < folds; f++) {
+        for (uint32_t f = 0; f < folds && cb.n < CALIB_ENOUGH; f++) {
             uint32_t nt = 0;
             for (uint32_t i = 0; i < n; i++)
                 if (fold[i] != f)
