@@ -482,7 +482,7 @@ static float pa_step(const intent_model *m, float *w, float *b, float *u, float 
 void intent_params_default(intent_params *p)
 {
     p->char_min = 2;
-    p->char_max = 5;
+    p->char_max = 4;
     p->word_ngrams = 2;
     p->word_weight = 1.0f;
     p->char_weight = 1.0f;
