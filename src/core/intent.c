@@ -420,6 +420,15 @@ static float make_values(const intent_model *m, const uint32_t *rows, const uint
            (nc > 0 ? m->p.char_weight * m->p.char_weight : 0) + m->p.bias * m->p.bias;
 }
 
+/* The one hot loop of training and prediction: built for AVX2 as well
+ * where the compiler and the C library can pick the variant at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define HOT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT_CLONES
+#endif
+
+HOT_CLONES
 static void score(const float *w, const float *b, uint32_t stride, uint32_t k, float bias,
                   const uint32_t *rows, const float *vals, unsigned n, float *s)
 {
