@@ -3,30 +3,35 @@
  * calibrated confidence, for each new interaction.
  *
  * Features (docs/intent.md has the details and measured figures): the text
- * is split into words (ASCII letters and digits, any non-ASCII byte,
- * inner apostrophes; ASCII lowercased, U+2019 read as '); each word gives
- * itself, the pair with the word before it, and the character n-grams of
- * " word " (lengths 2..5). Features are hashed to 32-bit keys; a model
- * keeps a dictionary of the keys it has learned (at most max_features),
- * and keys it never learned are ignored when predicting. Values: sublinear
- * term frequency (1 + ln tf) times smoothed idf, the word block and the
- * character block each L2-normalised.
+ * is split into words (ASCII letters and digits, any non-ASCII byte except
+ * Latin-1 and general punctuation, inner apostrophes; ASCII lowercased,
+ * U+2019 read as '); each word gives itself, the pair with the word before
+ * it, and the character n-grams of " word " (lengths 2..4). Features are
+ * hashed to 32-bit keys; a model keeps a dictionary of the keys it has
+ * learned (at most max_features), and keys it never learned are ignored
+ * when predicting. Values: sublinear term frequency (1 + ln tf) times
+ * smoothed idf, the word block and the character block each L2-normalised.
  *
  * Model: one linear scorer per category plus a bias, trained as a
- * multiclass passive-aggressive learner (PA-I, Crammer et al. 2006) over a
- * few shuffled epochs with weight averaging. Confidence: the softmax of the
- * scores divided by a temperature fitted by minimising the log-loss on
- * out-of-fold scores (k-fold cross-validation over the learned examples).
+ * multiclass passive-aggressive learner (PA-I, Crammer et al. 2006) over
+ * shuffled epochs with weight averaging. Confidence: the softmax of the
+ * scores divided by a temperature fitted by minimising the log-loss of
+ * out-of-fold scores (stratified folds of the learned examples).
  *
  * Learning is incremental. intent_learn adds one example: the model keeps
- * its features (not its text; about 6 bytes per feature, ~1.5 KB for a
+ * its features (not its text: 6 bytes per feature, about 1 KB for a
  * typical message), updates the document frequencies and takes one online
- * step on the weights, so the next intent_predict already reflects it
- * (cost O(features x categories), microseconds). intent_train refits the
- * weights and the temperature from every kept example without the caller
- * supplying anything again (cost about (folds + 1) x epochs passes over the
- * kept examples: ~0.5 s for 10,000 examples and 77 categories on one
- * core). intent_maybe_train refits only when enough was learned since the
+ * PA step on the weights (biases excepted) with no step limit, so the next
+ * intent_predict already reflects it: the text just learned is predicted
+ * as its category (if it has features and there are two categories or
+ * more). Cost O(features x categories): about 6 us for a
+ * 60-character message and 77 categories. intent_train refits the weights
+ * and the temperature from every kept example without the caller giving
+ * anything again: epochs x (1 + f x (k - 1) / k) passes over the kept
+ * examples, k = calib_folds and f the folds run (all k on small sets,
+ * fewer once 2,000 out-of-fold scores are in: one from 6,000 examples on
+ * at k = 3); 0.45-0.55 s CPU for 8,000 examples and 77 categories on one
+ * core. intent_maybe_train refits only when enough was learned since the
  * last refit. Until the first refit the temperature is 1.
  *
  * Categories: any NUL-terminated string of 1..INTENT_MAX_CATEGORY bytes;
@@ -37,10 +42,11 @@
  * (Laplace's rule of succession: it cannot know what it has not seen).
  *
  * Input: any bytes (invalid UTF-8, NULs, control bytes); time is linear in
- * the length. Nothing is allocated when predicting; a text gives at most
- * INTENT_MAX_TEXT_FEATURES distinct features, from its start (a very long
- * text is judged by its first ~1,500 characters of varied text). A text
- * with no known feature scores the biases only and gets a low confidence.
+ * the length. Nothing is allocated when predicting (about 60 KB of stack).
+ * A text gives at most INTENT_MAX_TEXT_FEATURES distinct features, from
+ * its start: a very long text is judged by roughly its first 2,000
+ * characters of varied text. A text with no known feature scores the
+ * biases only and gets a low confidence.
  *
  * Determinism: the same params and the same calls in the same order give
  * the same model, bit for bit (fixed shuffling seed; no clock, no global
@@ -49,12 +55,12 @@
  * Threads: intent_predict and the other const functions only read the
  * model; any number of threads may call them at once on a model nobody is
  * changing. intent_learn, intent_train and intent_free need the model to
- * themselves (a write lock, or refit a copy made with intent_clone and swap
- * it in while the original keeps serving predictions).
+ * themselves (a write lock; or refit a copy made with intent_clone, or
+ * loaded with intent_load, and swap it in while the original keeps
+ * serving predictions).
  *
  * Errors: functions return 0 (CD_OK) or a negative CD_E* code
- * (core/cd_err.h). A failed call leaves the model as it was, except that
- * a failed intent_train keeps the weights it had. */
+ * (core/cd_err.h). A failed call leaves the model as it was. */
 #ifndef INTENT_H
 #define INTENT_H
 
@@ -72,16 +78,16 @@ typedef struct intent_model intent_model;
 /* Settings; intent_params_default gives the defaults (the values chosen by
  * cross-validation, docs/intent.md). */
 typedef struct intent_params {
-    int char_min, char_max;  /* character n-gram lengths, 1 <= min <= max <= 8 (2, 5) */
+    int char_min, char_max;  /* character n-gram lengths, 1 <= min <= max <= 8 (2, 4) */
     int word_ngrams;         /* 0: no word features, 1: words, 2: words and pairs (2) */
     float word_weight;       /* scale of the normalised word block (1) */
     float char_weight;       /* scale of the normalised character block (1) */
     float bias;              /* value of the constant feature (1) */
-    float c;                 /* PA-I aggressiveness in intent_train: largest step */
+    float c;                 /* PA-I aggressiveness in intent_train: largest step (0.1) */
     float c_online;          /* largest step of intent_learn's online step (FLT_MAX: none, so
                               * the text just learned is then predicted as its category) */
-    int epochs;              /* passes over the examples in intent_train */
-    int calib_folds;         /* folds for the temperature; 0: temperature 1 */
+    int epochs;              /* passes over the examples in intent_train (10) */
+    int calib_folds;         /* folds for the temperature; 0: temperature 1 (3) */
     uint32_t max_features;   /* dictionary size limit (1 << 21) */
     uint64_t seed;           /* shuffling */
 } intent_params;
