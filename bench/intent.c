@@ -405,13 +405,15 @@ static double kv(const char *line, const char *key)
 static int run_baseline(const char *train, const char *test, int reps, baseline *b)
 {
     if (access(PYTHON, X_OK) != 0) {
-        fprintf(stderr, "bench_intent: %s is missing: the baseline needs Debian's python3 with "
-                        "python3-sklearn (scripts/install-deps.sh)\n", PYTHON);
+        fprintf(stderr,
+                "bench_intent: %s is missing: the baseline needs Debian's python3 with "
+                "python3-sklearn (scripts/install-deps.sh)\n",
+                PYTHON);
         return -1;
     }
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s '%s' --train '%s' --test '%s' --reps %d", PYTHON, BASELINE,
-             train, test, reps);
+    snprintf(cmd, sizeof cmd, "%s '%s' --train '%s' --test '%s' --reps %d", PYTHON, BASELINE, train,
+             test, reps);
     FILE *p = popen(cmd, "r");
     if (!p) {
         fprintf(stderr, "bench_intent: cannot run %s\n", PYTHON);

@@ -137,8 +137,8 @@ static size_t nonascii_sep_len(const unsigned char *s, size_t i, size_t len)
 {
     if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0xbf)
         return 2;
-    if (s[i] == 0xe2 && i + 2 < len && (s[i + 1] == 0x80 || s[i + 1] == 0x81) &&
-        s[i + 2] >= 0x80 && s[i + 2] <= 0xbf)
+    if (s[i] == 0xe2 && i + 2 < len && (s[i + 1] == 0x80 || s[i + 1] == 0x81) && s[i + 2] >= 0x80 &&
+        s[i + 2] <= 0xbf)
         return 3;
     return 0;
 }
@@ -509,11 +509,10 @@ static int params_ok(const intent_params *p)
     return p->char_min >= 1 && p->char_min <= p->char_max && p->char_max <= 8 &&
            p->word_ngrams >= 0 && p->word_ngrams <= 2 && p->word_weight >= 0 &&
            p->char_weight >= 0 && p->word_weight + p->char_weight > 0 && p->bias >= 0 &&
-           p->bias <= 100 && p->c > 0 && p->c <= 1e6f && p->c_online > 0 && p->c_online <= FLT_MAX &&
-           p->epochs >= 1 && p->epochs <= 1000 &&
-           p->calib_folds >= 0 && p->calib_folds <= 20 && p->max_features >= 1 &&
-           p->max_features <= (1u << 28) && isfinite(p->word_weight) &&
-           isfinite(p->char_weight) && isfinite(p->bias);
+           p->bias <= 100 && p->c > 0 && p->c <= 1e6f && p->c_online > 0 &&
+           p->c_online <= FLT_MAX && p->epochs >= 1 && p->epochs <= 1000 && p->calib_folds >= 0 &&
+           p->calib_folds <= 20 && p->max_features >= 1 && p->max_features <= (1u << 28) &&
+           isfinite(p->word_weight) && isfinite(p->char_weight) && isfinite(p->bias);
 }
 
 intent_model *intent_new_with(const intent_params *p)
@@ -781,9 +780,9 @@ static void train_on(const intent_model *m, const trainset *ts, uint32_t *idx, u
 #define CALIB_ENOUGH 2000
 
 typedef struct calib {
-    float *d;   /* n x CALIB_TOP, unused tail -inf */
-    float *dy;  /* n */
-    uint8_t *in;/* n: true category among the top */
+    float *d;    /* n x CALIB_TOP, unused tail -inf */
+    float *dy;   /* n */
+    uint8_t *in; /* n: true category among the top */
     uint32_t n;
 } calib;
 
@@ -862,9 +861,9 @@ int intent_train(intent_model *m)
         return CD_OK;
     uint32_t n = m->nex, k = m->ncat, stride = m->stride;
     size_t nfeat = m->ex_off[n], wn = (size_t)m->nrows * stride;
-    for (uint32_t r = 0; r < m->nrows; r++)
-        m->idf[r] = idf_of(n, m->df[r]);
     if (k < 2) {
+        for (uint32_t r = 0; r < m->nrows; r++)
+            m->idf[r] = idf_of(n, m->df[r]);
         m->trained = n;
         return CD_OK;
     }
@@ -880,21 +879,9 @@ int intent_train(intent_model *m)
     float *s = cd_malloc(stride * sizeof *s);
     calib cb = {0};
     uint32_t *fold = NULL, *seen = NULL;
-    if (!vals || !sq || !idx || !w || !u || !b || !ub || !s)
-        goto out;
-    for (uint32_t i = 0; i < n; i++) {
-        size_t o = m->ex_off[i];
-        sq[i] = make_values(m, m->ex_row + o, m->ex_tf + o, (unsigned)(m->ex_off[i + 1] - o),
-                            vals + o);
-    }
-    trainset ts = {vals, sq};
-
-    /* Temperature: out-of-fold scores of stratified folds, fold after fold
-     * until CALIB_ENOUGH are collected (every fold on small sets, one on
-     * large ones, which bounds the cost). */
     uint32_t folds = (uint32_t)m->p.calib_folds;
-    double temp = 1.0;
-    if (folds >= 2 && n >= 2 * folds) {
+    int calibrate = folds >= 2 && n >= 2 * folds;
+    if (calibrate) {
         cb.d = cd_malloc((size_t)n * CALIB_TOP * sizeof *cb.d);
         cb.dy = cd_malloc((size_t)n * sizeof *cb.dy);
         cb.in = cd_malloc((size_t)n * sizeof *cb.in);
@@ -902,6 +889,24 @@ int intent_train(intent_model *m)
         seen = cd_calloc(k, sizeof *seen);
         if (!cb.d || !cb.dy || !cb.in || !fold || !seen)
             goto out;
+    }
+    if (!vals || !sq || !idx || !w || !u || !b || !ub || !s)
+        goto out;
+    /* Nothing fails from here on. */
+    for (uint32_t r = 0; r < m->nrows; r++)
+        m->idf[r] = idf_of(n, m->df[r]);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t o = m->ex_off[i];
+        sq[i] =
+            make_values(m, m->ex_row + o, m->ex_tf + o, (unsigned)(m->ex_off[i + 1] - o), vals + o);
+    }
+    trainset ts = {vals, sq};
+
+    /* Temperature: out-of-fold scores of stratified folds, fold after fold
+     * until CALIB_ENOUGH are collected (every fold on small sets, one on
+     * large ones, which bounds the cost). */
+    double temp = 1.0;
+    if (calibrate) {
         uint64_t st = m->p.seed ^ 0xf01df01df01df01dull;
         for (uint32_t i = 0; i < n; i++)
             idx[i] = i;

@@ -67,29 +67,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define INTENT_TOP 3                   /* best categories reported by intent_predict */
-#define INTENT_MAX_CATEGORY 256        /* bytes in a category name */
-#define INTENT_MAX_CATEGORIES 1024     /* categories in one model */
-#define INTENT_MAX_TEXT_FEATURES 2048  /* distinct features taken from one text */
-#define INTENT_MAX_EXAMPLES 10000000u  /* examples kept by one model */
+#define INTENT_TOP 3                  /* best categories reported by intent_predict */
+#define INTENT_MAX_CATEGORY 256       /* bytes in a category name */
+#define INTENT_MAX_CATEGORIES 1024    /* categories in one model */
+#define INTENT_MAX_TEXT_FEATURES 2048 /* distinct features taken from one text */
+#define INTENT_MAX_EXAMPLES 10000000u /* examples kept by one model */
 
 typedef struct intent_model intent_model;
 
 /* Settings; intent_params_default gives the defaults (the values chosen by
  * cross-validation, docs/intent.md). */
 typedef struct intent_params {
-    int char_min, char_max;  /* character n-gram lengths, 1 <= min <= max <= 8 (2, 4) */
-    int word_ngrams;         /* 0: no word features, 1: words, 2: words and pairs (2) */
-    float word_weight;       /* scale of the normalised word block (1) */
-    float char_weight;       /* scale of the normalised character block (1) */
-    float bias;              /* value of the constant feature (1) */
-    float c;                 /* PA-I aggressiveness in intent_train: largest step (0.1) */
-    float c_online;          /* largest step of intent_learn's online step (FLT_MAX: none, so
-                              * the text just learned is then predicted as its category) */
-    int epochs;              /* passes over the examples in intent_train (10) */
-    int calib_folds;         /* folds for the temperature; 0: temperature 1 (3) */
-    uint32_t max_features;   /* dictionary size limit (1 << 21) */
-    uint64_t seed;           /* shuffling */
+    int char_min, char_max; /* character n-gram lengths, 1 <= min <= max <= 8 (2, 4) */
+    int word_ngrams;        /* 0: no word features, 1: words, 2: words and pairs (2) */
+    float word_weight;      /* scale of the normalised word block (1) */
+    float char_weight;      /* scale of the normalised character block (1) */
+    float bias;             /* value of the constant feature (1) */
+    float c;                /* PA-I aggressiveness in intent_train: largest step (0.1) */
+    float c_online;         /* largest step of intent_learn's online step (FLT_MAX: none, so
+                             * the text just learned is then predicted as its category) */
+    int epochs;             /* passes over the examples in intent_train (10) */
+    int calib_folds;        /* folds for the temperature; 0: temperature 1 (3) */
+    uint32_t max_features;  /* dictionary size limit (1 << 21) */
+    uint64_t seed;          /* shuffling */
 } intent_params;
 
 typedef struct intent_prediction {
@@ -99,7 +99,7 @@ typedef struct intent_prediction {
     struct {
         const char *category;
         double confidence;
-    } top[INTENT_TOP];    /* best first; top[0] is category */
+    } top[INTENT_TOP]; /* best first; top[0] is category */
 } intent_prediction;
 
 void intent_params_default(intent_params *p);
@@ -133,11 +133,11 @@ int intent_maybe_train(intent_model *m, size_t min_new, double fraction, int *tr
  * has category NULL, confidence 0, ntop 0). */
 int intent_predict(const intent_model *m, const char *text, size_t len, intent_prediction *out);
 
-size_t intent_examples(const intent_model *m);   /* examples learned */
-size_t intent_pending(const intent_model *m);    /* learned since the last refit */
-size_t intent_categories(const intent_model *m); /* categories known */
+size_t intent_examples(const intent_model *m);                /* examples learned */
+size_t intent_pending(const intent_model *m);                 /* learned since the last refit */
+size_t intent_categories(const intent_model *m);              /* categories known */
 const char *intent_category(const intent_model *m, size_t i); /* NULL when i out of range */
-size_t intent_features(const intent_model *m);   /* dictionary entries */
+size_t intent_features(const intent_model *m);                /* dictionary entries */
 double intent_temperature(const intent_model *m);
 
 /* Serialisation: intent_save writes the whole model (params, categories,
