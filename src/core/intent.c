@@ -500,7 +500,7 @@ void intent_params_default(intent_params *p)
     p->c_online = FLT_MAX;
     p->epochs = 10;
     p->calib_folds = 3;
-    p->max_features = 1u << 21;
+    p->max_features = 1u << 20;
     p->seed = 0x5eed1e57c0ffee11ull;
 }
 

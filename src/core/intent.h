@@ -88,7 +88,7 @@ typedef struct intent_params {
                              * the text just learned is then predicted as its category) */
     int epochs;             /* passes over the examples in intent_train (10) */
     int calib_folds;        /* folds for the temperature; 0: temperature 1 (3) */
-    uint32_t max_features;  /* dictionary size limit (1 << 21) */
+    uint32_t max_features;  /* dictionary size limit (1 << 20) */
     uint64_t seed;          /* shuffling */
 } intent_params;
 
