@@ -10,7 +10,8 @@
  * is held out and never used to choose anything. --train A.csv --test
  * B.csv uses other files. Files: CSV (RFC 4180: quoted fields may hold
  * commas, quotes and newlines) with a header naming columns `text` and
- * `category` (others are ignored).
+ * `category` (any case; other columns are ignored; rows with an empty
+ * category are skipped).
  *
  * Figures (times and rates are medians of --reps runs, default 5; CPU
  * time of the process, for both engines, so that other work on a shared
@@ -48,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,9 +201,9 @@ static void load_csv(const char *path, rowset *rs)
     field fl[64];
     int nf = csv_record(&p, end, fl, 64), ct = -1, cc = -1;
     for (int i = 0; i < nf; i++) {
-        if (fl[i].len == 4 && memcmp(fl[i].s, "text", 4) == 0)
+        if (fl[i].len == 4 && strncasecmp(fl[i].s, "text", 4) == 0)
             ct = i;
-        if (fl[i].len == 8 && memcmp(fl[i].s, "category", 8) == 0)
+        if (fl[i].len == 8 && strncasecmp(fl[i].s, "category", 8) == 0)
             cc = i;
     }
     if (ct < 0 || cc < 0) {

@@ -8,7 +8,8 @@ Run with Debian's interpreter (/usr/bin/python3, package python3-sklearn):
 
     /usr/bin/python3 bench/intent_baseline.py --train A.csv --test B.csv [--reps N]
 
-Files: CSV with a header naming the columns `text` and `category`.
+Files: CSV with a header naming the columns `text` and `category` (any
+case); rows with an empty category are skipped, as bench_intent does.
 
 Prints one line:
     baseline accuracy=... train_s=... train_wall_s=... predict_per_s=... batch_predict_per_s=... n_train=... n_test=...
@@ -35,12 +36,19 @@ except ImportError as e:
 
 def load(path):
     texts, cats = [], []
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        for row in csv.DictReader(f):
-            if row.get("text") is None or row.get("category") is None:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        rows = csv.reader(f)
+        head = [h.lower() for h in next(rows, [])]
+        if "text" not in head or "category" not in head:
+            print("intent_baseline: %s: the header names no text and category columns" % path,
+                  file=sys.stderr)
+            sys.exit(1)
+        ct, cc = head.index("text"), head.index("category")
+        for row in rows:
+            if len(row) <= max(ct, cc) or not row[cc]:
                 continue
-            texts.append(row["text"])
-            cats.append(row["category"])
+            texts.append(row[ct])
+            cats.append(row[cc])
     if not texts:
         print("intent_baseline: %s: no rows with text and category" % path, file=sys.stderr)
         sys.exit(1)
