@@ -30,7 +30,7 @@
  * anything again: epochs x (1 + f x (k - 1) / k) passes over the kept
  * examples, k = calib_folds and f the folds run (all k on small sets,
  * fewer once 2,000 out-of-fold scores are in: one from 6,000 examples on
- * at k = 3); 0.45-0.55 s CPU for 8,000 examples and 77 categories on one
+ * at k = 3); 0.45-0.6 s CPU for 8,000 examples and 77 categories on one
  * core. intent_maybe_train refits only when enough was learned since the
  * last refit. Until the first refit the temperature is 1.
  *
