@@ -12,6 +12,7 @@
 #include "core/cd_mem.h"
 #include "core/intent.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,41 @@ static void test_clone(void **state)
     intent_free(c);
 }
 
+/* Concurrent predictions on one model agree with single-threaded ones. */
+typedef struct job {
+    const intent_model *m;
+    int bad;
+} job;
+
+static void *predict_many(void *arg)
+{
+    job *j = arg;
+    for (int r = 0; r < 200; r++)
+        for (size_t i = 0; i < NTEST; i++) {
+            intent_prediction p;
+            if (intent_predict(j->m, TEST[i].text, strlen(TEST[i].text), &p) != CD_OK ||
+                strcmp(p.category, TEST[i].cat) != 0)
+                j->bad++;
+        }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    intent_model *m = learn_all(1);
+    pthread_t t[4];
+    job j[4];
+    for (int i = 0; i < 4; i++) {
+        j[i] = (job){m, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, predict_many, &j[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(j[i].bad, 0);
+    }
+    intent_free(m);
+}
+
 /* Every allocation of learn, train, clone, save and load may fail; the
  * model stays usable and nothing leaks (the _asan build checks). */
 static void test_alloc_failures(void **state)
@@ -472,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_zero_and_one_category),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_clone),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
