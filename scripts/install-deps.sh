@@ -9,6 +9,7 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libsodium-dev libcmocka-dev
   postgresql wrk curl python3
   clang libclang-rt-14-dev libpcre2-dev libstemmer-dev
+  python3-sklearn
   chromium nodejs npm
 )
 
