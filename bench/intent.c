@@ -30,7 +30,9 @@
  *                  predicting one text per call, and batch rate
  *
  *   bench_intent [--train A.csv --test B.csv] [--reps N] [--no-baseline]
- *                [--set name=value]...
+ *                [--per-category N] [--set name=value]...
+ *       --per-category N learns from only the first N training rows of each
+ *       category (few-shot).
  *   bench_intent --cv K [--train A.csv] [--set name=value]...
  *       K-fold stratified cross-validation on the training rows only (the
  *       80% part by default): how the defaults were chosen.
@@ -307,6 +309,21 @@ static void split(const rowset *all, double frac, uint64_t seed, rowset *a, rows
         }
 }
 
+/* Keeps the first n training rows of each category (rows are in a seeded
+ * mixed order): learning from few examples. */
+static void keep_per_category(rowset *rs, size_t n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        size_t seen = 0;
+        for (size_t j = 0; j < out && seen < n; j++)
+            seen += strcmp(rs->r[j].cat, rs->r[i].cat) == 0;
+        if (seen < n)
+            rs->r[out++] = rs->r[i];
+    }
+    rs->n = out;
+}
+
 /* ---- the model under test ------------------------------------------------- */
 
 static intent_params params;
@@ -500,7 +517,7 @@ static void set_param(const char *kvs)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_intent [--train A.csv --test B.csv] [--reps N] [--no-baseline]\n"
-                    "                    [--cv K] [--set name=value]...\n");
+                    "                    [--per-category N] [--cv K] [--set name=value]...\n");
     exit(2);
 }
 
@@ -568,7 +585,7 @@ static int cross_validate(const rowset *all, int k, int with_baseline)
 int main(int argc, char **argv)
 {
     const char *train = NULL, *test = NULL;
-    int reps = 5, no_baseline = 0, cv = 0;
+    int reps = 5, no_baseline = 0, cv = 0, per_cat = 0;
     intent_params_default(&params);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--train") && i + 1 < argc)
@@ -581,6 +598,8 @@ int main(int argc, char **argv)
             cv = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc)
             set_param(argv[++i]);
+        else if (!strcmp(argv[i], "--per-category") && i + 1 < argc)
+            per_cat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-baseline"))
             no_baseline = 1;
         else
@@ -598,6 +617,8 @@ int main(int argc, char **argv)
         load_csv(BANKING77, &all);
         split(&all, 0.2, SPLIT_SEED, &tr, &te);
     }
+    if (per_cat > 0)
+        keep_per_category(&tr, (size_t)per_cat);
     if (cv)
         return cross_validate(&tr, cv, !no_baseline);
 
