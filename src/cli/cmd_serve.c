@@ -3,6 +3,7 @@
 
 #include "core/sentiment.h"
 #include "core/vault.h"
+#include "server/intents.h"
 #include "server/knowledge.h"
 #include "server/router.h"
 #include "server/server.h"
@@ -135,6 +136,11 @@ int cmd_serve(int argc, char **argv)
         server_attach_knowledge(srv, kb);
     else
         fprintf(stderr, "caredesk: %s; serving without knowledge-base search\n", err);
+    intents *models = NULL;
+    if (intents_start(st, &models, err, sizeof err) == 0)
+        server_attach_intents(srv, models);
+    else
+        fprintf(stderr, "caredesk: %s; serving without intent routing\n", err);
     char name[160], hostname[64] = "host";
     gethostname(hostname, sizeof hostname - 1);
     snprintf(name, sizeof name, "%s:%d:%d", hostname, (int)getpid(), server_port(srv));
@@ -152,6 +158,7 @@ int cmd_serve(int argc, char **argv)
     server_stop(srv, 10000);
     router_stop(rt);
     knowledge_stop(kb);
+    intents_stop(models);
     server_destroy(srv);
     store_close(st);
     vault_free(keys);

@@ -51,6 +51,13 @@ static const jschema_field privacy_fields[] = {
      "a customer message scoring below this raises a sentiment alert"},
     END};
 
+static const jschema_field intent_fields[] = {
+    {"threshold", JS_NUMBER, 0, 0, 1, 0, NULL, NULL,
+     "confidence from which a prediction sets the category and queue"},
+    STR("triage_queue", 0, 64, "queue for interactions whose intent is unsure"),
+    {"routes", JS_MAP, 0, 0, 0, 0, NULL, NULL, "category -> queue"},
+    END};
+
 static const jschema_field client_body[] = {
     STR("slug", JS_REQUIRED, 40, "short unique name, a-z 0-9 -"),
     STR("name", JS_REQUIRED, 200, "company name"),
@@ -58,6 +65,7 @@ static const jschema_field client_body[] = {
     STR("timezone", 0, 64, "IANA timezone"),
     {"privacy", JS_OBJECT, 0, 0, 0, 0, NULL, privacy_fields,
      "redaction policy, sensitive customer fields, sentiment alert threshold"},
+    {"intent", JS_OBJECT, 0, 0, 0, 0, NULL, intent_fields, "routing by learned intent"},
     END};
 
 static const jschema_field skill_fields[] = {
@@ -333,6 +341,8 @@ const route routes[] = {
      "Add a client", "{\"slug\":\"s-@rand@\",\"name\":\"New client\"}"},
     {"GET", P "/clients/{client_id}", api_client_get, "client.read", 0, NULL, 0, NULL, 200,
      "One client", NULL},
+    {"GET", P "/clients/{client_id}/intent", api_client_intent, "client.read", 0, NULL, 0, NULL,
+     200, "The client's intent settings and how its predictions fared", NULL},
     {"PATCH", P "/clients/{client_id}", api_client_update, "client.write", R_WRITE, client_body, 1,
      NULL, 200, "Change a client", "{\"name\":\"Renamed\"}"},
 

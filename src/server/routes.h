@@ -70,6 +70,7 @@ int api_interaction_create(req *r);
 int api_interaction_get(req *r);
 int api_interaction_update(req *r);
 int api_message_list(req *r);
+int api_client_intent(req *r);
 int api_article_list(req *r);
 int api_article_create(req *r);
 int api_article_get(req *r);

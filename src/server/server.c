@@ -6,6 +6,7 @@
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 #include "server/auth.h"
+#include "server/intents.h"
 #include "server/knowledge.h"
 #include "server/perm.h"
 #include "server/router.h"
@@ -352,6 +353,7 @@ static int run_in_tx(req *r)
     if (!rc && write) {
         router_kick(r->srv->router);
         knowledge_kick(r->srv->knowledge);
+        intents_kick(r->srv->intents);
     }
     if (rc == CD_ECONFLICT && replay_after_race(r))
         return 0;
@@ -706,6 +708,11 @@ void server_destroy(server *srv)
 struct hub *server_hub(server *srv)
 {
     return srv->hub;
+}
+
+void server_attach_intents(server *srv, struct intents *in)
+{
+    srv->intents = in;
 }
 
 void server_attach_knowledge(server *srv, struct knowledge *k)

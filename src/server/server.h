@@ -29,6 +29,9 @@ void server_attach_router(server *srv, struct router *r);
 /* Gives the server the knowledge-base index to search and keep current. */
 struct knowledge;
 void server_attach_knowledge(server *srv, struct knowledge *k);
+/* Gives the server the intent models to report on and keep current. */
+struct intents;
+void server_attach_intents(server *srv, struct intents *in);
 /* The port actually bound. */
 int server_port(const server *srv);
 /* Ends event streams, stops accepting, lets requests in flight finish (up

@@ -20,6 +20,7 @@ struct server {
     hub *hub;                       /* live event streams */
     struct router *router;          /* woken after writes; may be NULL */
     struct knowledge *knowledge;    /* the article search index; may be NULL */
+    struct intents *intents;        /* intent models; may be NULL */
 };
 
 /* Prometheus text of the server's metrics (caller frees with cd_free). */

@@ -50,6 +50,26 @@ void store_set_vault(store *s, const struct vault *v, const char *why);
 int store_vault_reseal(store *s, const struct vault *v, int64_t now_ms, int64_t *count,
                        char *err, size_t errlen);
 
+/* --- intent -------------------------------------------------------------- */
+
+/* What the store asks at each new interaction (set by the server): fills
+ * category (cap bytes) and confidence for the text of an interaction of
+ * client; non-zero when it has no model for that client. Called inside
+ * the creating transaction; must not use the store. */
+typedef struct store_classifier {
+    int (*predict)(void *ctx, int64_t client, const char *text, char *category, size_t cap,
+                   double *confidence);
+    void *ctx;
+} store_classifier;
+void store_set_classifier(store *s, const store_classifier *c);
+/* For classifiers (system context only): resolved interactions with their
+ * final category, numbered in commit order: [{seq, client_id,
+ * interaction_id, category, text}] after `after`, and the latest number. */
+int store_intent_examples(store_tx *tx, int64_t after, int limit, int64_t *head, json_t **out);
+/* A client's intent settings and how its predictions fared: predictions,
+ * applied, resolved, correct, accuracy, applied_accuracy. */
+int store_intent_stats(store_tx *tx, int64_t client, json_t **out);
+
 /* --- knowledge base ---------------------------------------------------- */
 
 /* Articles: in client_id, title, body (Markdown), tags, audience (internal,

@@ -10,7 +10,7 @@
 #define CLIENT_COLUMNS                                                                             \
     "id, slug, name, brand_display_name, brand_from_address, brand_signature, "                    \
     "brand_tone_notes, timezone, created_at, updated_at, redact_emails, redact_phones, "          \
-    "sensitive_fields, sentiment_alert_below"
+    "sensitive_fields, sentiment_alert_below, intent_threshold, triage_queue, intent_routes"
 
 /* Folds the brand_* columns into a nested "brand" object. */
 static json_t *client_shape(json_t *row)
@@ -35,6 +35,15 @@ static json_t *client_shape(json_t *row)
     for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
         json_object_del(row, cols[i]);
     json_object_set_new(row, "privacy", privacy);
+    store__parse_column(row, "intent_routes", "{}");
+    json_object_set_new(row, "intent",
+                        json_pack("{s:O, s:O, s:O}", "threshold",
+                                  json_object_get(row, "intent_threshold"), "triage_queue",
+                                  json_object_get(row, "triage_queue"), "routes",
+                                  json_object_get(row, "intent_routes")));
+    json_object_del(row, "intent_threshold");
+    json_object_del(row, "triage_queue");
+    json_object_del(row, "intent_routes");
     return row;
 }
 
@@ -65,6 +74,33 @@ static int check_privacy(store_tx *tx, json_t *privacy)
                 return store__fail(tx, CD_EINVAL, "privacy.sensitive_fields",
                                    "field names are made of a-z, 0-9 and '_'");
     }
+    return 0;
+}
+
+/* Adds the intent settings in `intent` to an UPDATE being built. */
+static void intent_columns(sqlb *b, json_t *intent)
+{
+    json_t *v;
+    if ((v = json_object_get(intent, "threshold")))
+        store__sqlb_param(b, ", intent_threshold = $?", json_real(json_number_value(v)));
+    if ((v = json_object_get(intent, "triage_queue")))
+        store__sqlb_param(b, ", triage_queue = $?", json_incref(v));
+    if ((v = json_object_get(intent, "routes"))) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        store__sqlb_param(b, ", intent_routes = $?", json_string(text ? text : "{}"));
+        free(text);
+    }
+}
+
+/* Routes name queues: strings. */
+static int check_intent(store_tx *tx, json_t *intent)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach (json_object_get(intent, "routes"), k, v)
+        if (!json_is_string(v) || !json_string_length(v))
+            return store__fail(tx, CD_EINVAL, "intent.routes",
+                               "routes map a category to a queue name");
     return 0;
 }
 
@@ -125,7 +161,8 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
                            "slug must be 2-40 characters of a-z, 0-9 and '-'");
     if (!name || !*name)
         return store__fail(tx, CD_EINVAL, "name", "name is required");
-    if ((rc = check_privacy(tx, json_object_get(in, "privacy"))) || (rc = check_timezone(tx, in)))
+    if ((rc = check_privacy(tx, json_object_get(in, "privacy"))) || (rc = check_timezone(tx, in)) ||
+        (rc = check_intent(tx, json_object_get(in, "intent"))))
         return rc;
     rc = store__q1(tx,
                    "INSERT INTO clients (slug, name, brand_display_name, brand_from_address, "
@@ -144,11 +181,12 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
     int64_t id = store__int(row, "id");
     json_decref(row);
     rc = store__audit(tx, "create", "client", id, id, NULL);
-    if (!rc && json_object_get(in, "privacy")) {
+    if (!rc && (json_object_get(in, "privacy") || json_object_get(in, "intent"))) {
         sqlb b;
         store__sqlb_init(&b, "UPDATE clients SET ");
         store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
         privacy_columns(&b, json_object_get(in, "privacy"));
+        intent_columns(&b, json_object_get(in, "intent"));
         store__sqlb_param(&b, " WHERE id = $?", json_integer(id));
         rc = store__sqlb_run(tx, &b, NULL);
     }
@@ -224,11 +262,12 @@ int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     if (json_object_get(patch, "name") && (!name || !*name))
         return store__fail(tx, CD_EINVAL, "name", "name may not be empty");
     if ((rc = check_privacy(tx, json_object_get(patch, "privacy"))) ||
-        (rc = check_timezone(tx, patch)))
+        (rc = check_timezone(tx, patch)) || (rc = check_intent(tx, json_object_get(patch, "intent"))))
         return rc;
     store__sqlb_init(&b, "UPDATE clients SET ");
     store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
     privacy_columns(&b, json_object_get(patch, "privacy"));
+    intent_columns(&b, json_object_get(patch, "intent"));
     patch_column(&b, patch, "name", "name");
     patch_column(&b, patch, "timezone", "timezone");
     patch_column(&b, brand, "display_name", "brand_display_name");

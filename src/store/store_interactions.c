@@ -339,6 +339,8 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
     if (!rc && m)
         rc = message_insert(tx, client, id, m, &msg);
     if (!rc)
+        rc = store__intent_route(tx, client, id, in, row);
+    if (!rc)
         rc = store__audit(tx, "create", "interaction", id, client, NULL);
     if (!rc && json_is_null(json_object_get(row, "assignee_id")))
         rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
@@ -444,6 +446,11 @@ static int apply_patch(store_tx *tx, json_t *cur, json_t *patch, json_t *next, j
     return 0;
 }
 
+static int is_done(const char *status)
+{
+    return status && (strcmp(status, "resolved") == 0 || strcmp(status, "closed") == 0);
+}
+
 static int check_update(store_tx *tx, json_t *cur, json_t *patch)
 {
     json_t *version = json_object_get(patch, "version");
@@ -515,6 +522,9 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         rc = store__event(tx, client, id, "updated", before, after);
     if (!rc)
         rc = store__redact_event(tx, client, id, "interaction", id, &masked);
+    if (!rc && is_done(store__str(next, "status")) &&
+        (!is_done(store__str(cur, "status")) || json_object_get(after, "category")))
+        rc = store__intent_resolved(tx, client, id, next);
     if (!rc) {
         json_t *keys = json_array();
         const char *k;

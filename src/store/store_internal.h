@@ -18,6 +18,7 @@ struct store {
     int nidle, size;
     const vault *vault;   /* keys for sensitive fields, or NULL */
     const struct sentiment_model *sentiment; /* scores inbound text, or NULL */
+    const store_classifier *classifier;      /* predicts intent, or NULL */
     char vault_why[256];  /* why there is no vault */
 };
 
@@ -123,6 +124,13 @@ int store__redact_event(store_tx *tx, int64_t client_id, int64_t interaction_id,
  * null}) after checking them against the client's list. */
 void store__sensitive_shape(json_t *row);
 int store__sensitive_write(store_tx *tx, int64_t client, int64_t customer_id, json_t *changes);
+
+/* Intent (store_intent.c): classifies a new interaction (after its first
+ * message is in) and applies a confident prediction to row and the table;
+ * logs a resolved interaction as a learning example. */
+#define INTENT_CATEGORY_CAP 257
+int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, json_t *row);
+int store__intent_resolved(store_tx *tx, int64_t client, int64_t id, json_t *row);
 
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);
