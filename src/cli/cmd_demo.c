@@ -12,6 +12,7 @@
 #include "core/sentiment.h"
 #include "core/vault.h"
 #include "server/auth.h"
+#include "server/intents.h"
 
 #include <dirent.h>
 #include <getopt.h>
@@ -51,6 +52,8 @@ typedef struct demo_client {
     const char *replies[6];
     const char *queues[3];
     const char *tags[5];
+    const char *categories[8]; /* of the topics: what resolved interactions are filed as */
+    const char *fresh[3];      /* new customer messages, worded unlike the topics' openers */
 } demo_client;
 
 static const demo_client clients[] = {
@@ -80,7 +83,12 @@ static const demo_client clients[] = {
       "I have booked a new appointment for you and added a note for the engineer.",
       "Your refund is on its way and should reach your bank in 3 to 5 working days."},
      {"billing", "faults", "moves"},
-     {"bill-shock", "outage", "smart-meter", "refund", "vulnerable"}},
+     {"bill-shock", "outage", "smart-meter", "refund", "vulnerable"},
+     {"billing", "outage", "moving", "smart-meter", "direct-debit", "tariff", "refund",
+      "appointment"},
+     {"The lights went out an hour ago and the whole street is dark. Any news?",
+      "Why has my latest bill doubled? I have not used more than usual.",
+      "We are moving house on the 30th, please close the account at the old address."}},
     {"blue-harbor-bank",
      "Blue Harbor Bank N.A.",
      "Blue Harbor Bank",
@@ -107,7 +115,12 @@ static const demo_client clients[] = {
       "I have refunded the fee as a one-time courtesy.",
       "The transfer was released this morning and should arrive today."},
      {"cards", "disputes", "accounts"},
-     {"fraud", "card", "dispute", "kyc", "courtesy-refund"}},
+     {"fraud", "card", "dispute", "kyc", "courtesy-refund"},
+     {"card-declined", "dispute", "lost-card", "mortgage", "online-banking", "wire-transfer",
+      "fees", "address-change"},
+     {"My debit card was stolen from my bag this afternoon, please stop it.",
+      "I do not recognise a payment of 240 dollars to an online shop on my statement.",
+      "My card keeps getting declined in Canada although there is money in the account."}},
 };
 
 /* Knowledge-base articles per client, one per common topic. */
@@ -234,6 +247,19 @@ static int seed_clients(demo *d, store_tx *tx, void *arg)
                       "timezone", c->tz, "brand", "display_name", c->display, "from_address",
                       c->from, "signature", c->signature, "tone_notes", c->tone);
         /* The bank also masks phone numbers in text and seals account numbers. */
+        json_object_set_new(
+            in, "intent",
+            i == 0 ? json_pack("{s:f, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
+                               "threshold", 0.5, "triage_queue", "triage", "routes", "billing",
+                               "billing", "direct-debit", "billing", "tariff", "billing", "refund",
+                               "billing", "outage", "faults", "smart-meter", "faults",
+                               "appointment", "faults", "moving", "moves")
+                   : json_pack("{s:f, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
+                               "threshold", 0.5, "triage_queue", "triage", "routes",
+                               "card-declined", "cards", "lost-card", "cards", "dispute",
+                               "disputes", "fees", "disputes", "mortgage", "accounts",
+                               "online-banking", "accounts", "wire-transfer", "accounts",
+                               "address-change", "accounts"));
         json_object_set_new(
             in, "privacy",
             i == 0 ? json_pack("{s:[s], s:f}", "sensitive_fields", "date_of_birth",
@@ -432,12 +458,12 @@ static int seed_interaction(demo *d, store_tx *tx, void *arg)
         strcmp(oi->status, "new") == 0
             ? json_null()
             : json_integer(d->agent_ids[oi->client][rng_below(&d->r, d->nagents[oi->client])]);
-    in = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:{s:s, s:s}}", "client_id",
+    in = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:{s:s, s:s}, s:s}", "client_id",
                    (json_int_t)d->client_ids[oi->client], "channel", PICK(&d->r, channels),
                    "subject", dc->subjects[topic], "priority", PICK(&d->r, priorities), "queue",
                    dc->queues[topic % 3], "tags", tags, "assignee_id", assignee, "customer_id",
                    (json_int_t)d->customer_ids[oi->client][who], "message", "direction", "inbound",
-                   "body", dc->openers[topic]);
+                   "body", dc->openers[topic], "category", dc->categories[topic]);
     int rc = store_interaction_create(tx, in, &out);
     json_decref(in);
     if (!rc) {
@@ -460,6 +486,22 @@ static int seed_conversation(demo *d, int client, int n, int64_t when)
     }
     if (!rc && oi.turns)
         rc = at(d, when + (1 + rng_below(&d->r, 5)) * 60 * 1000, seed_status, &oi);
+    return rc;
+}
+
+/* A new customer message, routed by the intent the models learned. */
+static int seed_fresh(demo *d, store_tx *tx, void *arg)
+{
+    const int *which = arg;
+    const demo_client *dc = &clients[which[0]];
+    json_t *out = NULL,
+           *in = json_pack("{s:I, s:s, s:I, s:{s:s, s:s}}", "client_id",
+                           (json_int_t)d->client_ids[which[0]], "channel", "email", "customer_id",
+                           (json_int_t)d->customer_ids[which[0]][10 + which[1]], "message",
+                           "direction", "inbound", "body", dc->fresh[which[1]]);
+    int rc = store_interaction_create(tx, in, &out);
+    json_decref(in);
+    json_decref(out);
     return rc;
 }
 
@@ -668,6 +710,20 @@ int cmd_demo(int argc, char **argv)
         rc = seed(&d);
     if (!rc)
         rc = seed_flows(&d, flows, &nflows);
+    /* The intent models learn the week's resolved interactions, as `serve`
+     * does at start; then a few new messages arrive and are routed by them. */
+    intents *models = NULL;
+    char ierr[200];
+    if (!rc && intents_start(d.st, &models, ierr, sizeof ierr) == 0) {
+        for (int c = 0; c < 2 && !rc; c++)
+            for (int k = 0; k < 3 && !rc; k++) {
+                int which[2] = {c, k};
+                rc = at(&d, DEMO_START_MS + (int64_t)INTERACTIONS_PER_CLIENT * 3600 * 1000 +
+                                (int64_t)(c * 3 + k + 1) * 600 * 1000,
+                        seed_fresh, which);
+            }
+        intents_stop(models);
+    }
     store_close(d.st);
     vault_free(keys);
     sentiment_free(mood);
@@ -675,9 +731,9 @@ int cmd_demo(int argc, char **argv)
         fprintf(stderr, "caredesk: demo seeding failed: %s\n", cd_strerror(rc));
         return 1;
     }
-    printf("demo seeded: 2 clients, %zu users (password '%s'), %d customers, %d interactions, "
-           "%d workflow(s) from %s\n",
+    printf("demo seeded: 2 clients, %zu users (password '%s'), %d customers, %d interactions "
+           "(6 of them new, routed by learned intent), %zu articles, %d workflow(s) from %s\n",
            sizeof users / sizeof *users, DEMO_PASSWORD, 2 * CUSTOMERS_PER_CLIENT,
-           2 * INTERACTIONS_PER_CLIENT, nflows, flows);
+           2 * INTERACTIONS_PER_CLIENT + 6, sizeof articles / sizeof *articles, nflows, flows);
     return 0;
 }
