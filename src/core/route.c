@@ -1145,11 +1145,14 @@ static int offer(route_engine *e, uint32_t s, uint32_t as)
 
 /* Starting from item x, the first choice of agent `pulled`, walks to a pair
  * that are each other's first choice and offers. Each step moves to a
- * strictly better item, so the walk ends. */
-static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled)
+ * strictly better item, so the walk ends. `known` is best_agent(x) when the
+ * caller already has it (nothing changed since), else NONE. */
+static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled, uint32_t known)
 {
     for (;;) {
-        uint32_t b = best_agent(e, x); /* `pulled` qualifies, so never NONE */
+        /* `pulled` qualifies, so never NONE */
+        uint32_t b = known != NONE ? known : best_agent(e, x);
+        known = NONE;
         if (b != pulled) {
             uint32_t z = pull(e, b);
             if (z != x) {
@@ -1168,7 +1171,7 @@ static int settle_agent(route_engine *e, uint32_t as)
         uint32_t x = pull(e, as);
         if (x == NONE)
             return 0;
-        int rc = settle_chain(e, x, as);
+        int rc = settle_chain(e, x, as, NONE);
         if (rc)
             return rc;
     }
@@ -1180,7 +1183,8 @@ static int settle_item(route_engine *e, uint32_t s)
         uint32_t b = best_agent(e, s);
         if (b == NONE)
             return 0;
-        int rc = settle_chain(e, pull(e, b), b);
+        uint32_t x = pull(e, b);
+        int rc = settle_chain(e, x, b, x == s ? b : NONE);
         if (rc)
             return rc;
     }
