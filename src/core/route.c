@@ -58,8 +58,19 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
     uint32_t excl; /* the item has exclusions: look before taking it */
 } hent;
 
-typedef struct fent { /* a free-set entry: the signature rejects most agents unread */
-    uint64_t sig;
+/* Client-local skills: each client numbers up to LOCAL_SKILLS of the skills
+ * its interactions require, and every free-set entry carries the agent's
+ * level on each of them as a 4-bit field (two words). Requirements become
+ * the same kind of vector, so "meets every required level" is one
+ * subtraction per word and match points a sum of fields, without reading
+ * the agent. An interaction needing a skill its client could not number
+ * takes the general path. */
+#define LOCAL_SKILLS 32
+#define NIB_HIGH 0x8888888888888888ULL
+
+typedef struct fent { /* a free-set entry: what choosing among free agents reads */
+    uint64_t lv[2]; /* level on each client-local skill, 4 bits each */
+    uint64_t idle;  /* idle_key() of the agent */
     uint32_t slot;
 } fent;
 
@@ -84,6 +95,8 @@ typedef struct agent {
     uint64_t wgen; /* generation of its live wrap-up timer entry */
     int32_t away_reason;
     uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
+    uint64_t idle;                    /* idle_key() as written into its free-set entries */
+    uint64_t lv[ROUTE_MAX_CLIENTS][2]; /* levels on each client's local skills (see fent) */
     uint16_t noffers, nassigned;
     uint32_t clients[ROUTE_MAX_CLIENTS];                  /* client slots */
     uint32_t free_pos[ROUTE_MAX_CLIENTS][ROUTE_CHANNELS]; /* places in the free sets */
@@ -102,6 +115,8 @@ typedef struct item {
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
     uint8_t counted; /* counted in its bucket's nclean */
+    uint8_t local;   /* every required skill is local to the client: mmask is valid */
+    uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
 } item;
 
 typedef struct bucket {
@@ -110,6 +125,8 @@ typedef struct bucket {
     uint32_t nclean; /* settled items without exclusions: see best_agent */
     uint64_t sig;    /* bit (skill index % 64) for each skill required */
     uint8_t channel, nreq, live;
+    uint8_t local;   /* every skill is local to the client: need is valid */
+    uint64_t need[2]; /* the required levels as client-local 4-bit fields */
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     hent *heap;
@@ -130,6 +147,8 @@ typedef struct client {
     fent *free[ROUTE_CHANNELS];
     uint32_t nfree[ROUTE_CHANNELS], capfree[ROUTE_CHANNELS];
     uint32_t nagents;
+    uint32_t local[LOCAL_SKILLS]; /* dense skill indices numbered for this client */
+    uint32_t nlocal;
 } client;
 
 typedef struct best { /* the best item found so far by a scan */
@@ -516,16 +535,32 @@ static void free_set_add(route_engine *e, uint32_t as, int ch)
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
         a->free_pos[i][ch] = c->nfree[ch];
-        c->free[ch][c->nfree[ch]++] = (fent){a->sig, as}; /* room: capfree >= nagents */
+        c->free[ch][c->nfree[ch]++] = (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as}; /* room */
     }
     a->free_mask |= (uint8_t)(1u << ch);
 }
 
-/* Keeps the agent's membership of its clients' free sets up to date. */
+/* The idle criterion as one number, lower first: agents without work, then
+ * the earliest idle_since (0 <= idle_since <= MAX_TIME < 2^62). */
+static inline uint64_t idle_key(const agent *a)
+{
+    return (uint64_t)(a->used > 0) << 62 | (uint64_t)a->idle_since;
+}
+
+/* Keeps the agent's membership of its clients' free sets, and the idle key
+ * of its entries there, up to date. */
 static void agent_refresh(route_engine *e, uint32_t as)
 {
     agent *a = &e->agents[as];
     unsigned want = fit_mask(a), diff = want ^ a->free_mask;
+    uint64_t key = idle_key(a);
+    if (key != a->idle) {
+        a->idle = key;
+        for (unsigned stay = want & a->free_mask, ch = 0; stay; ch++, stay >>= 1)
+            if (stay & 1)
+                for (int i = 0; i < a->nclients; i++)
+                    e->clients[a->clients[i]].free[ch][a->free_pos[i][ch]].idle = key;
+    }
     for (int ch = 0; diff; ch++, diff >>= 1) {
         if (!(diff & 1))
             continue;
@@ -596,6 +631,70 @@ static int agent_level(const agent *a, uint32_t skill)
             hi = mid;
     }
     return lo < a->nskills && a->skill[lo] == skill ? a->level[lo] : 0;
+}
+
+/* Does the level vector meet every required level of `need`? Fields hold
+ * 0..5, so (lv | 8) - need never borrows across fields and keeps a field's
+ * high bit exactly when the level is high enough. */
+static inline bool lv_meets(const uint64_t *lv, const uint64_t *need)
+{
+    return (((lv[0] | NIB_HIGH) - need[0]) & ((lv[1] | NIB_HIGH) - need[1]) & NIB_HIGH) ==
+           NIB_HIGH;
+}
+
+static inline int nib_sum(uint64_t x)
+{
+    x = (x & 0x0F0F0F0F0F0F0F0FULL) + (x >> 4 & 0x0F0F0F0F0F0F0F0FULL); /* bytes <= 10 */
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/* Match points from a level vector: the sum of the fields under `mask`. */
+static inline int lv_match(const uint64_t *lv, const uint64_t *mask)
+{
+    return nib_sum(lv[0] & mask[0]) + nib_sum(lv[1] & mask[1]);
+}
+
+static int local_index(const client *c, uint32_t skill)
+{
+    for (uint32_t l = 0; l < c->nlocal; l++)
+        if (c->local[l] == skill)
+            return (int)l;
+    return -1;
+}
+
+static inline void lv_set(uint64_t *lv, int l, uint64_t v)
+{
+    lv[l / 16] |= v << (l % 16 * 4);
+}
+
+/* The agent's levels on the local skills of its ci-th client. */
+static void agent_local_levels(const route_engine *e, agent *a, int ci)
+{
+    const client *c = &e->clients[a->clients[ci]];
+    a->lv[ci][0] = a->lv[ci][1] = 0;
+    for (uint32_t l = 0; l < c->nlocal; l++)
+        lv_set(a->lv[ci], (int)l, (uint64_t)agent_level(a, c->local[l]));
+}
+
+/* Numbers a skill for the client if it has room (once per skill): every
+ * agent serving the client, and its free-set entries, learn their level. */
+static void client_learn(route_engine *e, uint32_t cs, uint32_t skill)
+{
+    client *c = &e->clients[cs];
+    if (c->nlocal == LOCAL_SKILLS || local_index(c, skill) >= 0)
+        return;
+    int l = (int)c->nlocal;
+    c->local[c->nlocal++] = skill;
+    for (uint32_t as = 0; as < e->nagents; as++) {
+        agent *a = &e->agents[as];
+        int ci = client_index(a, cs), lvl = ci < 0 ? 0 : agent_level(a, skill);
+        if (!lvl)
+            continue;
+        lv_set(a->lv[ci], l, (uint64_t)lvl);
+        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+            if (a->free_mask >> ch & 1)
+                memcpy(c->free[ch][a->free_pos[ci][ch]].lv, a->lv[ci], sizeof a->lv[ci]);
+    }
 }
 
 /* --- items: score, requirements, placement --------------------------------- */
@@ -699,6 +798,16 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
         k->sig = 0;
         for (int i = 0; i < n; i++)
             k->sig |= 1ULL << (rs[i] % 64);
+        const client *c = &e->clients[e->queues[qs].client];
+        k->local = 1;
+        k->need[0] = k->need[1] = 0;
+        for (int i = 0; i < n; i++) {
+            int l = local_index(c, rs[i]);
+            if (l < 0)
+                k->local = 0;
+            else
+                lv_set(k->need, l, rl[i]);
+        }
         memcpy(k->req_skill, rs, n * sizeof *rs);
         memcpy(k->req_level, rl, (size_t)n);
         k->n = 0;
@@ -938,16 +1047,17 @@ static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int6
 }
 
 static void visit_buckets(const route_engine *e, const hent *bh, uint32_t n, uint32_t i,
-                          int64_t aging_now, const agent *a, uint32_t as, best *b)
+                          int64_t aging_now, const agent *a, uint32_t as, const uint64_t *lv,
+                          best *b)
 {
     while (i < n) {
         const hent *h = &bh[i];
         if (!beats(h->key + aging_now, h->arrived, h->id, b))
             return;
         const bucket *k = &e->buckets[h->slot];
-        if (meets_bucket(a, k))
+        if (k->local ? lv_meets(lv, k->need) : meets_bucket(a, k))
             visit_items(e, k, 0, aging_now, as, b);
-        visit_buckets(e, bh, n, 2 * i + 1, aging_now, a, as, b);
+        visit_buckets(e, bh, n, 2 * i + 1, aging_now, a, as, lv, b);
         i = 2 * i + 2;
     }
 }
@@ -987,7 +1097,7 @@ static uint32_t pull(const route_engine *e, uint32_t as)
             int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
             for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
                 if ((fit >> ch & 1) && q->bn[ch])
-                    visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, &b);
+                    visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
         }
     }
     return b.slot;
@@ -1071,9 +1181,63 @@ static uint32_t best_of_free(const route_engine *e, const item *it, const fent *
     uint32_t best_as = NONE;
     cand best_c = {NULL, -1};
     for (uint32_t i = 0; i < n; i++)
-        if ((need & ~f[i].sig) == 0)
+        if ((need & ~e->agents[f[i].slot].sig) == 0)
             best_consider(e, it, cfg, f[i].slot, &best_as, &best_c);
     return best_as;
+}
+
+/* A candidate of best_of_local: its match points and idle key come from the
+ * free-set entry; the agent is read only for the later criteria. */
+typedef struct lcand {
+    uint32_t slot;
+    int m;
+    uint64_t idle;
+} lcand;
+
+static bool lcand_before(const route_engine *e, const route_queue *cfg, const lcand *x,
+                         const lcand *y)
+{
+    for (int k = 0; k < 3; k++) {
+        switch (cfg->order[k]) {
+        case ROUTE_BY_MATCH:
+            if (x->m != y->m)
+                return x->m > y->m;
+            break;
+        case ROUTE_BY_IDLE:
+            if (x->idle != y->idle)
+                return x->idle < y->idle;
+            break;
+        case ROUTE_BY_HANDLED: {
+            uint32_t xh = e->agents[x->slot].handled, yh = e->agents[y->slot].handled;
+            if (xh != yh)
+                return xh < yh;
+            break;
+        }
+        }
+    }
+    return e->agents[x->slot].id < e->agents[y->slot].id;
+}
+
+/* best_of_free for an item whose skills are all local to its client: the
+ * level vectors of the entries decide eligibility and match points. */
+static uint32_t best_of_local(const route_engine *e, const item *it, const fent *f, uint32_t n)
+{
+    const bucket *k = &e->buckets[it->bucket];
+    const route_queue *cfg = &e->queues[it->queue].cfg;
+    const uint64_t n0 = k->need[0], n1 = k->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
+    lcand top = {NONE, 0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        const fent *x = &f[i];
+        if ((((x->lv[0] | NIB_HIGH) - n0) & ((x->lv[1] | NIB_HIGH) - n1) & NIB_HIGH) != NIB_HIGH)
+            continue;
+        lcand c = {x->slot, nib_sum(x->lv[0] & m0) + nib_sum(x->lv[1] & m1), x->idle};
+        if (top.slot != NONE && !lcand_before(e, cfg, &c, &top))
+            continue;
+        if (it->nexcl && excluded(it, e->agents[c.slot].id))
+            continue;
+        top = c;
+    }
+    return top.slot;
 }
 
 /* Among the agents still to settle, the best eligible one. */
@@ -1116,6 +1280,8 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
     if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
         return NONE;
     const client *c = &e->clients[it->client];
+    if (it->local)
+        return best_of_local(e, it, c->free[it->channel], c->nfree[it->channel]);
     return best_of_free(e, it, c->free[it->channel], c->nfree[it->channel]);
 }
 
@@ -1668,6 +1834,8 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     }
     for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
         a->weight[ch] = in->weight[ch] ? in->weight[ch] : default_weight[ch];
+    for (int i = 0; i < a->nclients; i++)
+        agent_local_levels(e, a, i);
     agent_refresh(e, as);
     mark_agent(e, as);
     return finish_event(e, rc);
@@ -1807,9 +1975,16 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
                  .excl = excl,
                  .nexcl = nexcl,
                  .capexcl = capexcl};
+    const client *c = &e->clients[it->client];
+    it->local = 1;
     for (int i = 0; i < in->nrequired; i++) {
         it->req_skill[i] = sk[i];
         it->req_level[i] = in->required[i].level;
+        int l = local_index(c, sk[i]);
+        if (l < 0)
+            it->local = 0;
+        else
+            lv_set(it->mmask, l, 0xF);
     }
     uint32_t ps = in->preferred_agent ? map_get(&e->agent_ids, in->preferred_agent) : NONE;
     if (ps != NONE && in->preferred_timeout_s > 0 && serves(&e->agents[ps], it->client)) {
@@ -1843,6 +2018,8 @@ int route_arrive(route_engine *e, const route_interaction *in, int64_t now)
     uint32_t nexcl, capexcl;
     if (exclusions_copy(e, in, &excl, &nexcl, &capexcl))
         return CD_ENOMEM;
+    for (int i = 0; i < in->nrequired; i++) /* a cache: invisible if the arrival fails */
+        client_learn(e, e->queues[qs].client, sk[i]);
     e->now = clamp_now(e, now);
     int rc = advance(e);
     uint32_t s = item_new(e, in, qs, sk, excl, nexcl, capexcl);
