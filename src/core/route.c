@@ -80,6 +80,17 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
     uint32_t slot;
 } tent;
 
+/* A timer lane: a FIFO of entries that were all set the same delay ahead of
+ * the time of setting. Time never goes back, so such entries come due in
+ * the order they were set (equal dues are kept in id order on insertion):
+ * O(1) per timer instead of a heap's O(log n). */
+#define LANES 8
+typedef struct lane {
+    int64_t delay;
+    tent *ring; /* cap is a power of two */
+    uint32_t head, n, cap;
+} lane;
+
 typedef struct agent {
     /* first cache line: what choosing among eligible agents reads */
     uint64_t sig; /* bit (skill index % 64) for each skill held */
@@ -174,8 +185,10 @@ struct route_engine {
     client *clients;
     uint32_t nclients, capclients;
     uint32_t nskills;
-    tent *timers, *wraps;
+    tent *timers, *wraps; /* timers: item timers that found no lane */
     uint32_t ntimers, captimers, nwraps, capwraps;
+    lane lanes[LANES];
+    int64_t tnext; /* no item timer entry is due before this */
     uint32_t *dirty_agents, *dirty_items, *limbo;
     uint32_t ndirty_agents, ndirty_items, nlimbo;
     uint32_t settling; /* during the agent phase: index in dirty_agents; else NONE */
@@ -429,6 +442,91 @@ static void theap_push(tent *h, uint32_t *n, tent t)
     h[i] = t;
 }
 
+/* Appends to a lane, keeping (due, id) order; false when out of memory. */
+static bool lane_push(route_engine *e, lane *l, tent t)
+{
+    if (l->n == l->cap) {
+        uint32_t nc = l->cap ? l->cap * 2 : 64;
+        tent *r = nc > (1u << 30) ? NULL : cd_malloc((size_t)nc * sizeof(tent));
+        if (!r)
+            return false;
+        for (uint32_t i = 0; i < l->n; i++)
+            r[i] = l->ring[(l->head + i) & (l->cap - 1)];
+        cd_free(l->ring);
+        e->bytes += (size_t)(nc - l->cap) * sizeof(tent);
+        l->ring = r;
+        l->head = 0;
+        l->cap = nc;
+    }
+    uint32_t mask = l->cap - 1, i = l->n++;
+    for (; i > 0; i--) { /* set at the same moment: only equal dues can be out of order */
+        const tent *p = &l->ring[(l->head + i - 1) & mask];
+        if (!tent_before(&t, p))
+            break;
+        l->ring[(l->head + i) & mask] = *p;
+    }
+    l->ring[(l->head + i) & mask] = t;
+    return true;
+}
+
+/* Files an item timer: in the lane of its delay (taking an empty lane if
+ * none has it), else in the heap. */
+static void timer_push(route_engine *e, tent t)
+{
+    int64_t delay = t.due - e->now;
+    lane *empty = NULL;
+    if (t.due < e->tnext)
+        e->tnext = t.due;
+    for (int i = 0; i < LANES; i++) {
+        lane *l = &e->lanes[i];
+        if (!l->n) {
+            if (!empty)
+                empty = l;
+        } else if (l->delay == delay) {
+            if (lane_push(e, l, t))
+                return;
+            empty = NULL;
+            break;
+        }
+    }
+    if (empty) {
+        empty->delay = delay;
+        empty->head = 0;
+        if (lane_push(e, empty, t))
+            return;
+    }
+    if (e->ntimers == e->captimers)
+        theap_compact(e, e->timers, &e->ntimers, timer_live);
+    theap_push(e->timers, &e->ntimers, t);
+}
+
+/* The first item timer entry by (due, id), or NULL; *from is its lane
+ * (NULL: the heap). */
+static const tent *timer_first(const route_engine *e, const lane **from)
+{
+    const tent *first = e->ntimers ? &e->timers[0] : NULL;
+    *from = NULL;
+    for (int i = 0; i < LANES; i++) {
+        const lane *l = &e->lanes[i];
+        if (l->n && (!first || tent_before(&l->ring[l->head], first))) {
+            first = &l->ring[l->head];
+            *from = l;
+        }
+    }
+    return first;
+}
+
+static void timer_drop_first(route_engine *e, const lane *from)
+{
+    if (!from) {
+        theap_pop(e->timers, &e->ntimers);
+        return;
+    }
+    lane *l = &e->lanes[from - e->lanes];
+    l->head = (l->head + 1) & (l->cap - 1);
+    l->n--;
+}
+
 static void set_timer(route_engine *e, uint32_t s, int64_t due)
 {
     item *it = &e->items[s];
@@ -438,9 +536,7 @@ static void set_timer(route_engine *e, uint32_t s, int64_t due)
     it->due = due;
     if (due == NEVER)
         return;
-    if (e->ntimers == e->captimers)
-        theap_compact(e, e->timers, &e->ntimers, timer_live);
-    theap_push(e->timers, &e->ntimers, (tent){due, it->id, it->tgen, s});
+    timer_push(e, (tent){due, it->id, it->tgen, s});
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -1523,16 +1619,24 @@ static int advance(route_engine *e)
             mark_item(e, s);
         }
     }
-    while (e->ntimers && e->timers[0].due <= e->now) {
-        tent t = e->timers[0];
+    for (;;) {
+        const lane *from = NULL;
+        const tent *first = NULL;
+        if (e->tnext <= e->now) {
+            first = timer_first(e, &from);
+            e->tnext = first ? first->due : NEVER;
+        }
+        if (!first || first->due > e->now)
+            break;
+        tent t = *first;
         if (!timer_live(e, &t)) {
-            theap_pop(e->timers, &e->ntimers);
+            timer_drop_first(e, from);
             continue;
         }
         item *it = &e->items[t.slot];
         if (it->status == IT_OFFERED && (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
             return CD_ENOMEM; /* nothing moved; retried at the next event */
-        theap_pop(e->timers, &e->ntimers);
+        timer_drop_first(e, from);
         it->due = CONSUMED;
         int r;
         if (it->status == IT_OFFERED) {
@@ -1583,6 +1687,7 @@ route_engine *route_create(void)
         return NULL;
     e->bfree = NONE;
     e->settling = NONE;
+    e->tnext = NEVER;
     e->bytes = sizeof *e;
     return e;
 }
@@ -1597,6 +1702,8 @@ void route_destroy(route_engine *e)
         cd_free(e->items[i].excl);
     for (uint32_t i = 0; i < e->nbuckets; i++)
         cd_free(e->buckets[i].heap);
+    for (int i = 0; i < LANES; i++)
+        cd_free(e->lanes[i].ring);
     for (uint32_t i = 0; i < e->nqueues; i++)
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->queues[i].bh[ch]);
@@ -2203,7 +2310,9 @@ int64_t route_next_deadline(const route_engine *e)
 {
     if (e->nlimbo)
         return e->now;
-    int64_t d = e->ntimers ? e->timers[0].due : NEVER;
+    const lane *from;
+    const tent *first = timer_first(e, &from);
+    int64_t d = first ? first->due : NEVER;
     if (e->nwraps && e->wraps[0].due < d)
         d = e->wraps[0].due;
     return d;
