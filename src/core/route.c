@@ -46,9 +46,13 @@ static const uint8_t default_weight[ROUTE_CHANNELS] = {60, 20, 12, 12, 12};
 
 /* --- small containers ---------------------------------------------------- */
 
+typedef struct mslot { /* key and value side by side: one cache line per probe */
+    int64_t key; /* -1: empty */
+    uint32_t val;
+} mslot;
+
 typedef struct idmap { /* int64 key >= 0 -> slot; linear probing */
-    int64_t *keys;
-    uint32_t *vals;
+    mslot *s;
     uint32_t cap, n;
 } idmap;
 
@@ -188,6 +192,7 @@ struct route_engine {
     tent *timers, *wraps; /* timers: item timers that found no lane */
     uint32_t ntimers, captimers, nwraps, capwraps;
     lane lanes[LANES];
+    int64_t lane_due[LANES]; /* due of each lane's first entry; NEVER when empty */
     int64_t tnext; /* no item timer entry is due before this */
     uint32_t *dirty_agents, *dirty_items, *limbo;
     uint32_t ndirty_agents, ndirty_items, nlimbo;
@@ -224,35 +229,42 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Fibonacci hashing: the top bits of k times 2^64 / phi (cap is a power of
+ * two); spreads sequential ids evenly. */
+static inline uint32_t map_home(const idmap *m, int64_t k)
+{
+    return (uint32_t)(((uint64_t)k * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctz(m->cap)));
+}
+
 static uint32_t map_get(const idmap *m, int64_t k)
 {
     if (!m->cap)
         return NONE;
     uint32_t mask = m->cap - 1;
-    for (uint32_t i = (uint32_t)mix64((uint64_t)k) & mask;; i = (i + 1) & mask) {
-        if (m->keys[i] == k)
-            return m->vals[i];
-        if (m->keys[i] < 0)
+    for (uint32_t i = map_home(m, k);; i = (i + 1) & mask) {
+        if (m->s[i].key == k)
+            return m->s[i].val;
+        if (m->s[i].key < 0)
             return NONE;
     }
 }
 
 static void map_put(idmap *m, int64_t k, uint32_t v) /* room reserved, k absent */
 {
-    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
-    while (m->keys[i] >= 0)
+    uint32_t mask = m->cap - 1, i = map_home(m, k);
+    while (m->s[i].key >= 0)
         i = (i + 1) & mask;
-    m->keys[i] = k;
-    m->vals[i] = v;
+    m->s[i].key = k;
+    m->s[i].val = v;
     m->n++;
 }
 
 static void map_set(idmap *m, int64_t k, uint32_t v) /* k present */
 {
-    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
-    while (m->keys[i] != k)
+    uint32_t mask = m->cap - 1, i = map_home(m, k);
+    while (m->s[i].key != k)
         i = (i + 1) & mask;
-    m->vals[i] = v;
+    m->s[i].val = v;
 }
 
 /* Room for `extra` more keys at a load factor under 3/4. */
@@ -266,20 +278,16 @@ static int map_reserve(route_engine *e, idmap *m, uint32_t extra)
         nc *= 2;
     if (nc > (1u << 31))
         return CD_ENOMEM;
-    idmap nm = {cd_malloc((size_t)nc * sizeof(int64_t)), cd_malloc((size_t)nc * sizeof(uint32_t)),
-                (uint32_t)nc, 0};
-    if (!nm.keys || !nm.vals) {
-        cd_free(nm.keys);
-        cd_free(nm.vals);
+    idmap nm = {cd_malloc((size_t)nc * sizeof(mslot)), (uint32_t)nc, 0};
+    if (!nm.s)
         return CD_ENOMEM;
-    }
-    memset(nm.keys, 0xff, (size_t)nc * sizeof(int64_t)); /* -1: empty */
+    for (uint64_t i = 0; i < nc; i++)
+        nm.s[i].key = -1;
     for (uint32_t i = 0; i < m->cap; i++)
-        if (m->keys[i] >= 0)
-            map_put(&nm, m->keys[i], m->vals[i]);
-    e->bytes += (size_t)(nc - m->cap) * (sizeof(int64_t) + sizeof(uint32_t));
-    cd_free(m->keys);
-    cd_free(m->vals);
+        if (m->s[i].key >= 0)
+            map_put(&nm, m->s[i].key, m->s[i].val);
+    e->bytes += (size_t)(nc - m->cap) * sizeof(mslot);
+    cd_free(m->s);
     *m = nm;
     return 0;
 }
@@ -288,32 +296,31 @@ static void map_del(idmap *m, int64_t k) /* backward-shift deletion */
 {
     if (!m->cap)
         return;
-    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
-    while (m->keys[i] != k) {
-        if (m->keys[i] < 0)
+    uint32_t mask = m->cap - 1, i = map_home(m, k);
+    while (m->s[i].key != k) {
+        if (m->s[i].key < 0)
             return;
         i = (i + 1) & mask;
     }
     for (uint32_t j = i;;) {
         j = (j + 1) & mask;
-        if (m->keys[j] < 0)
+        if (m->s[j].key < 0)
             break;
-        uint32_t h = (uint32_t)mix64((uint64_t)m->keys[j]) & mask;
+        uint32_t h = map_home(m, m->s[j].key);
         bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
         if (stays)
             continue;
-        m->keys[i] = m->keys[j];
-        m->vals[i] = m->vals[j];
+        m->s[i].key = m->s[j].key;
+        m->s[i].val = m->s[j].val;
         i = j;
     }
-    m->keys[i] = -1;
+    m->s[i].key = -1;
     m->n--;
 }
 
 static void map_free(idmap *m)
 {
-    cd_free(m->keys);
-    cd_free(m->vals);
+    cd_free(m->s);
 }
 
 /* --- ordered heaps: items in a bucket, buckets in a queue ------------------ */
@@ -466,6 +473,7 @@ static bool lane_push(route_engine *e, lane *l, tent t)
         l->ring[(l->head + i) & mask] = *p;
     }
     l->ring[(l->head + i) & mask] = t;
+    e->lane_due[l - e->lanes] = l->ring[l->head].due;
     return true;
 }
 
@@ -504,11 +512,16 @@ static void timer_push(route_engine *e, tent t)
  * (NULL: the heap). */
 static const tent *timer_first(const route_engine *e, const lane **from)
 {
-    const tent *first = e->ntimers ? &e->timers[0] : NULL;
+    int64_t due = e->ntimers ? e->timers[0].due : NEVER;
+    for (int i = 0; i < LANES; i++)
+        due = e->lane_due[i] < due ? e->lane_due[i] : due;
     *from = NULL;
-    for (int i = 0; i < LANES; i++) {
+    if (due == NEVER)
+        return NULL;
+    const tent *first = e->ntimers && e->timers[0].due == due ? &e->timers[0] : NULL;
+    for (int i = 0; i < LANES; i++) { /* equal dues: the lowest id */
         const lane *l = &e->lanes[i];
-        if (l->n && (!first || tent_before(&l->ring[l->head], first))) {
+        if (e->lane_due[i] == due && (!first || l->ring[l->head].id < first->id)) {
             first = &l->ring[l->head];
             *from = l;
         }
@@ -525,6 +538,7 @@ static void timer_drop_first(route_engine *e, const lane *from)
     lane *l = &e->lanes[from - e->lanes];
     l->head = (l->head + 1) & (l->cap - 1);
     l->n--;
+    e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
 }
 
 static void set_timer(route_engine *e, uint32_t s, int64_t due)
@@ -1688,6 +1702,8 @@ route_engine *route_create(void)
     e->bfree = NONE;
     e->settling = NONE;
     e->tnext = NEVER;
+    for (int i = 0; i < LANES; i++)
+        e->lane_due[i] = NEVER;
     e->bytes = sizeof *e;
     return e;
 }
