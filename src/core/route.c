@@ -76,6 +76,7 @@ typedef struct fent { /* a free-set entry: what choosing among free agents reads
     uint64_t lv[2]; /* level on each client-local skill, 4 bits each */
     uint64_t idle;  /* idle_key() of the agent */
     uint32_t slot;
+    uint32_t ci; /* the client's index in the agent's list */
 } fent;
 
 typedef struct tent { /* a timer entry (min-heap by due, then id) */
@@ -631,10 +632,8 @@ static void free_set_remove(route_engine *e, uint32_t as, int ch)
         client *c = &e->clients[a->clients[i]];
         uint32_t pos = a->free_pos[i][ch];
         fent moved = c->free[ch][--c->nfree[ch]];
-        uint32_t last = moved.slot;
         c->free[ch][pos] = moved;
-        agent *l = &e->agents[last];
-        l->free_pos[client_index(l, a->clients[i])][ch] = pos;
+        e->agents[moved.slot].free_pos[moved.ci][ch] = pos;
     }
     a->free_mask &= (uint8_t) ~(1u << ch);
 }
@@ -645,7 +644,8 @@ static void free_set_add(route_engine *e, uint32_t as, int ch)
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
         a->free_pos[i][ch] = c->nfree[ch];
-        c->free[ch][c->nfree[ch]++] = (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as}; /* room */
+        c->free[ch][c->nfree[ch]++] = /* room: capfree >= nagents */
+            (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as, (uint32_t)i};
     }
     a->free_mask |= (uint8_t)(1u << ch);
 }
