@@ -11,11 +11,14 @@
  *           while they wait and nothing is re-sorted as time passes
  *   agent   its clients, skills (sorted by dense skill index), load, and the
  *           items whose preferred-agent window for it is still open
- *   client  its queues and its "free" agents (available, with room for at
- *           least one channel)
- *   timers  one lazy min-heap for interactions (next widening step, overflow,
- *           window end, or offer expiry) and one for wrap-up ends; a stale
- *           entry is recognised by its generation and dropped when it surfaces
+ *   client  its queues, up to 32 numbered ("local") skills, and per channel
+ *           its "free" agents (available, with room for one more item on
+ *           it) as entries carrying the agent's levels on the local skills
+ *           and its idle key, so choosing among them reads no agent
+ *   timers  for interactions (next widening step, overflow, window end, or
+ *           offer expiry): FIFO lanes by delay, a lazy min-heap for what
+ *           finds no lane; a lazy min-heap for wrap-up ends; a stale entry
+ *           is recognised by its generation and dropped when it surfaces
  *
  * After every event the matching loop settles the agents and items the event
  * made "dirty" (more free, or eligible for more agents) until no free agent
@@ -90,8 +93,8 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
  * the order they were set (equal dues are kept in id order on insertion):
  * O(1) per timer instead of a heap's O(log n). */
 #define LANES 8
+#define LANE_EMPTY INT64_MIN /* the delay of an empty lane */
 typedef struct lane {
-    int64_t delay;
     tent *ring; /* cap is a power of two */
     uint32_t head, n, cap;
 } lane;
@@ -193,7 +196,8 @@ struct route_engine {
     tent *timers, *wraps; /* timers: item timers that found no lane */
     uint32_t ntimers, captimers, nwraps, capwraps;
     lane lanes[LANES];
-    int64_t lane_due[LANES]; /* due of each lane's first entry; NEVER when empty */
+    int64_t lane_due[LANES];   /* due of each lane's first entry; NEVER when empty */
+    int64_t lane_delay[LANES]; /* the delay of each lane's entries; LANE_EMPTY */
     int64_t tnext; /* no item timer entry is due before this */
     uint32_t *dirty_agents, *dirty_items, *limbo;
     uint32_t ndirty_agents, ndirty_items, nlimbo;
@@ -482,27 +486,25 @@ static bool lane_push(route_engine *e, lane *l, tent t)
  * none has it), else in the heap. */
 static void timer_push(route_engine *e, tent t)
 {
-    int64_t delay = t.due - e->now;
-    lane *empty = NULL;
+    int64_t delay = t.due - e->now; /* > LANE_EMPTY: 0 <= due, now <= MAX_TIME */
     if (t.due < e->tnext)
         e->tnext = t.due;
-    for (int i = 0; i < LANES; i++) {
-        lane *l = &e->lanes[i];
-        if (!l->n) {
-            if (!empty)
-                empty = l;
-        } else if (l->delay == delay) {
-            if (lane_push(e, l, t))
-                return;
-            empty = NULL;
-            break;
+    int i = 0;
+    while (i < LANES && e->lane_delay[i] != delay)
+        i++;
+    if (i == LANES) { /* claim an empty lane */
+        for (i = 0; i < LANES && e->lane_delay[i] != LANE_EMPTY; i++)
+            ;
+        if (i < LANES) {
+            e->lane_delay[i] = delay;
+            e->lanes[i].head = 0;
         }
     }
-    if (empty) {
-        empty->delay = delay;
-        empty->head = 0;
-        if (lane_push(e, empty, t))
+    if (i < LANES) {
+        if (lane_push(e, &e->lanes[i], t))
             return;
+        if (!e->lanes[i].n)
+            e->lane_delay[i] = LANE_EMPTY;
     }
     if (e->ntimers == e->captimers)
         theap_compact(e, e->timers, &e->ntimers, timer_live);
@@ -540,6 +542,8 @@ static void timer_drop_first(route_engine *e, const lane *from)
     l->head = (l->head + 1) & (l->cap - 1);
     l->n--;
     e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
+    if (!l->n)
+        e->lane_delay[from - e->lanes] = LANE_EMPTY;
 }
 
 static void set_timer(route_engine *e, uint32_t s, int64_t due)
@@ -1702,8 +1706,10 @@ route_engine *route_create(void)
     e->bfree = NONE;
     e->settling = NONE;
     e->tnext = NEVER;
-    for (int i = 0; i < LANES; i++)
+    for (int i = 0; i < LANES; i++) {
         e->lane_due[i] = NEVER;
+        e->lane_delay[i] = LANE_EMPTY;
+    }
     e->bytes = sizeof *e;
     return e;
 }
