@@ -126,7 +126,6 @@ typedef struct agent {
 
 typedef struct item {
     int64_t id, arrived, entered, window_end, key, expires, due;
-    uint64_t tgen; /* generation of its live timer entry */
     uint32_t client, queue, bucket, agent, pref, opos;
     int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
     uint32_t nexcl, capexcl;
@@ -184,6 +183,7 @@ struct route_engine {
     uint32_t nagents, capagents;
     item *items;
     uint32_t *ipos; /* an item's place in its bucket heap or preferred list */
+    uint64_t *tgen; /* generation of an item's live timer entry (a new one when freed) */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
     bucket *buckets;
@@ -202,7 +202,7 @@ struct route_engine {
     uint32_t *dirty_agents, *dirty_items, *limbo;
     uint32_t ndirty_agents, ndirty_items, nlimbo;
     uint32_t settling; /* during the agent phase: index in dirty_agents; else NONE */
-    uint32_t capdagents, capditems, caplimbo, capipos, capifree;
+    uint32_t capdagents, capditems, caplimbo, capipos, capifree, captgen;
     route_decision *log;
     size_t loghead, logn, logcap;
 };
@@ -421,8 +421,7 @@ static void theap_pop(tent *h, uint32_t *n)
 
 static bool timer_live(const route_engine *e, const tent *t)
 {
-    const item *it = &e->items[t->slot];
-    return it->status != IT_FREE && it->tgen == t->gen;
+    return e->tgen[t->slot] == t->gen; /* a freed item's generation moved on */
 }
 
 static bool wrap_live(const route_engine *e, const tent *t)
@@ -542,6 +541,15 @@ static void timer_drop_first(route_engine *e, const lane *from)
     l->head = (l->head + 1) & (l->cap - 1);
     l->n--;
     e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
+#ifndef ROUTE_NO_PREFETCH
+    if (l->n) { /* the lane's next entry comes due soon: fetch its item meanwhile */
+        const tent *h = &l->ring[l->head];
+        __builtin_prefetch(&e->tgen[h->slot]);
+        __builtin_prefetch(&e->items[h->slot]);
+        __builtin_prefetch((const char *)&e->items[h->slot] + 64);
+        __builtin_prefetch((const char *)&e->items[h->slot] + 128);
+    }
+#endif
     if (!l->n)
         e->lane_delay[from - e->lanes] = LANE_EMPTY;
 }
@@ -551,11 +559,11 @@ static void set_timer(route_engine *e, uint32_t s, int64_t due)
     item *it = &e->items[s];
     if (due == it->due)
         return;
-    it->tgen = ++e->gen;
+    e->tgen[s] = ++e->gen;
     it->due = due;
     if (due == NEVER)
         return;
-    timer_push(e, (tent){due, it->id, it->tgen, s});
+    timer_push(e, (tent){due, it->id, e->tgen[s], s});
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -1738,7 +1746,7 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,      e->items,   e->ipos,   e->ifree, e->buckets,
+    void *arrays[] = {e->agents,      e->items,   e->ipos,   e->tgen,  e->ifree, e->buckets,
                       e->queues,      e->clients, e->timers, e->wraps, e->dirty_agents,
                       e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
@@ -2016,6 +2024,7 @@ static int item_reserve(route_engine *e)
         return 0;
     if (grow(e, (void **)&e->items, &e->capitems, e->nitems + 1, sizeof(item)) ||
         grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
+        grow(e, (void **)&e->tgen, &e->captgen, e->capitems, sizeof(uint64_t)) ||
         grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->dirty_items, &e->capditems, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->limbo, &e->caplimbo, e->capitems, sizeof(uint32_t)) ||
@@ -2038,7 +2047,7 @@ static void item_free(route_engine *e, uint32_t s)
     it->nexcl = it->capexcl = 0;
     it->status = IT_FREE;
     it->at = AT_NONE;
-    it->tgen = ++e->gen;
+    e->tgen[s] = ++e->gen;
     e->ifree[e->nifree++] = s;
 }
 
@@ -2121,7 +2130,7 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
         it->window_end = in->arrived_ms + in->preferred_timeout_s * 1000LL;
     }
     it->key = item_key(&e->queues[qs], it);
-    it->tgen = ++e->gen;
+    e->tgen[s] = ++e->gen;
     map_put(&e->item_ids, in->id, s);
     e->queues[qs].waiting++;
     return s;
