@@ -226,14 +226,6 @@ static int grow(route_engine *e, void **p, uint32_t *cap, uint32_t need, size_t 
     return 0;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 /* Fibonacci hashing: the top bits of k times 2^64 / phi (cap is a power of
  * two); spreads sequential ids evenly. */
 static inline uint32_t map_home(const idmap *m, int64_t k)
@@ -875,10 +867,10 @@ static hent item_entry(const item *it, uint32_t s)
 
 static uint64_t req_hash(uint32_t qs, int ch, int n, const uint32_t *rs, const uint8_t *rl)
 {
-    uint64_t h = mix64(((uint64_t)qs << 8) | (uint64_t)ch);
+    uint64_t h = ((uint64_t)qs << 8 | (uint64_t)ch) * 0x9e3779b97f4a7c15ULL;
     for (int i = 0; i < n; i++)
-        h = mix64(h ^ ((uint64_t)rs[i] << 8 | rl[i]));
-    return h & (uint64_t)INT64_MAX;
+        h = (h ^ h >> 29 ^ ((uint64_t)rs[i] << 8 | rl[i])) * 0xbf58476d1ce4e5b9ULL;
+    return (h ^ h >> 32) & (uint64_t)INT64_MAX;
 }
 
 static uint32_t bucket_find(const route_engine *e, uint64_t h, uint32_t qs, int ch, int n,
@@ -886,8 +878,12 @@ static uint32_t bucket_find(const route_engine *e, uint64_t h, uint32_t qs, int 
 {
     for (uint32_t b = map_get(&e->bucket_ids, (int64_t)h); b != NONE; b = e->buckets[b].hnext) {
         const bucket *k = &e->buckets[b];
-        if (k->queue == qs && k->channel == ch && k->nreq == n &&
-            !memcmp(k->req_skill, rs, n * sizeof *rs) && !memcmp(k->req_level, rl, (size_t)n))
+        if (k->queue != qs || k->channel != ch || k->nreq != n)
+            continue;
+        int i = 0;
+        while (i < n && k->req_skill[i] == rs[i] && k->req_level[i] == rl[i])
+            i++;
+        if (i == n)
             return b;
     }
     return NONE;
