@@ -139,7 +139,7 @@ typedef struct item {
 
 typedef struct bucket {
     uint64_t hash;
-    uint32_t queue, hnext, qpos, n, cap;
+    uint32_t queue, hnext, n, cap;
     uint32_t nclean; /* settled items without exclusions: see best_agent */
     uint64_t sig;    /* bit (skill index % 64) for each skill required */
     uint8_t channel, nreq, live;
@@ -187,7 +187,8 @@ struct route_engine {
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
     bucket *buckets;
-    uint32_t nbuckets, capbuckets, bfree;
+    uint32_t *bqpos; /* a bucket's place in its queue's heap (NONE: not there); compact */
+    uint32_t nbuckets, capbuckets, bfree, capbqpos;
     queue *queues;
     uint32_t nqueues, capqueues;
     client *clients;
@@ -339,7 +340,7 @@ static inline void hent_place(route_engine *e, hent *h, uint32_t i, int kind)
     if (kind == POS_ITEM)
         e->ipos[h[i].slot] = i;
     else
-        e->buckets[h[i].slot].qpos = i;
+        e->bqpos[h[i].slot] = i;
 }
 
 static void heap_fix(route_engine *e, hent *h, uint32_t n, uint32_t i, int kind)
@@ -903,7 +904,8 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
             b = e->bfree;
             e->bfree = e->buckets[b].hnext;
         } else {
-            if (grow(e, (void **)&e->buckets, &e->capbuckets, e->nbuckets + 1, sizeof(bucket)))
+            if (grow(e, (void **)&e->buckets, &e->capbuckets, e->nbuckets + 1, sizeof(bucket)) ||
+                grow(e, (void **)&e->bqpos, &e->capbqpos, e->capbuckets, sizeof(uint32_t)))
                 return CD_ENOMEM;
             b = e->nbuckets++;
             e->buckets[b] = (bucket){.heap = NULL, .cap = 0};
@@ -930,7 +932,7 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
         memcpy(k->req_level, rl, (size_t)n);
         k->n = 0;
         k->nclean = 0;
-        k->qpos = NONE;
+        e->bqpos[b] = NONE;
         k->live = 1;
         uint32_t head = map_get(&e->bucket_ids, (int64_t)h);
         k->hnext = head;
@@ -956,8 +958,8 @@ static void bucket_drop(route_engine *e, uint32_t b)
     if (k->n > 0 || !k->live)
         return;
     queue *q = &e->queues[k->queue];
-    if (k->qpos != NONE)
-        heap_remove(e, q->bh[k->channel], &q->bn[k->channel], k->qpos, POS_BUCKET);
+    if (e->bqpos[b] != NONE)
+        heap_remove(e, q->bh[k->channel], &q->bn[k->channel], e->bqpos[b], POS_BUCKET);
     uint32_t head = map_get(&e->bucket_ids, (int64_t)k->hash);
     if (head == b) {
         if (k->hnext == NONE)
@@ -971,7 +973,7 @@ static void bucket_drop(route_engine *e, uint32_t b)
         e->buckets[p].hnext = k->hnext;
     }
     k->live = 0;
-    k->qpos = NONE;
+    e->bqpos[b] = NONE;
     k->hnext = e->bfree;
     e->bfree = b;
 }
@@ -983,13 +985,10 @@ static void bucket_sync(route_engine *e, uint32_t b)
     queue *q = &e->queues[k->queue];
     hent top = k->heap[0];
     top.slot = b;
-    if (k->qpos == NONE) {
-        k->qpos = q->bn[k->channel]++;
-        q->bh[k->channel][k->qpos] = top;
-    } else {
-        q->bh[k->channel][k->qpos] = top;
-    }
-    heap_fix(e, q->bh[k->channel], q->bn[k->channel], k->qpos, POS_BUCKET);
+    if (e->bqpos[b] == NONE)
+        e->bqpos[b] = q->bn[k->channel]++;
+    q->bh[k->channel][e->bqpos[b]] = top;
+    heap_fix(e, q->bh[k->channel], q->bn[k->channel], e->bqpos[b], POS_BUCKET);
 }
 
 static void bucket_insert(route_engine *e, uint32_t b, uint32_t s)
@@ -1742,7 +1741,7 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,      e->items,   e->ipos,   e->tgen,  e->ifree, e->buckets,
+    void *arrays[] = {e->agents,      e->items,   e->ipos,   e->tgen,  e->ifree, e->buckets, e->bqpos,
                       e->queues,      e->clients, e->timers, e->wraps, e->dirty_agents,
                       e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
