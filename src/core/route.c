@@ -535,12 +535,19 @@ static void timer_drop_first(route_engine *e, const lane *from)
     l->n--;
     e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
 #ifndef ROUTE_NO_PREFETCH
-    if (l->n) { /* the lane's next entry comes due soon: fetch its item meanwhile */
-        const tent *h = &l->ring[l->head];
+    /* The lane's next entries come due soon: fetch the item of the one after
+     * next meanwhile, and the bucket of the next (its item fetched already). */
+    if (l->n > 1) {
+        const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
         __builtin_prefetch(&e->tgen[h->slot]);
         __builtin_prefetch(&e->items[h->slot]);
         __builtin_prefetch((const char *)&e->items[h->slot] + 64);
         __builtin_prefetch((const char *)&e->items[h->slot] + 128);
+    }
+    if (l->n) {
+        const item *it = &e->items[l->ring[l->head].slot];
+        if (it->bucket < e->nbuckets)
+            __builtin_prefetch(&e->buckets[it->bucket]);
     }
 #endif
     if (!l->n)
