@@ -75,7 +75,7 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
 #define LOCAL_SKILLS 32
 #define NIB_HIGH 0x8888888888888888ULL
 
-typedef struct fent { /* a free-set entry: what choosing among free agents reads */
+typedef struct fent { /* a client's entry for an agent: what choosing among free agents reads */
     uint64_t lv[2]; /* level on each client-local skill, 4 bits each */
     uint64_t idle;  /* idle_key() of the agent */
     uint32_t slot;
@@ -118,7 +118,7 @@ typedef struct agent {
     uint64_t lv[ROUTE_MAX_CLIENTS][2]; /* levels on each client's local skills (see fent) */
     uint16_t noffers, nassigned;
     uint32_t clients[ROUTE_MAX_CLIENTS];                  /* client slots */
-    uint32_t free_pos[ROUTE_MAX_CLIENTS][ROUTE_CHANNELS]; /* places in the free sets */
+    uint32_t cpos[ROUTE_MAX_CLIENTS]; /* its entry's place in each client's ents */
     uint32_t *pref; /* waiting items whose window for this agent is open */
     uint32_t npref, cappref;
     uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
@@ -161,10 +161,12 @@ typedef struct queue {
 typedef struct client {
     int64_t id;
     uint32_t *queues, nqueues, capqueues;
-    /* per channel: available agents with room for one more item on it */
-    fent *free[ROUTE_CHANNELS];
-    uint32_t nfree[ROUTE_CHANNELS], capfree[ROUTE_CHANNELS];
-    uint32_t nagents;
+    /* an entry per agent serving it, and per channel the "free" ones
+     * (available, with room for one more item on it) as a bitmap over them */
+    fent *ents;
+    uint32_t nents, capents;
+    uint64_t *free[ROUTE_CHANNELS];
+    uint32_t nfree[ROUTE_CHANNELS], capwords;
     uint32_t local[LOCAL_SKILLS]; /* dense skill indices numbered for this client */
     uint32_t nlocal;
 } client;
@@ -618,15 +620,16 @@ static inline bool fits(const agent *a, int ch)
     return ch != ROUTE_VOICE || a->used == 0;
 }
 
+/* The channels that fit(), as bits. */
 static unsigned fit_mask(const agent *a)
 {
-    if (a->state != ROUTE_AVAILABLE)
+    if (a->state != ROUTE_AVAILABLE || a->nvoice)
         return 0;
+    int room = ROUTE_CAPACITY - a->used;
     unsigned m = 0;
     for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-        if (fits(a, ch))
-            m |= 1u << ch;
-    return m;
+        m |= (unsigned)(a->weight[ch] <= room) << ch;
+    return a->used ? m & ~(1u << ROUTE_VOICE) : m;
 }
 
 static int client_index(const agent *a, uint32_t cs)
@@ -637,29 +640,30 @@ static int client_index(const agent *a, uint32_t cs)
     return -1;
 }
 
+static inline bool bit_get(const uint64_t *w, uint32_t p)
+{
+    return w[p / 64] >> (p % 64) & 1;
+}
+
+static inline void bit_set(uint64_t *w, uint32_t p)
+{
+    w[p / 64] |= 1ULL << (p % 64);
+}
+
+static inline void bit_clear(uint64_t *w, uint32_t p)
+{
+    w[p / 64] &= ~(1ULL << (p % 64));
+}
+
 static void free_set_remove(route_engine *e, uint32_t as, int ch)
 {
     agent *a = &e->agents[as];
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
-        uint32_t pos = a->free_pos[i][ch];
-        fent moved = c->free[ch][--c->nfree[ch]];
-        c->free[ch][pos] = moved;
-        e->agents[moved.slot].free_pos[moved.ci][ch] = pos;
+        bit_clear(c->free[ch], a->cpos[i]);
+        c->nfree[ch]--;
     }
     a->free_mask &= (uint8_t) ~(1u << ch);
-}
-
-static void free_set_add(route_engine *e, uint32_t as, int ch)
-{
-    agent *a = &e->agents[as];
-    for (int i = 0; i < a->nclients; i++) {
-        client *c = &e->clients[a->clients[i]];
-        a->free_pos[i][ch] = c->nfree[ch];
-        c->free[ch][c->nfree[ch]++] = /* room: capfree >= nagents */
-            (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as, (uint32_t)i};
-    }
-    a->free_mask |= (uint8_t)(1u << ch);
 }
 
 /* The idle criterion as one number, lower first: agents without work, then
@@ -670,7 +674,7 @@ static inline uint64_t idle_key(const agent *a)
 }
 
 /* Keeps the agent's membership of its clients' free sets, and the idle key
- * of its entries there, up to date. */
+ * of its entries, up to date. */
 static void agent_refresh(route_engine *e, uint32_t as)
 {
     agent *a = &e->agents[as];
@@ -678,19 +682,22 @@ static void agent_refresh(route_engine *e, uint32_t as)
     uint64_t key = idle_key(a);
     if (key != a->idle) {
         a->idle = key;
-        for (unsigned stay = want & a->free_mask, ch = 0; stay; ch++, stay >>= 1)
-            if (stay & 1)
-                for (int i = 0; i < a->nclients; i++)
-                    e->clients[a->clients[i]].free[ch][a->free_pos[i][ch]].idle = key;
+        for (int i = 0; i < a->nclients; i++)
+            e->clients[a->clients[i]].ents[a->cpos[i]].idle = key;
     }
-    for (int ch = 0; diff; ch++, diff >>= 1) {
-        if (!(diff & 1))
-            continue;
-        if (want >> ch & 1)
-            free_set_add(e, as, ch);
-        else
-            free_set_remove(e, as, ch);
+    if (!diff)
+        return;
+    for (int i = 0; i < a->nclients; i++) {
+        client *c = &e->clients[a->clients[i]];
+        uint32_t w = a->cpos[i] / 64;
+        uint64_t bit = 1ULL << (a->cpos[i] % 64);
+        for (unsigned m = diff; m; m &= m - 1) {
+            int ch = __builtin_ctz(m);
+            c->free[ch][w] ^= bit;
+            c->nfree[ch] += want >> ch & 1 ? 1 : (uint32_t)-1;
+        }
     }
+    a->free_mask = (uint8_t)want;
 }
 
 static void mark_agent(route_engine *e, uint32_t as)
@@ -813,9 +820,7 @@ static void client_learn(route_engine *e, uint32_t cs, uint32_t skill)
         if (!lvl)
             continue;
         lv_set(a->lv[ci], l, (uint64_t)lvl);
-        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-            if (a->free_mask >> ch & 1)
-                memcpy(c->free[ch][a->free_pos[ci][ch]].lv, a->lv[ci], sizeof a->lv[ci]);
+        memcpy(c->ents[a->cpos[ci]].lv, a->lv[ci], sizeof a->lv[ci]);
     }
 }
 
@@ -1297,16 +1302,19 @@ static inline void best_consider(const route_engine *e, const item *it, const ro
 /* Among the free agents of the item's client on its channel, the best
  * eligible one by the queue's criteria. Free-set membership already says
  * available, serving the client and with room on the channel. */
-static uint32_t best_of_free(const route_engine *e, const item *it, const fent *f, uint32_t n)
+static uint32_t best_of_free(const route_engine *e, const item *it, const client *c)
 {
     const bucket *k = &e->buckets[it->bucket];
     const route_queue *cfg = &e->queues[it->queue].cfg;
-    uint64_t need = k->sig;
-    uint32_t best_as = NONE;
+    const uint64_t need = k->sig, *bits = c->free[it->channel];
+    uint32_t best_as = NONE, nw = (c->nents + 63) / 64;
     cand best_c = {NULL, -1};
-    for (uint32_t i = 0; i < n; i++)
-        if ((need & ~e->agents[f[i].slot].sig) == 0)
-            best_consider(e, it, cfg, f[i].slot, &best_as, &best_c);
+    for (uint32_t w = 0; w < nw; w++)
+        for (uint64_t m = bits[w]; m; m &= m - 1) {
+            uint32_t as = c->ents[w * 64 + (uint32_t)__builtin_ctzll(m)].slot;
+            if ((need & ~e->agents[as].sig) == 0)
+                best_consider(e, it, cfg, as, &best_as, &best_c);
+        }
     return best_as;
 }
 
@@ -1344,23 +1352,27 @@ static bool lcand_before(const route_engine *e, const route_queue *cfg, const lc
 
 /* best_of_free for an item whose skills are all local to its client: the
  * level vectors of the entries decide eligibility and match points. */
-static uint32_t best_of_local(const route_engine *e, const item *it, const fent *f, uint32_t n)
+static uint32_t best_of_local(const route_engine *e, const item *it, const client *cl)
 {
     const bucket *k = &e->buckets[it->bucket];
     const route_queue *cfg = &e->queues[it->queue].cfg;
     const uint64_t n0 = k->need[0], n1 = k->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
+    const uint64_t *bits = cl->free[it->channel];
+    uint32_t nw = (cl->nents + 63) / 64;
     lcand top = {NONE, 0, 0};
-    for (uint32_t i = 0; i < n; i++) {
-        const fent *x = &f[i];
-        if ((((x->lv[0] | NIB_HIGH) - n0) & ((x->lv[1] | NIB_HIGH) - n1) & NIB_HIGH) != NIB_HIGH)
-            continue;
-        lcand c = {x->slot, nib_sum(x->lv[0] & m0) + nib_sum(x->lv[1] & m1), x->idle};
-        if (top.slot != NONE && !lcand_before(e, cfg, &c, &top))
-            continue;
-        if (it->nexcl && excluded(it, e->agents[c.slot].id))
-            continue;
-        top = c;
-    }
+    for (uint32_t w = 0; w < nw; w++)
+        for (uint64_t m = bits[w]; m; m &= m - 1) {
+            const fent *x = &cl->ents[w * 64 + (uint32_t)__builtin_ctzll(m)];
+            if ((((x->lv[0] | NIB_HIGH) - n0) & ((x->lv[1] | NIB_HIGH) - n1) & NIB_HIGH) !=
+                NIB_HIGH)
+                continue;
+            lcand c = {x->slot, nib_sum(x->lv[0] & m0) + nib_sum(x->lv[1] & m1), x->idle};
+            if (top.slot != NONE && !lcand_before(e, cfg, &c, &top))
+                continue;
+            if (it->nexcl && excluded(it, e->agents[c.slot].id))
+                continue;
+            top = c;
+        }
     return top.slot;
 }
 
@@ -1404,9 +1416,9 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
     if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
         return NONE;
     const client *c = &e->clients[it->client];
-    if (it->local)
-        return best_of_local(e, it, c->free[it->channel], c->nfree[it->channel]);
-    return best_of_free(e, it, c->free[it->channel], c->nfree[it->channel]);
+    if (!c->nfree[it->channel])
+        return NONE;
+    return it->local ? best_of_local(e, it, c) : best_of_free(e, it, c);
 }
 
 static int offer(route_engine *e, uint32_t s, uint32_t as)
@@ -1741,6 +1753,7 @@ void route_destroy(route_engine *e)
             cd_free(e->queues[i].bh[ch]);
     for (uint32_t i = 0; i < e->nclients; i++) {
         cd_free(e->clients[i].queues);
+        cd_free(e->clients[i].ents);
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->clients[i].free[ch]);
     }
@@ -1906,14 +1919,48 @@ static int agent_reserve(route_engine *e)
     return 0;
 }
 
+/* Room for one more entry in the client's entries and bitmaps. */
+static int client_reserve(route_engine *e, client *c)
+{
+    if (grow(e, (void **)&c->ents, &c->capents, c->nents + 1, sizeof(fent)))
+        return CD_ENOMEM;
+    uint32_t words = (c->capents + 63) / 64;
+    if (words <= c->capwords)
+        return 0;
+    for (int ch = 0; ch < ROUTE_CHANNELS; ch++) {
+        uint64_t *p = cd_realloc(c->free[ch], (size_t)words * sizeof(uint64_t));
+        if (!p)
+            return CD_ENOMEM; /* the words grown so far are zeroed past capwords again */
+        memset(p + c->capwords, 0, (size_t)(words - c->capwords) * sizeof(uint64_t));
+        c->free[ch] = p;
+    }
+    e->bytes += (size_t)(words - c->capwords) * sizeof(uint64_t) * ROUTE_CHANNELS;
+    c->capwords = words;
+    return 0;
+}
+
+/* Takes the agent's entries out of its clients (last entry moved into the
+ * gap, with its bits). */
 static void agent_unlink_clients(route_engine *e, uint32_t as)
 {
     agent *a = &e->agents[as];
     for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
         if (a->free_mask >> ch & 1)
             free_set_remove(e, as, ch);
-    for (int i = 0; i < a->nclients; i++)
-        e->clients[a->clients[i]].nagents--;
+    for (int i = 0; i < a->nclients; i++) {
+        client *c = &e->clients[a->clients[i]];
+        uint32_t pos = a->cpos[i], last = --c->nents;
+        if (pos == last)
+            continue;
+        fent m = c->ents[last];
+        c->ents[pos] = m;
+        e->agents[m.slot].cpos[m.ci] = pos;
+        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+            if (bit_get(c->free[ch], last)) {
+                bit_clear(c->free[ch], last);
+                bit_set(c->free[ch], pos);
+            }
+    }
 }
 
 int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
@@ -1936,10 +1983,8 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     for (int i = 0; i < in->nclients; i++) {
         if (client_get(e, in->clients[i], &cs[i]))
             return CD_ENOMEM;
-        client *c = &e->clients[cs[i]];
-        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-            if (grow(e, (void **)&c->free[ch], &c->capfree[ch], c->nagents + 1, sizeof(fent)))
-                return CD_ENOMEM;
+        if (client_reserve(e, &e->clients[cs[i]]))
+            return CD_ENOMEM;
     }
     for (int i = 0; i < in->nskills; i++)
         if (skill_get(e, in->skills[i].id, &sk[i]))
@@ -1955,10 +2000,8 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     }
     agent *a = &e->agents[as];
     a->nclients = in->nclients;
-    for (int i = 0; i < in->nclients; i++) {
+    for (int i = 0; i < in->nclients; i++)
         a->clients[i] = cs[i];
-        e->clients[cs[i]].nagents++;
-    }
     a->nskills = 0;
     a->sig = 0;
     for (int i = 0; i < in->nskills; i++) { /* insertion by dense index */
@@ -1973,8 +2016,12 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     }
     for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
         a->weight[ch] = in->weight[ch] ? in->weight[ch] : default_weight[ch];
-    for (int i = 0; i < a->nclients; i++)
+    for (int i = 0; i < a->nclients; i++) { /* link: an entry in each client */
+        client *c = &e->clients[cs[i]];
         agent_local_levels(e, a, i);
+        a->cpos[i] = c->nents++;
+        c->ents[a->cpos[i]] = (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as, (uint32_t)i};
+    }
     agent_refresh(e, as);
     mark_agent(e, as);
     return finish_event(e, rc);
