@@ -1224,9 +1224,11 @@ static uint32_t pull(const route_engine *e, uint32_t as)
         for (uint32_t qi = 0; qi < c->nqueues; qi++) {
             const queue *q = &e->queues[c->queues[qi]];
             int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
-            for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-                if ((fit >> ch & 1) && q->bn[ch])
+            for (unsigned m = fit; m; m &= m - 1) {
+                int ch = __builtin_ctz(m);
+                if (q->bn[ch])
                     visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
+            }
         }
     }
     return b.slot;
