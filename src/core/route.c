@@ -805,14 +805,16 @@ static void agent_local_levels(const route_engine *e, agent *a, int ci)
         lv_set(a->lv[ci], (int)l, (uint64_t)agent_level(a, c->local[l]));
 }
 
-/* Numbers a skill for the client if it has room (once per skill): every
- * agent serving the client, and its free-set entries, learn their level. */
-static void client_learn(route_engine *e, uint32_t cs, uint32_t skill)
+/* The skill's local index for the client (-1: no room left), numbering it
+ * on first sight: every agent serving the client, and its entry there,
+ * learn their level. */
+static int client_learn(route_engine *e, uint32_t cs, uint32_t skill)
 {
     client *c = &e->clients[cs];
-    if (c->nlocal == LOCAL_SKILLS || local_index(c, skill) >= 0)
-        return;
-    int l = (int)c->nlocal;
+    int l = local_index(c, skill);
+    if (l >= 0 || c->nlocal == LOCAL_SKILLS)
+        return l;
+    l = (int)c->nlocal;
     c->local[c->nlocal++] = skill;
     for (uint32_t as = 0; as < e->nagents; as++) {
         agent *a = &e->agents[as];
@@ -822,6 +824,7 @@ static void client_learn(route_engine *e, uint32_t cs, uint32_t skill)
         lv_set(a->lv[ci], l, (uint64_t)lvl);
         memcpy(c->ents[a->cpos[ci]].lv, a->lv[ci], sizeof a->lv[ci]);
     }
+    return l;
 }
 
 /* --- items: score, requirements, placement --------------------------------- */
@@ -2139,7 +2142,7 @@ static int exclusions_copy(route_engine *e, const route_interaction *in, int64_t
 }
 
 static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t qs,
-                         const uint32_t *sk, int64_t *excl, uint32_t nexcl, uint32_t capexcl)
+                         const uint32_t *sk, const int *li, int64_t *excl, uint32_t nexcl, uint32_t capexcl)
 {
     bool fresh = !e->nifree; /* a reused slot may still sit in the dirty list */
     uint32_t s = fresh ? e->nitems++ : e->ifree[--e->nifree];
@@ -2164,16 +2167,14 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
                  .excl = excl,
                  .nexcl = nexcl,
                  .capexcl = capexcl};
-    const client *c = &e->clients[it->client];
     it->local = 1;
     for (int i = 0; i < in->nrequired; i++) {
         it->req_skill[i] = sk[i];
         it->req_level[i] = in->required[i].level;
-        int l = local_index(c, sk[i]);
-        if (l < 0)
+        if (li[i] < 0)
             it->local = 0;
         else
-            lv_set(it->mmask, l, 0xF);
+            lv_set(it->mmask, li[i], 0xF);
     }
     uint32_t ps = in->preferred_agent ? map_get(&e->agent_ids, in->preferred_agent) : NONE;
     if (ps != NONE && in->preferred_timeout_s > 0 && serves(&e->agents[ps], it->client)) {
@@ -2207,11 +2208,12 @@ int route_arrive(route_engine *e, const route_interaction *in, int64_t now)
     uint32_t nexcl, capexcl;
     if (exclusions_copy(e, in, &excl, &nexcl, &capexcl))
         return CD_ENOMEM;
+    int li[ROUTE_MAX_REQUIRED];
     for (int i = 0; i < in->nrequired; i++) /* a cache: invisible if the arrival fails */
-        client_learn(e, e->queues[qs].client, sk[i]);
+        li[i] = client_learn(e, e->queues[qs].client, sk[i]);
     e->now = clamp_now(e, now);
     int rc = advance(e);
-    uint32_t s = item_new(e, in, qs, sk, excl, nexcl, capexcl);
+    uint32_t s = item_new(e, in, qs, sk, li, excl, nexcl, capexcl);
     if (place(e, s)) { /* undo: the arrival did not happen */
         e->queues[e->items[s].queue].waiting--;
         item_free(e, s);
@@ -2242,9 +2244,12 @@ int route_assign(route_engine *e, const route_interaction *in, int64_t agent_id,
     uint32_t nexcl, capexcl;
     if (exclusions_copy(e, in, &excl, &nexcl, &capexcl))
         return CD_ENOMEM;
+    int li[ROUTE_MAX_REQUIRED];
+    for (int i = 0; i < in->nrequired; i++)
+        li[i] = client_learn(e, e->queues[qs].client, sk[i]);
     e->now = clamp_now(e, now);
     int rc = advance(e);
-    uint32_t s = item_new(e, in, qs, sk, excl, nexcl, capexcl);
+    uint32_t s = item_new(e, in, qs, sk, li, excl, nexcl, capexcl);
     item *it = &e->items[s];
     agent *a = &e->agents[as];
     e->queues[qs].waiting--;
