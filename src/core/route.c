@@ -11,10 +11,11 @@
  *           while they wait and nothing is re-sorted as time passes
  *   agent   its clients, skills (sorted by dense skill index), load, and the
  *           items whose preferred-agent window for it is still open
- *   client  its queues, up to 32 numbered ("local") skills, and per channel
- *           its "free" agents (available, with room for one more item on
- *           it) as entries carrying the agent's levels on the local skills
- *           and its idle key, so choosing among them reads no agent
+ *   client  its queues, up to 32 numbered ("local") skills, an entry per
+ *           agent serving it (the agent's levels on the local skills and its
+ *           idle key, so choosing among agents reads no agent), and per
+ *           channel a bitmap of its "free" agents (available, with room for
+ *           one more item on it)
  *   timers  for interactions (next widening step, overflow, window end, or
  *           offer expiry): FIFO lanes by delay, a lazy min-heap for what
  *           finds no lane; a lazy min-heap for wrap-up ends; a stale entry
