@@ -51,7 +51,7 @@ static const uint8_t default_weight[ROUTE_CHANNELS] = {60, 20, 12, 12, 12};
 /* --- small containers ---------------------------------------------------- */
 
 typedef struct mslot { /* key and value side by side: one cache line per probe */
-    int64_t key; /* -1: empty */
+    int64_t key;       /* -1: empty */
     uint32_t val;
 } mslot;
 
@@ -67,7 +67,7 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
 } hent;
 
 /* Client-local skills: each client numbers up to LOCAL_SKILLS of the skills
- * its interactions require, and every free-set entry carries the agent's
+ * its interactions require, and the client's entry for each agent carries its
  * level on each of them as a 4-bit field (two words). Requirements become
  * the same kind of vector, so "meets every required level" is one
  * subtraction per word and match points a sum of fields, without reading
@@ -77,8 +77,8 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
 #define NIB_HIGH 0x8888888888888888ULL
 
 typedef struct fent { /* a client's entry for an agent: what choosing among free agents reads */
-    uint64_t lv[2]; /* level on each client-local skill, 4 bits each */
-    uint64_t idle;  /* idle_key() of the agent */
+    uint64_t lv[2];   /* level on each client-local skill, 4 bits each */
+    uint64_t idle;    /* idle_key() of the agent */
     uint32_t slot;
     uint32_t ci; /* the client's index in the agent's list */
 } fent;
@@ -114,13 +114,13 @@ typedef struct agent {
     int64_t wrapup_until;
     uint64_t wgen; /* generation of its live wrap-up timer entry */
     int32_t away_reason;
-    uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
-    uint64_t idle;                    /* idle_key() as written into its free-set entries */
+    uint8_t missed, free_mask, dirty;  /* free_mask: channels it is listed free for */
+    uint64_t idle;                     /* idle_key() as written into its client entries */
     uint64_t lv[ROUTE_MAX_CLIENTS][2]; /* levels on each client's local skills (see fent) */
     uint16_t noffers, nassigned;
-    uint32_t clients[ROUTE_MAX_CLIENTS];                  /* client slots */
-    uint32_t cpos[ROUTE_MAX_CLIENTS]; /* its entry's place in each client's ents */
-    uint32_t *pref; /* waiting items whose window for this agent is open */
+    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
+    uint32_t cpos[ROUTE_MAX_CLIENTS];    /* its entry's place in each client's ents */
+    uint32_t *pref;                      /* waiting items whose window for this agent is open */
     uint32_t npref, cappref;
     uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
 } agent;
@@ -133,8 +133,8 @@ typedef struct item {
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
-    uint8_t counted; /* counted in its bucket's nclean */
-    uint8_t local;   /* every required skill is local to the client: mmask is valid */
+    uint8_t counted;   /* counted in its bucket's nclean */
+    uint8_t local;     /* every required skill is local to the client: mmask is valid */
     uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
 } item;
 
@@ -144,8 +144,8 @@ typedef struct bucket {
     uint32_t nclean; /* settled items without exclusions: see best_agent */
     uint64_t sig;    /* bit (skill index % 64) for each skill required */
     uint8_t channel, nreq, live;
-    uint8_t local;   /* every skill is local to the client: need is valid */
-    uint64_t need[2]; /* the required levels as client-local 4-bit fields */
+    uint8_t local;                          /* every skill is local to the client: need is valid */
+    uint64_t need[2];                       /* the required levels as client-local 4-bit fields */
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     hent *heap;
@@ -202,7 +202,7 @@ struct route_engine {
     lane lanes[LANES];
     int64_t lane_due[LANES];   /* due of each lane's first entry; NEVER when empty */
     int64_t lane_delay[LANES]; /* the delay of each lane's entries; LANE_EMPTY */
-    int64_t tnext; /* no item timer entry is due before this */
+    int64_t tnext;             /* no item timer entry is due before this */
     uint32_t *dirty_agents, *dirty_items, *limbo;
     uint32_t ndirty_agents, ndirty_items, nlimbo;
     uint32_t settling; /* during the agent phase: index in dirty_agents; else NONE */
@@ -768,8 +768,7 @@ static int agent_level(const agent *a, uint32_t skill)
  * high bit exactly when the level is high enough. */
 static inline bool lv_meets(const uint64_t *lv, const uint64_t *need)
 {
-    return (((lv[0] | NIB_HIGH) - need[0]) & ((lv[1] | NIB_HIGH) - need[1]) & NIB_HIGH) ==
-           NIB_HIGH;
+    return (((lv[0] | NIB_HIGH) - need[0]) & ((lv[1] | NIB_HIGH) - need[1]) & NIB_HIGH) == NIB_HIGH;
 }
 
 static inline int nib_sum(uint64_t x)
@@ -1325,7 +1324,7 @@ static uint32_t best_of_free(const route_engine *e, const item *it, const client
 }
 
 /* A candidate of best_of_local: its match points and idle key come from the
- * free-set entry; the agent is read only for the later criteria. */
+ * client's entry; the agent is read only for the later criteria. */
 typedef struct lcand {
     uint32_t slot;
     int m;
@@ -1767,9 +1766,9 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,      e->items,   e->ipos,   e->tgen,  e->ifree, e->buckets, e->bqpos,
-                      e->queues,      e->clients, e->timers, e->wraps, e->dirty_agents,
-                      e->dirty_items, e->limbo,   e->log};
+    void *arrays[] = {e->agents,  e->items,        e->ipos,        e->tgen,    e->ifree,
+                      e->buckets, e->bqpos,        e->queues,      e->clients, e->timers,
+                      e->wraps,   e->dirty_agents, e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
     cd_free(e);
@@ -2143,7 +2142,8 @@ static int exclusions_copy(route_engine *e, const route_interaction *in, int64_t
 }
 
 static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t qs,
-                         const uint32_t *sk, const int *li, int64_t *excl, uint32_t nexcl, uint32_t capexcl)
+                         const uint32_t *sk, const int *li, int64_t *excl, uint32_t nexcl,
+                         uint32_t capexcl)
 {
     bool fresh = !e->nifree; /* a reused slot may still sit in the dirty list */
     uint32_t s = fresh ? e->nitems++ : e->ifree[--e->nifree];

@@ -709,10 +709,10 @@ static void test_out_of_memory(void **state)
 
 /* --- the independent model -------------------------------------------------------------- */
 
-#define MA 16 /* agents */
-#define MQ 8  /* queues */
-#define MC 4  /* clients */
-#define MSK 6 /* skills in the pool */
+#define MA 16       /* agents */
+#define MQ 8        /* queues */
+#define MC 4        /* clients */
+#define MSK 6       /* skills in the pool */
 #define MSK_MANY 48 /* a pool larger than the skills the engine numbers per client */
 enum { M_NONE, M_WAITING, M_OFFERED, M_ASSIGNED };
 static const int def_weight[ROUTE_CHANNELS] = {60, 20, 12, 12, 12};
@@ -1639,15 +1639,24 @@ static void test_starvation_bound(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capacity),         cmocka_unit_test(test_priority_and_choice),
-        cmocka_unit_test(test_widening),         cmocka_unit_test(test_overflow),
-        cmocka_unit_test(test_preferred_window), cmocka_unit_test(test_reject_requeue),
-        cmocka_unit_test(test_missed_away),      cmocka_unit_test(test_answer_withdrawn_by_timers),
-        cmocka_unit_test(test_wrapup),           cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_assign_restore),   cmocka_unit_test(test_errors_change_nothing),
-        cmocka_unit_test(test_out_of_memory),    cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_starvation_bound), cmocka_unit_test(test_property_random_streams),
-        cmocka_unit_test(test_arrival_exclusions), cmocka_unit_test(test_property_many_skills),
+        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_priority_and_choice),
+        cmocka_unit_test(test_widening),
+        cmocka_unit_test(test_overflow),
+        cmocka_unit_test(test_preferred_window),
+        cmocka_unit_test(test_reject_requeue),
+        cmocka_unit_test(test_missed_away),
+        cmocka_unit_test(test_answer_withdrawn_by_timers),
+        cmocka_unit_test(test_wrapup),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_assign_restore),
+        cmocka_unit_test(test_errors_change_nothing),
+        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_starvation_bound),
+        cmocka_unit_test(test_property_random_streams),
+        cmocka_unit_test(test_arrival_exclusions),
+        cmocka_unit_test(test_property_many_skills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
