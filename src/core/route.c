@@ -11,11 +11,15 @@
  *           while they wait and nothing is re-sorted as time passes
  *   agent   its clients, skills (sorted by dense skill index), load, and the
  *           items whose preferred-agent window for it is still open
- *   client  its queues and its "free" agents (available, with room for at
- *           least one channel)
- *   timers  one lazy min-heap for interactions (next widening step, overflow,
- *           window end, or offer expiry) and one for wrap-up ends; a stale
- *           entry is recognised by its generation and dropped when it surfaces
+ *   client  its queues, up to 32 numbered ("local") skills, an entry per
+ *           agent serving it (the agent's levels on the local skills and its
+ *           idle key, so choosing among agents reads no agent), and per
+ *           channel a bitmap of its "free" agents (available, with room for
+ *           one more item on it)
+ *   timers  for interactions (next widening step, overflow, window end, or
+ *           offer expiry): FIFO lanes by delay, a lazy min-heap for what
+ *           finds no lane; a lazy min-heap for wrap-up ends; a stale entry
+ *           is recognised by its generation and dropped when it surfaces
  *
  * After every event the matching loop settles the agents and items the event
  * made "dirty" (more free, or eligible for more agents) until no free agent
@@ -46,9 +50,13 @@ static const uint8_t default_weight[ROUTE_CHANNELS] = {60, 20, 12, 12, 12};
 
 /* --- small containers ---------------------------------------------------- */
 
+typedef struct mslot { /* key and value side by side: one cache line per probe */
+    int64_t key;       /* -1: empty */
+    uint32_t val;
+} mslot;
+
 typedef struct idmap { /* int64 key >= 0 -> slot; linear probing */
-    int64_t *keys;
-    uint32_t *vals;
+    mslot *s;
     uint32_t cap, n;
 } idmap;
 
@@ -58,9 +66,21 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
     uint32_t excl; /* the item has exclusions: look before taking it */
 } hent;
 
-typedef struct fent { /* a free-set entry: the signature rejects most agents unread */
-    uint64_t sig;
+/* Client-local skills: each client numbers up to LOCAL_SKILLS of the skills
+ * its interactions require, and the client's entry for each agent carries its
+ * level on each of them as a 4-bit field (two words). Requirements become
+ * the same kind of vector, so "meets every required level" is one
+ * subtraction per word and match points a sum of fields, without reading
+ * the agent. An interaction needing a skill its client could not number
+ * takes the general path. */
+#define LOCAL_SKILLS 32
+#define NIB_HIGH 0x8888888888888888ULL
+
+typedef struct fent { /* a client's entry for an agent: what choosing among free agents reads */
+    uint64_t lv[2];   /* level on each client-local skill, 4 bits each */
+    uint64_t idle;    /* idle_key() of the agent */
     uint32_t slot;
+    uint32_t ci; /* the client's index in the agent's list */
 } fent;
 
 typedef struct tent { /* a timer entry (min-heap by due, then id) */
@@ -68,6 +88,17 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
     uint64_t gen;
     uint32_t slot;
 } tent;
+
+/* A timer lane: a FIFO of entries that were all set the same delay ahead of
+ * the time of setting. Time never goes back, so such entries come due in
+ * the order they were set (equal dues are kept in id order on insertion):
+ * O(1) per timer instead of a heap's O(log n). */
+#define LANES 8
+#define LANE_EMPTY INT64_MIN /* the delay of an empty lane */
+typedef struct lane {
+    tent *ring; /* cap is a power of two */
+    uint32_t head, n, cap;
+} lane;
 
 typedef struct agent {
     /* first cache line: what choosing among eligible agents reads */
@@ -83,33 +114,38 @@ typedef struct agent {
     int64_t wrapup_until;
     uint64_t wgen; /* generation of its live wrap-up timer entry */
     int32_t away_reason;
-    uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
+    uint8_t missed, free_mask, dirty;  /* free_mask: channels it is listed free for */
+    uint64_t idle;                     /* idle_key() as written into its client entries */
+    uint64_t lv[ROUTE_MAX_CLIENTS][2]; /* levels on each client's local skills (see fent) */
     uint16_t noffers, nassigned;
-    uint32_t clients[ROUTE_MAX_CLIENTS];                  /* client slots */
-    uint32_t free_pos[ROUTE_MAX_CLIENTS][ROUTE_CHANNELS]; /* places in the free sets */
-    uint32_t *pref; /* waiting items whose window for this agent is open */
+    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
+    uint32_t cpos[ROUTE_MAX_CLIENTS];    /* its entry's place in each client's ents */
+    uint32_t *pref;                      /* waiting items whose window for this agent is open */
     uint32_t npref, cappref;
     uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
 } agent;
 
 typedef struct item {
     int64_t id, arrived, entered, window_end, key, expires, due;
-    uint64_t tgen; /* generation of its live timer entry */
     uint32_t client, queue, bucket, agent, pref, opos;
     int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
     uint32_t nexcl, capexcl;
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
-    uint8_t counted; /* counted in its bucket's nclean */
+    uint8_t counted;   /* counted in its bucket's nclean */
+    uint8_t local;     /* every required skill is local to the client: mmask is valid */
+    uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
 } item;
 
 typedef struct bucket {
     uint64_t hash;
-    uint32_t queue, hnext, qpos, n, cap;
+    uint32_t queue, hnext, n, cap;
     uint32_t nclean; /* settled items without exclusions: see best_agent */
     uint64_t sig;    /* bit (skill index % 64) for each skill required */
     uint8_t channel, nreq, live;
+    uint8_t local;                          /* every skill is local to the client: need is valid */
+    uint64_t need[2];                       /* the required levels as client-local 4-bit fields */
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     hent *heap;
@@ -126,10 +162,14 @@ typedef struct queue {
 typedef struct client {
     int64_t id;
     uint32_t *queues, nqueues, capqueues;
-    /* per channel: available agents with room for one more item on it */
-    fent *free[ROUTE_CHANNELS];
-    uint32_t nfree[ROUTE_CHANNELS], capfree[ROUTE_CHANNELS];
-    uint32_t nagents;
+    /* an entry per agent serving it, and per channel the "free" ones
+     * (available, with room for one more item on it) as a bitmap over them */
+    fent *ents;
+    uint32_t nents, capents;
+    uint64_t *free[ROUTE_CHANNELS];
+    uint32_t nfree[ROUTE_CHANNELS], capwords;
+    uint32_t local[LOCAL_SKILLS]; /* dense skill indices numbered for this client */
+    uint32_t nlocal;
 } client;
 
 typedef struct best { /* the best item found so far by a scan */
@@ -146,21 +186,27 @@ struct route_engine {
     uint32_t nagents, capagents;
     item *items;
     uint32_t *ipos; /* an item's place in its bucket heap or preferred list */
+    uint64_t *tgen; /* generation of an item's live timer entry (a new one when freed) */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
     bucket *buckets;
-    uint32_t nbuckets, capbuckets, bfree;
+    uint32_t *bqpos; /* a bucket's place in its queue's heap (NONE: not there); compact */
+    uint32_t nbuckets, capbuckets, bfree, capbqpos;
     queue *queues;
     uint32_t nqueues, capqueues;
     client *clients;
     uint32_t nclients, capclients;
     uint32_t nskills;
-    tent *timers, *wraps;
+    tent *timers, *wraps; /* timers: item timers that found no lane */
     uint32_t ntimers, captimers, nwraps, capwraps;
+    lane lanes[LANES];
+    int64_t lane_due[LANES];   /* due of each lane's first entry; NEVER when empty */
+    int64_t lane_delay[LANES]; /* the delay of each lane's entries; LANE_EMPTY */
+    int64_t tnext;             /* no item timer entry is due before this */
     uint32_t *dirty_agents, *dirty_items, *limbo;
     uint32_t ndirty_agents, ndirty_items, nlimbo;
     uint32_t settling; /* during the agent phase: index in dirty_agents; else NONE */
-    uint32_t capdagents, capditems, caplimbo, capipos, capifree;
+    uint32_t capdagents, capditems, caplimbo, capipos, capifree, captgen;
     route_decision *log;
     size_t loghead, logn, logcap;
 };
@@ -184,12 +230,11 @@ static int grow(route_engine *e, void **p, uint32_t *cap, uint32_t need, size_t 
     return 0;
 }
 
-static uint64_t mix64(uint64_t x)
+/* Fibonacci hashing: the top bits of k times 2^64 / phi (cap is a power of
+ * two); spreads sequential ids evenly. */
+static inline uint32_t map_home(const idmap *m, int64_t k)
 {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+    return (uint32_t)(((uint64_t)k * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctz(m->cap)));
 }
 
 static uint32_t map_get(const idmap *m, int64_t k)
@@ -197,30 +242,30 @@ static uint32_t map_get(const idmap *m, int64_t k)
     if (!m->cap)
         return NONE;
     uint32_t mask = m->cap - 1;
-    for (uint32_t i = (uint32_t)mix64((uint64_t)k) & mask;; i = (i + 1) & mask) {
-        if (m->keys[i] == k)
-            return m->vals[i];
-        if (m->keys[i] < 0)
+    for (uint32_t i = map_home(m, k);; i = (i + 1) & mask) {
+        if (m->s[i].key == k)
+            return m->s[i].val;
+        if (m->s[i].key < 0)
             return NONE;
     }
 }
 
 static void map_put(idmap *m, int64_t k, uint32_t v) /* room reserved, k absent */
 {
-    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
-    while (m->keys[i] >= 0)
+    uint32_t mask = m->cap - 1, i = map_home(m, k);
+    while (m->s[i].key >= 0)
         i = (i + 1) & mask;
-    m->keys[i] = k;
-    m->vals[i] = v;
+    m->s[i].key = k;
+    m->s[i].val = v;
     m->n++;
 }
 
 static void map_set(idmap *m, int64_t k, uint32_t v) /* k present */
 {
-    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
-    while (m->keys[i] != k)
+    uint32_t mask = m->cap - 1, i = map_home(m, k);
+    while (m->s[i].key != k)
         i = (i + 1) & mask;
-    m->vals[i] = v;
+    m->s[i].val = v;
 }
 
 /* Room for `extra` more keys at a load factor under 3/4. */
@@ -234,20 +279,16 @@ static int map_reserve(route_engine *e, idmap *m, uint32_t extra)
         nc *= 2;
     if (nc > (1u << 31))
         return CD_ENOMEM;
-    idmap nm = {cd_malloc((size_t)nc * sizeof(int64_t)), cd_malloc((size_t)nc * sizeof(uint32_t)),
-                (uint32_t)nc, 0};
-    if (!nm.keys || !nm.vals) {
-        cd_free(nm.keys);
-        cd_free(nm.vals);
+    idmap nm = {cd_malloc((size_t)nc * sizeof(mslot)), (uint32_t)nc, 0};
+    if (!nm.s)
         return CD_ENOMEM;
-    }
-    memset(nm.keys, 0xff, (size_t)nc * sizeof(int64_t)); /* -1: empty */
+    for (uint64_t i = 0; i < nc; i++)
+        nm.s[i].key = -1;
     for (uint32_t i = 0; i < m->cap; i++)
-        if (m->keys[i] >= 0)
-            map_put(&nm, m->keys[i], m->vals[i]);
-    e->bytes += (size_t)(nc - m->cap) * (sizeof(int64_t) + sizeof(uint32_t));
-    cd_free(m->keys);
-    cd_free(m->vals);
+        if (m->s[i].key >= 0)
+            map_put(&nm, m->s[i].key, m->s[i].val);
+    e->bytes += (size_t)(nc - m->cap) * sizeof(mslot);
+    cd_free(m->s);
     *m = nm;
     return 0;
 }
@@ -256,32 +297,31 @@ static void map_del(idmap *m, int64_t k) /* backward-shift deletion */
 {
     if (!m->cap)
         return;
-    uint32_t mask = m->cap - 1, i = (uint32_t)mix64((uint64_t)k) & mask;
-    while (m->keys[i] != k) {
-        if (m->keys[i] < 0)
+    uint32_t mask = m->cap - 1, i = map_home(m, k);
+    while (m->s[i].key != k) {
+        if (m->s[i].key < 0)
             return;
         i = (i + 1) & mask;
     }
     for (uint32_t j = i;;) {
         j = (j + 1) & mask;
-        if (m->keys[j] < 0)
+        if (m->s[j].key < 0)
             break;
-        uint32_t h = (uint32_t)mix64((uint64_t)m->keys[j]) & mask;
+        uint32_t h = map_home(m, m->s[j].key);
         bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
         if (stays)
             continue;
-        m->keys[i] = m->keys[j];
-        m->vals[i] = m->vals[j];
+        m->s[i].key = m->s[j].key;
+        m->s[i].val = m->s[j].val;
         i = j;
     }
-    m->keys[i] = -1;
+    m->s[i].key = -1;
     m->n--;
 }
 
 static void map_free(idmap *m)
 {
-    cd_free(m->keys);
-    cd_free(m->vals);
+    cd_free(m->s);
 }
 
 /* --- ordered heaps: items in a bucket, buckets in a queue ------------------ */
@@ -303,7 +343,7 @@ static inline void hent_place(route_engine *e, hent *h, uint32_t i, int kind)
     if (kind == POS_ITEM)
         e->ipos[h[i].slot] = i;
     else
-        e->buckets[h[i].slot].qpos = i;
+        e->bqpos[h[i].slot] = i;
 }
 
 static void heap_fix(route_engine *e, hent *h, uint32_t n, uint32_t i, int kind)
@@ -377,8 +417,7 @@ static void theap_pop(tent *h, uint32_t *n)
 
 static bool timer_live(const route_engine *e, const tent *t)
 {
-    const item *it = &e->items[t->slot];
-    return it->status != IT_FREE && it->tgen == t->gen;
+    return e->tgen[t->slot] == t->gen; /* a freed item's generation moved on */
 }
 
 static bool wrap_live(const route_engine *e, const tent *t)
@@ -410,18 +449,124 @@ static void theap_push(tent *h, uint32_t *n, tent t)
     h[i] = t;
 }
 
+/* Appends to a lane, keeping (due, id) order; false when out of memory. */
+static bool lane_push(route_engine *e, lane *l, tent t)
+{
+    if (l->n == l->cap) {
+        uint32_t nc = l->cap ? l->cap * 2 : 64;
+        tent *r = nc > (1u << 30) ? NULL : cd_malloc((size_t)nc * sizeof(tent));
+        if (!r)
+            return false;
+        for (uint32_t i = 0; i < l->n; i++)
+            r[i] = l->ring[(l->head + i) & (l->cap - 1)];
+        cd_free(l->ring);
+        e->bytes += (size_t)(nc - l->cap) * sizeof(tent);
+        l->ring = r;
+        l->head = 0;
+        l->cap = nc;
+    }
+    uint32_t mask = l->cap - 1, i = l->n++;
+    for (; i > 0; i--) { /* set at the same moment: only equal dues can be out of order */
+        const tent *p = &l->ring[(l->head + i - 1) & mask];
+        if (!tent_before(&t, p))
+            break;
+        l->ring[(l->head + i) & mask] = *p;
+    }
+    l->ring[(l->head + i) & mask] = t;
+    e->lane_due[l - e->lanes] = l->ring[l->head].due;
+    return true;
+}
+
+/* Files an item timer: in the lane of its delay (taking an empty lane if
+ * none has it), else in the heap. */
+static void timer_push(route_engine *e, tent t)
+{
+    int64_t delay = t.due - e->now; /* > LANE_EMPTY: 0 <= due, now <= MAX_TIME */
+    if (t.due < e->tnext)
+        e->tnext = t.due;
+    int i = 0;
+    while (i < LANES && e->lane_delay[i] != delay)
+        i++;
+    if (i == LANES) { /* claim an empty lane */
+        for (i = 0; i < LANES && e->lane_delay[i] != LANE_EMPTY; i++)
+            ;
+        if (i < LANES) {
+            e->lane_delay[i] = delay;
+            e->lanes[i].head = 0;
+        }
+    }
+    if (i < LANES) {
+        if (lane_push(e, &e->lanes[i], t))
+            return;
+        if (!e->lanes[i].n)
+            e->lane_delay[i] = LANE_EMPTY;
+    }
+    if (e->ntimers == e->captimers)
+        theap_compact(e, e->timers, &e->ntimers, timer_live);
+    theap_push(e->timers, &e->ntimers, t);
+}
+
+/* The first item timer entry by (due, id), or NULL; *from is its lane
+ * (NULL: the heap). */
+static const tent *timer_first(const route_engine *e, const lane **from)
+{
+    int64_t due = e->ntimers ? e->timers[0].due : NEVER;
+    for (int i = 0; i < LANES; i++)
+        due = e->lane_due[i] < due ? e->lane_due[i] : due;
+    *from = NULL;
+    if (due == NEVER)
+        return NULL;
+    const tent *first = e->ntimers && e->timers[0].due == due ? &e->timers[0] : NULL;
+    for (int i = 0; i < LANES; i++) { /* equal dues: the lowest id */
+        const lane *l = &e->lanes[i];
+        if (e->lane_due[i] == due && (!first || l->ring[l->head].id < first->id)) {
+            first = &l->ring[l->head];
+            *from = l;
+        }
+    }
+    return first;
+}
+
+static void timer_drop_first(route_engine *e, const lane *from)
+{
+    if (!from) {
+        theap_pop(e->timers, &e->ntimers);
+        return;
+    }
+    lane *l = &e->lanes[from - e->lanes];
+    l->head = (l->head + 1) & (l->cap - 1);
+    l->n--;
+    e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
+#ifndef ROUTE_NO_PREFETCH
+    /* The lane's next entries come due soon: fetch the item of the one after
+     * next meanwhile, and the bucket of the next (its item fetched already). */
+    if (l->n > 1) {
+        const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
+        __builtin_prefetch(&e->tgen[h->slot]);
+        __builtin_prefetch(&e->items[h->slot]);
+        __builtin_prefetch((const char *)&e->items[h->slot] + 64);
+        __builtin_prefetch((const char *)&e->items[h->slot] + 128);
+    }
+    if (l->n) {
+        const item *it = &e->items[l->ring[l->head].slot];
+        if (it->bucket < e->nbuckets)
+            __builtin_prefetch(&e->buckets[it->bucket]);
+    }
+#endif
+    if (!l->n)
+        e->lane_delay[from - e->lanes] = LANE_EMPTY;
+}
+
 static void set_timer(route_engine *e, uint32_t s, int64_t due)
 {
     item *it = &e->items[s];
     if (due == it->due)
         return;
-    it->tgen = ++e->gen;
+    e->tgen[s] = ++e->gen;
     it->due = due;
     if (due == NEVER)
         return;
-    if (e->ntimers == e->captimers)
-        theap_compact(e, e->timers, &e->ntimers, timer_live);
-    theap_push(e->timers, &e->ntimers, (tent){due, it->id, it->tgen, s});
+    timer_push(e, (tent){due, it->id, e->tgen[s], s});
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -476,15 +621,16 @@ static inline bool fits(const agent *a, int ch)
     return ch != ROUTE_VOICE || a->used == 0;
 }
 
+/* The channels that fit(), as bits. */
 static unsigned fit_mask(const agent *a)
 {
-    if (a->state != ROUTE_AVAILABLE)
+    if (a->state != ROUTE_AVAILABLE || a->nvoice)
         return 0;
+    int room = ROUTE_CAPACITY - a->used;
     unsigned m = 0;
     for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-        if (fits(a, ch))
-            m |= 1u << ch;
-    return m;
+        m |= (unsigned)(a->weight[ch] <= room) << ch;
+    return a->used ? m & ~(1u << ROUTE_VOICE) : m;
 }
 
 static int client_index(const agent *a, uint32_t cs)
@@ -495,45 +641,64 @@ static int client_index(const agent *a, uint32_t cs)
     return -1;
 }
 
+static inline bool bit_get(const uint64_t *w, uint32_t p)
+{
+    return w[p / 64] >> (p % 64) & 1;
+}
+
+static inline void bit_set(uint64_t *w, uint32_t p)
+{
+    w[p / 64] |= 1ULL << (p % 64);
+}
+
+static inline void bit_clear(uint64_t *w, uint32_t p)
+{
+    w[p / 64] &= ~(1ULL << (p % 64));
+}
+
 static void free_set_remove(route_engine *e, uint32_t as, int ch)
 {
     agent *a = &e->agents[as];
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
-        uint32_t pos = a->free_pos[i][ch];
-        fent moved = c->free[ch][--c->nfree[ch]];
-        uint32_t last = moved.slot;
-        c->free[ch][pos] = moved;
-        agent *l = &e->agents[last];
-        l->free_pos[client_index(l, a->clients[i])][ch] = pos;
+        bit_clear(c->free[ch], a->cpos[i]);
+        c->nfree[ch]--;
     }
     a->free_mask &= (uint8_t) ~(1u << ch);
 }
 
-static void free_set_add(route_engine *e, uint32_t as, int ch)
+/* The idle criterion as one number, lower first: agents without work, then
+ * the earliest idle_since (0 <= idle_since <= MAX_TIME < 2^62). */
+static inline uint64_t idle_key(const agent *a)
 {
-    agent *a = &e->agents[as];
-    for (int i = 0; i < a->nclients; i++) {
-        client *c = &e->clients[a->clients[i]];
-        a->free_pos[i][ch] = c->nfree[ch];
-        c->free[ch][c->nfree[ch]++] = (fent){a->sig, as}; /* room: capfree >= nagents */
-    }
-    a->free_mask |= (uint8_t)(1u << ch);
+    return (uint64_t)(a->used > 0) << 62 | (uint64_t)a->idle_since;
 }
 
-/* Keeps the agent's membership of its clients' free sets up to date. */
+/* Keeps the agent's membership of its clients' free sets, and the idle key
+ * of its entries, up to date. */
 static void agent_refresh(route_engine *e, uint32_t as)
 {
     agent *a = &e->agents[as];
     unsigned want = fit_mask(a), diff = want ^ a->free_mask;
-    for (int ch = 0; diff; ch++, diff >>= 1) {
-        if (!(diff & 1))
-            continue;
-        if (want >> ch & 1)
-            free_set_add(e, as, ch);
-        else
-            free_set_remove(e, as, ch);
+    uint64_t key = idle_key(a);
+    if (key != a->idle) {
+        a->idle = key;
+        for (int i = 0; i < a->nclients; i++)
+            e->clients[a->clients[i]].ents[a->cpos[i]].idle = key;
     }
+    if (!diff)
+        return;
+    for (int i = 0; i < a->nclients; i++) {
+        client *c = &e->clients[a->clients[i]];
+        uint32_t w = a->cpos[i] / 64;
+        uint64_t bit = 1ULL << (a->cpos[i] % 64);
+        for (unsigned m = diff; m; m &= m - 1) {
+            int ch = __builtin_ctz(m);
+            c->free[ch][w] ^= bit;
+            c->nfree[ch] += want >> ch & 1 ? 1 : (uint32_t)-1;
+        }
+    }
+    a->free_mask = (uint8_t)want;
 }
 
 static void mark_agent(route_engine *e, uint32_t as)
@@ -598,6 +763,70 @@ static int agent_level(const agent *a, uint32_t skill)
     return lo < a->nskills && a->skill[lo] == skill ? a->level[lo] : 0;
 }
 
+/* Does the level vector meet every required level of `need`? Fields hold
+ * 0..5, so (lv | 8) - need never borrows across fields and keeps a field's
+ * high bit exactly when the level is high enough. */
+static inline bool lv_meets(const uint64_t *lv, const uint64_t *need)
+{
+    return (((lv[0] | NIB_HIGH) - need[0]) & ((lv[1] | NIB_HIGH) - need[1]) & NIB_HIGH) == NIB_HIGH;
+}
+
+static inline int nib_sum(uint64_t x)
+{
+    x = (x & 0x0F0F0F0F0F0F0F0FULL) + (x >> 4 & 0x0F0F0F0F0F0F0F0FULL); /* bytes <= 10 */
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/* Match points from a level vector: the sum of the fields under `mask`. */
+static inline int lv_match(const uint64_t *lv, const uint64_t *mask)
+{
+    return nib_sum(lv[0] & mask[0]) + nib_sum(lv[1] & mask[1]);
+}
+
+static int local_index(const client *c, uint32_t skill)
+{
+    for (uint32_t l = 0; l < c->nlocal; l++)
+        if (c->local[l] == skill)
+            return (int)l;
+    return -1;
+}
+
+static inline void lv_set(uint64_t *lv, int l, uint64_t v)
+{
+    lv[l / 16] |= v << (l % 16 * 4);
+}
+
+/* The agent's levels on the local skills of its ci-th client. */
+static void agent_local_levels(const route_engine *e, agent *a, int ci)
+{
+    const client *c = &e->clients[a->clients[ci]];
+    a->lv[ci][0] = a->lv[ci][1] = 0;
+    for (uint32_t l = 0; l < c->nlocal; l++)
+        lv_set(a->lv[ci], (int)l, (uint64_t)agent_level(a, c->local[l]));
+}
+
+/* The skill's local index for the client (-1: no room left), numbering it
+ * on first sight: every agent serving the client, and its entry there,
+ * learn their level. */
+static int client_learn(route_engine *e, uint32_t cs, uint32_t skill)
+{
+    client *c = &e->clients[cs];
+    int l = local_index(c, skill);
+    if (l >= 0 || c->nlocal == LOCAL_SKILLS)
+        return l;
+    l = (int)c->nlocal;
+    c->local[c->nlocal++] = skill;
+    for (uint32_t as = 0; as < e->nagents; as++) {
+        agent *a = &e->agents[as];
+        int ci = client_index(a, cs), lvl = ci < 0 ? 0 : agent_level(a, skill);
+        if (!lvl)
+            continue;
+        lv_set(a->lv[ci], l, (uint64_t)lvl);
+        memcpy(c->ents[a->cpos[ci]].lv, a->lv[ci], sizeof a->lv[ci]);
+    }
+    return l;
+}
+
 /* --- items: score, requirements, placement --------------------------------- */
 
 /* The static key: 1000 * score(now) - aging * now, the same for all `now`. */
@@ -654,10 +883,10 @@ static hent item_entry(const item *it, uint32_t s)
 
 static uint64_t req_hash(uint32_t qs, int ch, int n, const uint32_t *rs, const uint8_t *rl)
 {
-    uint64_t h = mix64(((uint64_t)qs << 8) | (uint64_t)ch);
+    uint64_t h = ((uint64_t)qs << 8 | (uint64_t)ch) * 0x9e3779b97f4a7c15ULL;
     for (int i = 0; i < n; i++)
-        h = mix64(h ^ ((uint64_t)rs[i] << 8 | rl[i]));
-    return h & (uint64_t)INT64_MAX;
+        h = (h ^ h >> 29 ^ ((uint64_t)rs[i] << 8 | rl[i])) * 0xbf58476d1ce4e5b9ULL;
+    return (h ^ h >> 32) & (uint64_t)INT64_MAX;
 }
 
 static uint32_t bucket_find(const route_engine *e, uint64_t h, uint32_t qs, int ch, int n,
@@ -665,8 +894,12 @@ static uint32_t bucket_find(const route_engine *e, uint64_t h, uint32_t qs, int 
 {
     for (uint32_t b = map_get(&e->bucket_ids, (int64_t)h); b != NONE; b = e->buckets[b].hnext) {
         const bucket *k = &e->buckets[b];
-        if (k->queue == qs && k->channel == ch && k->nreq == n &&
-            !memcmp(k->req_skill, rs, n * sizeof *rs) && !memcmp(k->req_level, rl, (size_t)n))
+        if (k->queue != qs || k->channel != ch || k->nreq != n)
+            continue;
+        int i = 0;
+        while (i < n && k->req_skill[i] == rs[i] && k->req_level[i] == rl[i])
+            i++;
+        if (i == n)
             return b;
     }
     return NONE;
@@ -686,7 +919,8 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
             b = e->bfree;
             e->bfree = e->buckets[b].hnext;
         } else {
-            if (grow(e, (void **)&e->buckets, &e->capbuckets, e->nbuckets + 1, sizeof(bucket)))
+            if (grow(e, (void **)&e->buckets, &e->capbuckets, e->nbuckets + 1, sizeof(bucket)) ||
+                grow(e, (void **)&e->bqpos, &e->capbqpos, e->capbuckets, sizeof(uint32_t)))
                 return CD_ENOMEM;
             b = e->nbuckets++;
             e->buckets[b] = (bucket){.heap = NULL, .cap = 0};
@@ -699,11 +933,21 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
         k->sig = 0;
         for (int i = 0; i < n; i++)
             k->sig |= 1ULL << (rs[i] % 64);
+        const client *c = &e->clients[e->queues[qs].client];
+        k->local = 1;
+        k->need[0] = k->need[1] = 0;
+        for (int i = 0; i < n; i++) {
+            int l = local_index(c, rs[i]);
+            if (l < 0)
+                k->local = 0;
+            else
+                lv_set(k->need, l, rl[i]);
+        }
         memcpy(k->req_skill, rs, n * sizeof *rs);
         memcpy(k->req_level, rl, (size_t)n);
         k->n = 0;
         k->nclean = 0;
-        k->qpos = NONE;
+        e->bqpos[b] = NONE;
         k->live = 1;
         uint32_t head = map_get(&e->bucket_ids, (int64_t)h);
         k->hnext = head;
@@ -729,8 +973,8 @@ static void bucket_drop(route_engine *e, uint32_t b)
     if (k->n > 0 || !k->live)
         return;
     queue *q = &e->queues[k->queue];
-    if (k->qpos != NONE)
-        heap_remove(e, q->bh[k->channel], &q->bn[k->channel], k->qpos, POS_BUCKET);
+    if (e->bqpos[b] != NONE)
+        heap_remove(e, q->bh[k->channel], &q->bn[k->channel], e->bqpos[b], POS_BUCKET);
     uint32_t head = map_get(&e->bucket_ids, (int64_t)k->hash);
     if (head == b) {
         if (k->hnext == NONE)
@@ -744,7 +988,7 @@ static void bucket_drop(route_engine *e, uint32_t b)
         e->buckets[p].hnext = k->hnext;
     }
     k->live = 0;
-    k->qpos = NONE;
+    e->bqpos[b] = NONE;
     k->hnext = e->bfree;
     e->bfree = b;
 }
@@ -756,13 +1000,10 @@ static void bucket_sync(route_engine *e, uint32_t b)
     queue *q = &e->queues[k->queue];
     hent top = k->heap[0];
     top.slot = b;
-    if (k->qpos == NONE) {
-        k->qpos = q->bn[k->channel]++;
-        q->bh[k->channel][k->qpos] = top;
-    } else {
-        q->bh[k->channel][k->qpos] = top;
-    }
-    heap_fix(e, q->bh[k->channel], q->bn[k->channel], k->qpos, POS_BUCKET);
+    if (e->bqpos[b] == NONE)
+        e->bqpos[b] = q->bn[k->channel]++;
+    q->bh[k->channel][e->bqpos[b]] = top;
+    heap_fix(e, q->bh[k->channel], q->bn[k->channel], e->bqpos[b], POS_BUCKET);
 }
 
 static void bucket_insert(route_engine *e, uint32_t b, uint32_t s)
@@ -938,16 +1179,17 @@ static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int6
 }
 
 static void visit_buckets(const route_engine *e, const hent *bh, uint32_t n, uint32_t i,
-                          int64_t aging_now, const agent *a, uint32_t as, best *b)
+                          int64_t aging_now, const agent *a, uint32_t as, const uint64_t *lv,
+                          best *b)
 {
     while (i < n) {
         const hent *h = &bh[i];
         if (!beats(h->key + aging_now, h->arrived, h->id, b))
             return;
         const bucket *k = &e->buckets[h->slot];
-        if (meets_bucket(a, k))
+        if (k->local ? lv_meets(lv, k->need) : meets_bucket(a, k))
             visit_items(e, k, 0, aging_now, as, b);
-        visit_buckets(e, bh, n, 2 * i + 1, aging_now, a, as, b);
+        visit_buckets(e, bh, n, 2 * i + 1, aging_now, a, as, lv, b);
         i = 2 * i + 2;
     }
 }
@@ -985,9 +1227,11 @@ static uint32_t pull(const route_engine *e, uint32_t as)
         for (uint32_t qi = 0; qi < c->nqueues; qi++) {
             const queue *q = &e->queues[c->queues[qi]];
             int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
-            for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-                if ((fit >> ch & 1) && q->bn[ch])
-                    visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, &b);
+            for (unsigned m = fit; m; m &= m - 1) {
+                int ch = __builtin_ctz(m);
+                if (q->bn[ch])
+                    visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
+            }
         }
     }
     return b.slot;
@@ -1063,17 +1307,78 @@ static inline void best_consider(const route_engine *e, const item *it, const ro
 /* Among the free agents of the item's client on its channel, the best
  * eligible one by the queue's criteria. Free-set membership already says
  * available, serving the client and with room on the channel. */
-static uint32_t best_of_free(const route_engine *e, const item *it, const fent *f, uint32_t n)
+static uint32_t best_of_free(const route_engine *e, const item *it, const client *c)
 {
     const bucket *k = &e->buckets[it->bucket];
     const route_queue *cfg = &e->queues[it->queue].cfg;
-    uint64_t need = k->sig;
-    uint32_t best_as = NONE;
+    const uint64_t need = k->sig, *bits = c->free[it->channel];
+    uint32_t best_as = NONE, nw = (c->nents + 63) / 64;
     cand best_c = {NULL, -1};
-    for (uint32_t i = 0; i < n; i++)
-        if ((need & ~f[i].sig) == 0)
-            best_consider(e, it, cfg, f[i].slot, &best_as, &best_c);
+    for (uint32_t w = 0; w < nw; w++)
+        for (uint64_t m = bits[w]; m; m &= m - 1) {
+            uint32_t as = c->ents[w * 64 + (uint32_t)__builtin_ctzll(m)].slot;
+            if ((need & ~e->agents[as].sig) == 0)
+                best_consider(e, it, cfg, as, &best_as, &best_c);
+        }
     return best_as;
+}
+
+/* A candidate of best_of_local: its match points and idle key come from the
+ * client's entry; the agent is read only for the later criteria. */
+typedef struct lcand {
+    uint32_t slot;
+    int m;
+    uint64_t idle;
+} lcand;
+
+static bool lcand_before(const route_engine *e, const route_queue *cfg, const lcand *x,
+                         const lcand *y)
+{
+    for (int k = 0; k < 3; k++) {
+        switch (cfg->order[k]) {
+        case ROUTE_BY_MATCH:
+            if (x->m != y->m)
+                return x->m > y->m;
+            break;
+        case ROUTE_BY_IDLE:
+            if (x->idle != y->idle)
+                return x->idle < y->idle;
+            break;
+        case ROUTE_BY_HANDLED: {
+            uint32_t xh = e->agents[x->slot].handled, yh = e->agents[y->slot].handled;
+            if (xh != yh)
+                return xh < yh;
+            break;
+        }
+        }
+    }
+    return e->agents[x->slot].id < e->agents[y->slot].id;
+}
+
+/* best_of_free for an item whose skills are all local to its client: the
+ * level vectors of the entries decide eligibility and match points. */
+static uint32_t best_of_local(const route_engine *e, const item *it, const client *cl)
+{
+    const bucket *k = &e->buckets[it->bucket];
+    const route_queue *cfg = &e->queues[it->queue].cfg;
+    const uint64_t n0 = k->need[0], n1 = k->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
+    const uint64_t *bits = cl->free[it->channel];
+    uint32_t nw = (cl->nents + 63) / 64;
+    lcand top = {NONE, 0, 0};
+    for (uint32_t w = 0; w < nw; w++)
+        for (uint64_t m = bits[w]; m; m &= m - 1) {
+            const fent *x = &cl->ents[w * 64 + (uint32_t)__builtin_ctzll(m)];
+            if ((((x->lv[0] | NIB_HIGH) - n0) & ((x->lv[1] | NIB_HIGH) - n1) & NIB_HIGH) !=
+                NIB_HIGH)
+                continue;
+            lcand c = {x->slot, nib_sum(x->lv[0] & m0) + nib_sum(x->lv[1] & m1), x->idle};
+            if (top.slot != NONE && !lcand_before(e, cfg, &c, &top))
+                continue;
+            if (it->nexcl && excluded(it, e->agents[c.slot].id))
+                continue;
+            top = c;
+        }
+    return top.slot;
 }
 
 /* Among the agents still to settle, the best eligible one. */
@@ -1116,7 +1421,9 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
     if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
         return NONE;
     const client *c = &e->clients[it->client];
-    return best_of_free(e, it, c->free[it->channel], c->nfree[it->channel]);
+    if (!c->nfree[it->channel])
+        return NONE;
+    return it->local ? best_of_local(e, it, c) : best_of_free(e, it, c);
 }
 
 static int offer(route_engine *e, uint32_t s, uint32_t as)
@@ -1145,11 +1452,14 @@ static int offer(route_engine *e, uint32_t s, uint32_t as)
 
 /* Starting from item x, the first choice of agent `pulled`, walks to a pair
  * that are each other's first choice and offers. Each step moves to a
- * strictly better item, so the walk ends. */
-static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled)
+ * strictly better item, so the walk ends. `known` is best_agent(x) when the
+ * caller already has it (nothing changed since), else NONE. */
+static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled, uint32_t known)
 {
     for (;;) {
-        uint32_t b = best_agent(e, x); /* `pulled` qualifies, so never NONE */
+        /* `pulled` qualifies, so never NONE */
+        uint32_t b = known != NONE ? known : best_agent(e, x);
+        known = NONE;
         if (b != pulled) {
             uint32_t z = pull(e, b);
             if (z != x) {
@@ -1168,7 +1478,7 @@ static int settle_agent(route_engine *e, uint32_t as)
         uint32_t x = pull(e, as);
         if (x == NONE)
             return 0;
-        int rc = settle_chain(e, x, as);
+        int rc = settle_chain(e, x, as, NONE);
         if (rc)
             return rc;
     }
@@ -1180,7 +1490,8 @@ static int settle_item(route_engine *e, uint32_t s)
         uint32_t b = best_agent(e, s);
         if (b == NONE)
             return 0;
-        int rc = settle_chain(e, pull(e, b), b);
+        uint32_t x = pull(e, b);
+        int rc = settle_chain(e, x, b, x == s ? b : NONE);
         if (rc)
             return rc;
     }
@@ -1353,16 +1664,24 @@ static int advance(route_engine *e)
             mark_item(e, s);
         }
     }
-    while (e->ntimers && e->timers[0].due <= e->now) {
-        tent t = e->timers[0];
+    for (;;) {
+        const lane *from = NULL;
+        const tent *first = NULL;
+        if (e->tnext <= e->now) {
+            first = timer_first(e, &from);
+            e->tnext = first ? first->due : NEVER;
+        }
+        if (!first || first->due > e->now)
+            break;
+        tent t = *first;
         if (!timer_live(e, &t)) {
-            theap_pop(e->timers, &e->ntimers);
+            timer_drop_first(e, from);
             continue;
         }
         item *it = &e->items[t.slot];
         if (it->status == IT_OFFERED && (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
             return CD_ENOMEM; /* nothing moved; retried at the next event */
-        theap_pop(e->timers, &e->ntimers);
+        timer_drop_first(e, from);
         it->due = CONSUMED;
         int r;
         if (it->status == IT_OFFERED) {
@@ -1413,6 +1732,11 @@ route_engine *route_create(void)
         return NULL;
     e->bfree = NONE;
     e->settling = NONE;
+    e->tnext = NEVER;
+    for (int i = 0; i < LANES; i++) {
+        e->lane_due[i] = NEVER;
+        e->lane_delay[i] = LANE_EMPTY;
+    }
     e->bytes = sizeof *e;
     return e;
 }
@@ -1427,11 +1751,14 @@ void route_destroy(route_engine *e)
         cd_free(e->items[i].excl);
     for (uint32_t i = 0; i < e->nbuckets; i++)
         cd_free(e->buckets[i].heap);
+    for (int i = 0; i < LANES; i++)
+        cd_free(e->lanes[i].ring);
     for (uint32_t i = 0; i < e->nqueues; i++)
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->queues[i].bh[ch]);
     for (uint32_t i = 0; i < e->nclients; i++) {
         cd_free(e->clients[i].queues);
+        cd_free(e->clients[i].ents);
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->clients[i].free[ch]);
     }
@@ -1439,9 +1766,9 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,      e->items,   e->ipos,   e->ifree, e->buckets,
-                      e->queues,      e->clients, e->timers, e->wraps, e->dirty_agents,
-                      e->dirty_items, e->limbo,   e->log};
+    void *arrays[] = {e->agents,  e->items,        e->ipos,        e->tgen,    e->ifree,
+                      e->buckets, e->bqpos,        e->queues,      e->clients, e->timers,
+                      e->wraps,   e->dirty_agents, e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
     cd_free(e);
@@ -1597,14 +1924,48 @@ static int agent_reserve(route_engine *e)
     return 0;
 }
 
+/* Room for one more entry in the client's entries and bitmaps. */
+static int client_reserve(route_engine *e, client *c)
+{
+    if (grow(e, (void **)&c->ents, &c->capents, c->nents + 1, sizeof(fent)))
+        return CD_ENOMEM;
+    uint32_t words = (c->capents + 63) / 64;
+    if (words <= c->capwords)
+        return 0;
+    for (int ch = 0; ch < ROUTE_CHANNELS; ch++) {
+        uint64_t *p = cd_realloc(c->free[ch], (size_t)words * sizeof(uint64_t));
+        if (!p)
+            return CD_ENOMEM; /* the words grown so far are zeroed past capwords again */
+        memset(p + c->capwords, 0, (size_t)(words - c->capwords) * sizeof(uint64_t));
+        c->free[ch] = p;
+    }
+    e->bytes += (size_t)(words - c->capwords) * sizeof(uint64_t) * ROUTE_CHANNELS;
+    c->capwords = words;
+    return 0;
+}
+
+/* Takes the agent's entries out of its clients (last entry moved into the
+ * gap, with its bits). */
 static void agent_unlink_clients(route_engine *e, uint32_t as)
 {
     agent *a = &e->agents[as];
     for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
         if (a->free_mask >> ch & 1)
             free_set_remove(e, as, ch);
-    for (int i = 0; i < a->nclients; i++)
-        e->clients[a->clients[i]].nagents--;
+    for (int i = 0; i < a->nclients; i++) {
+        client *c = &e->clients[a->clients[i]];
+        uint32_t pos = a->cpos[i], last = --c->nents;
+        if (pos == last)
+            continue;
+        fent m = c->ents[last];
+        c->ents[pos] = m;
+        e->agents[m.slot].cpos[m.ci] = pos;
+        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
+            if (bit_get(c->free[ch], last)) {
+                bit_clear(c->free[ch], last);
+                bit_set(c->free[ch], pos);
+            }
+    }
 }
 
 int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
@@ -1627,10 +1988,8 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     for (int i = 0; i < in->nclients; i++) {
         if (client_get(e, in->clients[i], &cs[i]))
             return CD_ENOMEM;
-        client *c = &e->clients[cs[i]];
-        for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-            if (grow(e, (void **)&c->free[ch], &c->capfree[ch], c->nagents + 1, sizeof(fent)))
-                return CD_ENOMEM;
+        if (client_reserve(e, &e->clients[cs[i]]))
+            return CD_ENOMEM;
     }
     for (int i = 0; i < in->nskills; i++)
         if (skill_get(e, in->skills[i].id, &sk[i]))
@@ -1646,10 +2005,8 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     }
     agent *a = &e->agents[as];
     a->nclients = in->nclients;
-    for (int i = 0; i < in->nclients; i++) {
+    for (int i = 0; i < in->nclients; i++)
         a->clients[i] = cs[i];
-        e->clients[cs[i]].nagents++;
-    }
     a->nskills = 0;
     a->sig = 0;
     for (int i = 0; i < in->nskills; i++) { /* insertion by dense index */
@@ -1664,6 +2021,12 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     }
     for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
         a->weight[ch] = in->weight[ch] ? in->weight[ch] : default_weight[ch];
+    for (int i = 0; i < a->nclients; i++) { /* link: an entry in each client */
+        client *c = &e->clients[cs[i]];
+        agent_local_levels(e, a, i);
+        a->cpos[i] = c->nents++;
+        c->ents[a->cpos[i]] = (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as, (uint32_t)i};
+    }
     agent_refresh(e, as);
     mark_agent(e, as);
     return finish_event(e, rc);
@@ -1715,6 +2078,7 @@ static int item_reserve(route_engine *e)
         return 0;
     if (grow(e, (void **)&e->items, &e->capitems, e->nitems + 1, sizeof(item)) ||
         grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
+        grow(e, (void **)&e->tgen, &e->captgen, e->capitems, sizeof(uint64_t)) ||
         grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->dirty_items, &e->capditems, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->limbo, &e->caplimbo, e->capitems, sizeof(uint32_t)) ||
@@ -1737,7 +2101,7 @@ static void item_free(route_engine *e, uint32_t s)
     it->nexcl = it->capexcl = 0;
     it->status = IT_FREE;
     it->at = AT_NONE;
-    it->tgen = ++e->gen;
+    e->tgen[s] = ++e->gen;
     e->ifree[e->nifree++] = s;
 }
 
@@ -1778,7 +2142,8 @@ static int exclusions_copy(route_engine *e, const route_interaction *in, int64_t
 }
 
 static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t qs,
-                         const uint32_t *sk, int64_t *excl, uint32_t nexcl, uint32_t capexcl)
+                         const uint32_t *sk, const int *li, int64_t *excl, uint32_t nexcl,
+                         uint32_t capexcl)
 {
     bool fresh = !e->nifree; /* a reused slot may still sit in the dirty list */
     uint32_t s = fresh ? e->nitems++ : e->ifree[--e->nifree];
@@ -1803,9 +2168,14 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
                  .excl = excl,
                  .nexcl = nexcl,
                  .capexcl = capexcl};
+    it->local = 1;
     for (int i = 0; i < in->nrequired; i++) {
         it->req_skill[i] = sk[i];
         it->req_level[i] = in->required[i].level;
+        if (li[i] < 0)
+            it->local = 0;
+        else
+            lv_set(it->mmask, li[i], 0xF);
     }
     uint32_t ps = in->preferred_agent ? map_get(&e->agent_ids, in->preferred_agent) : NONE;
     if (ps != NONE && in->preferred_timeout_s > 0 && serves(&e->agents[ps], it->client)) {
@@ -1813,7 +2183,7 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
         it->window_end = in->arrived_ms + in->preferred_timeout_s * 1000LL;
     }
     it->key = item_key(&e->queues[qs], it);
-    it->tgen = ++e->gen;
+    e->tgen[s] = ++e->gen;
     map_put(&e->item_ids, in->id, s);
     e->queues[qs].waiting++;
     return s;
@@ -1839,9 +2209,12 @@ int route_arrive(route_engine *e, const route_interaction *in, int64_t now)
     uint32_t nexcl, capexcl;
     if (exclusions_copy(e, in, &excl, &nexcl, &capexcl))
         return CD_ENOMEM;
+    int li[ROUTE_MAX_REQUIRED];
+    for (int i = 0; i < in->nrequired; i++) /* a cache: invisible if the arrival fails */
+        li[i] = client_learn(e, e->queues[qs].client, sk[i]);
     e->now = clamp_now(e, now);
     int rc = advance(e);
-    uint32_t s = item_new(e, in, qs, sk, excl, nexcl, capexcl);
+    uint32_t s = item_new(e, in, qs, sk, li, excl, nexcl, capexcl);
     if (place(e, s)) { /* undo: the arrival did not happen */
         e->queues[e->items[s].queue].waiting--;
         item_free(e, s);
@@ -1872,9 +2245,12 @@ int route_assign(route_engine *e, const route_interaction *in, int64_t agent_id,
     uint32_t nexcl, capexcl;
     if (exclusions_copy(e, in, &excl, &nexcl, &capexcl))
         return CD_ENOMEM;
+    int li[ROUTE_MAX_REQUIRED];
+    for (int i = 0; i < in->nrequired; i++)
+        li[i] = client_learn(e, e->queues[qs].client, sk[i]);
     e->now = clamp_now(e, now);
     int rc = advance(e);
-    uint32_t s = item_new(e, in, qs, sk, excl, nexcl, capexcl);
+    uint32_t s = item_new(e, in, qs, sk, li, excl, nexcl, capexcl);
     item *it = &e->items[s];
     agent *a = &e->agents[as];
     e->queues[qs].waiting--;
@@ -2022,7 +2398,9 @@ int64_t route_next_deadline(const route_engine *e)
 {
     if (e->nlimbo)
         return e->now;
-    int64_t d = e->ntimers ? e->timers[0].due : NEVER;
+    const lane *from;
+    const tent *first = timer_first(e, &from);
+    int64_t d = first ? first->due : NEVER;
     if (e->nwraps && e->wraps[0].due < d)
         d = e->wraps[0].due;
     return d;

@@ -709,10 +709,11 @@ static void test_out_of_memory(void **state)
 
 /* --- the independent model -------------------------------------------------------------- */
 
-#define MA 16 /* agents */
-#define MQ 8  /* queues */
-#define MC 4  /* clients */
-#define MSK 6 /* skills in the pool */
+#define MA 16       /* agents */
+#define MQ 8        /* queues */
+#define MC 4        /* clients */
+#define MSK 6       /* skills in the pool */
+#define MSK_MANY 48 /* a pool larger than the skills the engine numbers per client */
 enum { M_NONE, M_WAITING, M_OFFERED, M_ASSIGNED };
 static const int def_weight[ROUTE_CHANNELS] = {60, 20, 12, 12, 12};
 
@@ -736,6 +737,7 @@ typedef struct model {
     uint64_t rng;
     route_queue q[MQ];
     int nq, nclients, na;
+    int msk; /* skills in the pool */
     magent a[MA];
     mitem *it; /* by id - 1 */
     int nit, capit;
@@ -1156,7 +1158,7 @@ static void m_tick(model *m)
 static void rand_skills(model *m, route_skill *sk, uint8_t *n, int max, int odds, int levels)
 {
     *n = 0;
-    for (int k = 0; k < MSK && *n < max; k++)
+    for (int k = 0; k < m->msk && *n < max; k++)
         if (rn(m, odds) == 0)
             sk[(*n)++] = (route_skill){(uint32_t)(7000 + k), (uint8_t)(1 + rn(m, levels))};
     /* shuffle: the order is the caller's and means nothing to agents */
@@ -1225,9 +1227,10 @@ static void rand_queue_cfg(model *m, int qi, bool overflow)
     }
 }
 
-static void m_setup(model *m, uint64_t seed, route_decision *record)
+static void m_setup_pool(model *m, uint64_t seed, route_decision *record, int msk)
 {
     memset(m, 0, sizeof *m);
+    m->msk = msk;
     m->rng = seed;
     m->record = record;
     m->e = route_create();
@@ -1253,6 +1256,11 @@ static void m_setup(model *m, uint64_t seed, route_decision *record)
     assert_int_equal(m->nd, 0);
 }
 
+static void m_setup(model *m, uint64_t seed, route_decision *record)
+{
+    m_setup_pool(m, seed, record, MSK);
+}
+
 static void ev_arrive(model *m)
 {
     if (m->nit == m->capit) {
@@ -1271,7 +1279,8 @@ static void ev_arrive(model *m)
     in->channel = (route_channel)rn(m, ROUTE_CHANNELS);
     in->urgency = (route_urgency)rn(m, 4);
     in->tier = (route_tier)rn(m, 3);
-    rand_skills(m, in->required, &in->nrequired, 3, 3, rn(m, 4) ? 3 : 5);
+    rand_skills(m, in->required, &in->nrequired, 3, m->msk > MSK ? m->msk / 3 : 3,
+                rn(m, 4) ? 3 : 5);
     in->arrived_ms = m->now - (rn(m, 8) == 0 ? rn(m, 120000) : rn(m, 3000));
     in->arrived_ms = in->arrived_ms < 0 ? 0 : in->arrived_ms;
     if (rn(m, 6) == 0) {
@@ -1503,6 +1512,27 @@ static void test_property_random_streams(void **state)
            events, total, offers);
 }
 
+/* The same with a pool of skills larger than the engine numbers per client:
+ * interactions needing a skill beyond those take the general path. */
+static void test_property_many_skills(void **state)
+{
+    (void)state;
+    int seeds = sanitized() ? 6 : 12, events = sanitized() ? 15000 : 25000;
+    unsigned long total = 0, offers = 0;
+    for (int s = 0; s < seeds; s++) {
+        model m;
+        m_setup_pool(&m, 0x5ca1e000ULL + (uint64_t)s, NULL, MSK_MANY);
+        for (int i = 0; i < events; i++)
+            m_step(&m);
+        total += m.checks;
+        offers += m.offers;
+        assert_true(m.offers > 0);
+        m_teardown(&m);
+    }
+    printf("[ property ] %d seeds x %d events, %d skills: %lu engine calls checked, %lu offers\n",
+           seeds, events, MSK_MANY, total, offers);
+}
+
 /* Same event log twice -> identical decisions. */
 static void test_determinism(void **state)
 {
@@ -1609,15 +1639,24 @@ static void test_starvation_bound(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capacity),         cmocka_unit_test(test_priority_and_choice),
-        cmocka_unit_test(test_widening),         cmocka_unit_test(test_overflow),
-        cmocka_unit_test(test_preferred_window), cmocka_unit_test(test_reject_requeue),
-        cmocka_unit_test(test_missed_away),      cmocka_unit_test(test_answer_withdrawn_by_timers),
-        cmocka_unit_test(test_wrapup),           cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_assign_restore),   cmocka_unit_test(test_errors_change_nothing),
-        cmocka_unit_test(test_out_of_memory),    cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_starvation_bound), cmocka_unit_test(test_property_random_streams),
+        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_priority_and_choice),
+        cmocka_unit_test(test_widening),
+        cmocka_unit_test(test_overflow),
+        cmocka_unit_test(test_preferred_window),
+        cmocka_unit_test(test_reject_requeue),
+        cmocka_unit_test(test_missed_away),
+        cmocka_unit_test(test_answer_withdrawn_by_timers),
+        cmocka_unit_test(test_wrapup),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_assign_restore),
+        cmocka_unit_test(test_errors_change_nothing),
+        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_starvation_bound),
+        cmocka_unit_test(test_property_random_streams),
         cmocka_unit_test(test_arrival_exclusions),
+        cmocka_unit_test(test_property_many_skills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
