@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libsodium-dev libcmocka-dev
   postgresql wrk curl python3
-  clang libclang-rt-14-dev libpcre2-dev libstemmer-dev
+  clang libclang-rt-14-dev libpcre2-dev libstemmer-dev libcurl4-openssl-dev openssl
   python3-sklearn
   chromium nodejs npm
 )

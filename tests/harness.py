@@ -14,6 +14,8 @@ CMD with these in its environment:
     CAREDESK_KEY_FILE     the key file the server was started with
     CAREDESK_LOG          the server's log file
     CAREDESK_PGDIR        the PostgreSQL cluster's directory (pg only)
+    CAREDESK_TLS_CERT, CAREDESK_TLS_KEY
+                          a certificate for 127.0.0.1 the servers trust for webhooks
 
 Afterwards it stops the server with SIGTERM and fails unless the server
 exits cleanly (status 0) within 15 s. Exit status: CMD's, or 1.
@@ -41,6 +43,15 @@ def start_pg(tmp):
     pgdir = tempfile.mkdtemp(prefix="caredesk-pg-")
     url = run(["bash", os.path.join(SRC, "tests/pg/cluster.sh"), "start", pgdir]).strip()
     return pgdir, url
+
+
+def make_tls(tmp):
+    """A self-signed certificate for 127.0.0.1 (webhook receivers in tests)."""
+    cert, key = os.path.join(tmp, "tls-cert.pem"), os.path.join(tmp, "tls-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
 
 
 def start_server(binary, db, log_path, key_file):
@@ -90,13 +101,18 @@ def main():
         token = run([binary, "token", "create", "--db", db, "--email", ADMIN_EMAIL]).strip()
         key_file = os.path.join(tmp, "caredesk.key")
         run([binary, "keys", "init", "--key-file", key_file])
+        tls_cert, tls_key = make_tls(tmp)
+        # Servers started from here on trust it for webhooks, and retry fast.
+        os.environ["CAREDESK_WEBHOOK_CA"] = tls_cert
+        os.environ["CAREDESK_WEBHOOK_RETRY_MS"] = "200"
         if args.demo:
             run([binary, "demo", "--db", db, "--flows", os.path.join(SRC, "flows"), "--key-file",
                  key_file])
         log_path = os.path.join(tmp, "server.log")
         env = dict(os.environ, CAREDESK_ADMIN_TOKEN=token, CAREDESK_BIN=binary, CAREDESK_DB=db,
                    CAREDESK_SRC=SRC, CAREDESK_STORE=args.store, CAREDESK_KEY_FILE=key_file,
-                   CAREDESK_LOG=log_path, CAREDESK_PGDIR=pgdir or "")
+                   CAREDESK_LOG=log_path, CAREDESK_PGDIR=pgdir or "",
+                   CAREDESK_TLS_CERT=tls_cert, CAREDESK_TLS_KEY=tls_key)
         if args.no_server:
             return subprocess.call(cmd, env=env)
         proc, url = start_server(binary, db, log_path, key_file)

@@ -6,6 +6,7 @@
 #include "server/intents.h"
 #include "server/knowledge.h"
 #include "server/router.h"
+#include "server/webhooks.h"
 #include "server/server.h"
 
 #include <getopt.h>
@@ -18,7 +19,8 @@
 static void help(void)
 {
     printf("usage: caredesk serve [--db TARGET] [--listen HOST:PORT] [--web DIR] [--threads N]\n"
-           "                      [--key-file FILE] [--lexicon DIR] [--quiet]\n\n"
+           "                      [--key-file FILE] [--lexicon DIR] [--webhook-ca FILE]\n"
+           "                      [--quiet]\n\n"
            "Serves the JSON API under /api/v1 and the web UI from DIR (default web).\n"
            "  --db        SQLite file or postgresql:// URL (default %s)\n"
            "  --listen    address to bind (default 127.0.0.1:8080; port 0 picks one)\n"
@@ -27,6 +29,8 @@ static void help(void)
            "              exists, or $CAREDESK_KEY_FILE); a file named here must load\n"
            "  --lexicon   sentiment lexicons (default $CAREDESK_LEXICON, else the\n"
            "              project's lexicon/ that scripts/install-deps.sh fills)\n"
+           "  --webhook-ca  CA bundle to verify webhook receivers with, instead of the\n"
+           "              system's (or $CAREDESK_WEBHOOK_CA)\n"
            "  --quiet     no per-request log lines\n"
            "On start it prints 'listening on http://HOST:PORT'. SIGTERM or SIGINT stops\n"
            "it after the requests in flight finish.\n",
@@ -53,11 +57,12 @@ int cmd_serve(int argc, char **argv)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"key-file", required_argument, 0, 'k'},
                                          {"lexicon", required_argument, 0, 'x'},
+                                         {"webhook-ca", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = CLI_DEFAULT_DB, *listen = "127.0.0.1:8080", *key_file = NULL;
     struct vault *keys = NULL;
-    const char *lexicon = NULL;
+    const char *lexicon = NULL, *webhook_ca = getenv("CAREDESK_WEBHOOK_CA");
     sentiment_model *mood = NULL;
     server_config cfg = {
         .web_root = "web", .threads = 16, .body_limit = 1 << 20, .log_requests = 1};
@@ -90,6 +95,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'x':
             lexicon = optarg;
+            break;
+        case 'C':
+            webhook_ca = optarg;
             break;
         case 'h':
             help();
@@ -144,6 +152,14 @@ int cmd_serve(int argc, char **argv)
     char name[160], hostname[64] = "host";
     gethostname(hostname, sizeof hostname - 1);
     snprintf(name, sizeof name, "%s:%d:%d", hostname, (int)getpid(), server_port(srv));
+    webhooks *hooks = NULL;
+    webhooks_config wcfg = {.name = name, .ca_file = webhook_ca};
+    if (getenv("CAREDESK_WEBHOOK_RETRY_MS"))
+        wcfg.retry_ms = atoll(getenv("CAREDESK_WEBHOOK_RETRY_MS"));
+    if (webhooks_start(st, &wcfg, &hooks) == 0)
+        server_attach_webhooks(srv, hooks);
+    else
+        fprintf(stderr, "caredesk: the webhook deliverer could not start\n");
     if (router_start(st, server_hub(srv), name, &rt) == 0)
         server_attach_router(srv, rt);
     else
@@ -159,6 +175,7 @@ int cmd_serve(int argc, char **argv)
     router_stop(rt);
     knowledge_stop(kb);
     intents_stop(models);
+    webhooks_stop(hooks);
     server_destroy(srv);
     store_close(st);
     vault_free(keys);

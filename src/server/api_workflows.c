@@ -269,9 +269,19 @@ static int apply_effects(req *r, int64_t interaction, json_t *effects)
             json_decref(f);
             json_decref(out);
             out = NULL;
+        } else if (!strcmp(a, "webhook")) {
+            /* Queued in the store's outbox; a server's deliverer sends it. */
+            json_t *payload = json_pack("{s:s, s:O, s:O, s:I}", "event", "workflow_action",
+                                        "node", json_object_get(e, "node"), "action", e,
+                                        "interaction_id", (json_int_t)interaction);
+            rc = payload ? store_webhook_enqueue(r->tx, json_integer_value(json_object_get(
+                                                            it, "client_id")),
+                                                 interaction,
+                                                 json_string_value(json_object_get(e, "url")),
+                                                 payload)
+                         : CD_ENOMEM;
+            json_decref(payload);
         }
-        /* webhook actions are returned to the caller (effects) and kept in
-         * the session's history; they are not sent from here. */
     }
     if (!rc && json_object_size(patch))
         rc = store_interaction_update(r->tx, interaction, patch, &out);

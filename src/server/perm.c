@@ -34,6 +34,8 @@ static const perm_row table[] = {
     {"supervisor.view",        {1, 1, 0, 0, 1, 1}},
     {"workflow.read",          {1, 1, 1, 1, 0, 0}},
     {"kb.read",                {1, 1, 1, 1, 0, 1}},
+    {"rule.read",              {1, 1, 0, 1, 0, 0}},
+    {"rule.write",             {1, 1, 0, 0, 0, 0}},
     {"kb.write",               {1, 1, 0, 0, 0, 0}},
     {"workflow.write",         {1, 1, 0, 0, 0, 0}},
 };

@@ -164,6 +164,33 @@ static const jschema_field article_patch[] = {
 static const jschema_field feedback_body[] = {
     {"helpful", JS_BOOL, JS_REQUIRED, 0, 0, 0, NULL, NULL, "was the suggestion helpful"}, END};
 
+static const char *const rule_events[] = {"created",     "updated",    "message_in",
+                                          "sentiment_alert", "sla_warning", "sla_breach",
+                                          "idle",        NULL};
+
+static const jschema_field rule_body[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "owning client"),
+    STR("name", JS_REQUIRED, 200, "what the rule is for"),
+    ENUM("event", JS_REQUIRED, rule_events, "when it runs"),
+    STR("condition", 0, 4096, "expression over interaction, customer, event, details; empty: always"),
+    {"actions", JS_ANY, JS_REQUIRED, 0, 0, 0, NULL, NULL,
+     "[{type: set_priority|move_to_queue|assign|add_tag|notify_supervisors|send_reply|webhook, "
+     "...}]"},
+    {"idle_minutes", JS_INT, 0, 0, 525600, 0, NULL, NULL, "for idle rules: minutes without activity"},
+    {"position", JS_INT, 0, -1000000, 1000000, 0, NULL, NULL, "order among the event's rules"},
+    {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false: the rule does not run"},
+    END};
+
+static const jschema_field rule_patch[] = {
+    STR("name", 0, 200, "what the rule is for"),
+    ENUM("event", 0, rule_events, "when it runs"),
+    STR("condition", 0, 4096, "expression; empty: always"),
+    {"actions", JS_ANY, 0, 0, 0, 0, NULL, NULL, "the actions, replaced"},
+    {"idle_minutes", JS_INT, 0, 0, 525600, 0, NULL, NULL, "for idle rules"},
+    {"position", JS_INT, 0, -1000000, 1000000, 0, NULL, NULL, "order among the event's rules"},
+    {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false: the rule does not run"},
+    END};
+
 static const jschema_field follow_up_body[] = {
     {"in_hours", JS_NUMBER, 0, 0, 24 * 365, 0, NULL, NULL, "due this many hours from now"},
     {"due_at", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "or due at this time (epoch ms)"},
@@ -321,6 +348,9 @@ static const jschema_field search_query[] = {
     {"limit", JS_INT, 0, 1, 50, 0, NULL, NULL, "results (default 10)"},
     {"offset", JS_INT, 0, 0, 9950, 0, NULL, NULL, "results to skip"},
     END};
+static const jschema_field rule_query[] = {
+    ID_FIELD("client_id", 0, "only this client"), ENUM("event", 0, rule_events, "only this event"),
+    PAGE, END};
 static const jschema_field message_query[] = {
     STR("cursor", 0, 24, "next_cursor of the previous page"),
     {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"},
@@ -465,6 +495,20 @@ const route routes[] = {
     {"POST", P "/interactions/{interaction_id}/suggestions/{article_id}/feedback",
      api_suggestion_feedback, "interaction.write", R_WRITE, feedback_body, 0, NULL, 201,
      "Say whether a suggested article helped", "{\"helpful\":true}"},
+
+    {"GET", P "/rules", api_rule_list, "rule.read", 0, NULL, 0, rule_query, 200,
+     "Automation and escalation rules of the caller's clients", NULL},
+    {"POST", P "/rules", api_rule_create, "rule.write", R_WRITE, rule_body, 0, NULL, 201,
+     "Add a rule",
+     "{\"client_id\":@client@,\"name\":\"Urgent when angry\",\"event\":\"sentiment_alert\","
+     "\"condition\":\"details.score < -0.8\",\"actions\":[{\"type\":\"set_priority\","
+     "\"value\":\"urgent\"}]}"},
+    {"GET", P "/rules/{rule_id}", api_rule_get, "rule.read", 0, NULL, 0, NULL, 200, "One rule",
+     NULL},
+    {"PATCH", P "/rules/{rule_id}", api_rule_update, "rule.write", R_WRITE, rule_patch, 1, NULL,
+     200, "Change a rule (a new version)", "{\"active\":false}"},
+    {"GET", P "/interactions/{interaction_id}/webhooks", api_webhook_list, "interaction.read", 0,
+     NULL, 0, NULL, 200, "Webhook deliveries for the interaction and their status", NULL},
 
     {"GET", P "/workflows", api_workflow_list, "workflow.read", 0, NULL, 0, by_client_query, 200,
      "Workflows of the caller's clients", NULL},

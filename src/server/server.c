@@ -12,6 +12,7 @@
 #include "server/router.h"
 #include "server/routes.h"
 #include "server/static_files.h"
+#include "server/webhooks.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -354,6 +355,7 @@ static int run_in_tx(req *r)
         router_kick(r->srv->router);
         knowledge_kick(r->srv->knowledge);
         intents_kick(r->srv->intents);
+        webhooks_kick(r->srv->webhooks);
     }
     if (rc == CD_ECONFLICT && replay_after_race(r))
         return 0;
@@ -708,6 +710,11 @@ void server_destroy(server *srv)
 struct hub *server_hub(server *srv)
 {
     return srv->hub;
+}
+
+void server_attach_webhooks(server *srv, struct webhooks *w)
+{
+    srv->webhooks = w;
 }
 
 void server_attach_intents(server *srv, struct intents *in)

@@ -32,6 +32,9 @@ void server_attach_knowledge(server *srv, struct knowledge *k);
 /* Gives the server the intent models to report on and keep current. */
 struct intents;
 void server_attach_intents(server *srv, struct intents *in);
+/* Gives the server the webhook deliverer to wake after writes. */
+struct webhooks;
+void server_attach_webhooks(server *srv, struct webhooks *w);
 /* The port actually bound. */
 int server_port(const server *srv);
 /* Ends event streams, stops accepting, lets requests in flight finish (up

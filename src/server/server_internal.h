@@ -21,6 +21,7 @@ struct server {
     struct router *router;          /* woken after writes; may be NULL */
     struct knowledge *knowledge;    /* the article search index; may be NULL */
     struct intents *intents;        /* intent models; may be NULL */
+    struct webhooks *webhooks;      /* the webhook deliverer; may be NULL */
 };
 
 /* Prometheus text of the server's metrics (caller frees with cd_free). */

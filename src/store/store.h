@@ -70,6 +70,32 @@ int store_intent_examples(store_tx *tx, int64_t after, int limit, int64_t *head,
  * applied, resolved, correct, accuracy, applied_accuracy. */
 int store_intent_stats(store_tx *tx, int64_t client, json_t **out);
 
+/* --- rules and webhooks ---------------------------------------------------- */
+
+/* Rules: in client_id, name, event (created, updated, message_in,
+ * sentiment_alert, sla_warning, sla_breach, idle), condition (an expression
+ * of docs/workflows.md over interaction, customer, event, details),
+ * actions [{type: set_priority|move_to_queue|assign|add_tag|
+ * notify_supervisors|send_reply|webhook, ...}], idle_minutes, position,
+ * active. A change makes a new version. */
+int store_rule_create(store_tx *tx, json_t *in, json_t **out);
+int store_rule_get(store_tx *tx, int64_t id, json_t **out);
+int store_rule_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+int store_rule_list(store_tx *tx, json_t *query, json_t **out);
+/* Queues a webhook POST of payload (borrowed; redacted by the client's
+ * policy first) to url, on the interaction (0: none). */
+int store_webhook_enqueue(store_tx *tx, int64_t client, int64_t interaction, const char *url,
+                          json_t *payload);
+/* The deliveries of an interaction's webhooks with their status. */
+int store_webhook_list(store_tx *tx, int64_t interaction_id, json_t **out);
+/* For the deliverer (system context): claims up to limit due deliveries
+ * for lease_ms as `who` ([{id, client_id, interaction_id, url, payload,
+ * attempts}]); then reports each: sent, or failed with an error and a
+ * retry time (0: give up). CD_ECONFLICT when the lease passed on. */
+int store_webhook_claim(store_tx *tx, const char *who, int64_t lease_ms, int limit, json_t **out);
+int store_webhook_done(store_tx *tx, int64_t id, const char *who, int ok, const char *error,
+                       int64_t retry_at);
+
 /* --- knowledge base ---------------------------------------------------- */
 
 /* Articles: in client_id, title, body (Markdown), tags, audience (internal,

@@ -80,7 +80,7 @@ void store_set_sentiment(store *s, const sentiment_model *m)
  * sentiment falls below the client's threshold. *score is NaN when there is
  * no model. */
 static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, const char *body,
-                           double *score)
+                           double *score, double *alert_below)
 {
     sentiment_result res;
     json_t *row = NULL;
@@ -104,11 +104,8 @@ static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, co
                      "sentiment_end = $1, sentiment_low = CASE WHEN sentiment_low IS NULL OR "
                      "sentiment_low > $1 THEN $1 ELSE sentiment_low END WHERE id = $2",
                      json_pack("[fI]", *score, (json_int_t)interaction), NULL);
-    if (!rc && fell) {
-        json_t *ev = json_pack("{s:f, s:f}", "score", *score, "threshold", threshold);
-        rc = store__event(tx, client, interaction, "sentiment_alert", NULL, ev);
-        json_decref(ev);
-    }
+    *alert_below = fell ? threshold : NAN;
+    (void)client;
     return rc;
 }
 
@@ -236,8 +233,9 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
     if (rc)
         return rc;
     body = store__str(in, "body");
-    double score = NAN;
-    if (strcmp(dir, "inbound") == 0 && (rc = sentiment_track(tx, client, interaction, body, &score)))
+    double score = NAN, alert_below = NAN;
+    if (strcmp(dir, "inbound") == 0 &&
+        (rc = sentiment_track(tx, client, interaction, body, &score, &alert_below)))
         return rc;
     json_t *author = strcmp(dir, "inbound") == 0 || !tx->ctx.user_id
                          ? json_null()
@@ -259,6 +257,15 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
     if (!rc)
         rc = store__redact_event(tx, client, interaction, "message", store__int(*out, "id"),
                                  &masked);
+    if (!rc && !isnan(alert_below)) {
+        /* The customer's sentiment fell below the client's threshold. */
+        json_t *alert = json_pack("{s:I, s:f, s:f}", "message_id", store__int(*out, "id"),
+                                  "score", score, "threshold", alert_below);
+        rc = store__event(tx, client, interaction, "sentiment_alert", NULL, alert);
+        if (!rc)
+            rc = store__rules_fire(tx, client, interaction, "sentiment_alert", alert);
+        json_decref(alert);
+    }
     return rc;
 }
 
@@ -340,6 +347,13 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
         rc = message_insert(tx, client, id, m, &msg);
     if (!rc)
         rc = store__intent_route(tx, client, id, in, row);
+    if (!rc)
+        rc = store__rules_fire(tx, client, id, "created", NULL);
+    json_t *fresh = NULL; /* rules and intent may have changed it: answer what is stored */
+    if (!rc && store_interaction_get(tx, id, &fresh) == 0) {
+        json_decref(row);
+        row = fresh;
+    }
     if (!rc)
         rc = store__audit(tx, "create", "interaction", id, client, NULL);
     if (!rc && json_is_null(json_object_get(row, "assignee_id")))
@@ -526,6 +540,11 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         (!is_done(store__str(cur, "status")) || json_object_get(after, "category")))
         rc = store__intent_resolved(tx, client, id, next);
     if (!rc) {
+        json_t *details = json_pack("{s:O, s:O}", "before", before, "after", after);
+        rc = store__rules_fire(tx, client, id, "updated", details);
+        json_decref(details);
+    }
+    if (!rc) {
         json_t *keys = json_array();
         const char *k;
         json_t *v;
@@ -569,6 +588,8 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
     if (!rc)
         rc = store__exec(tx, "UPDATE interactions SET updated_at = $1 WHERE id = $2",
                          json_pack("[II]", (json_int_t)tx->now, (json_int_t)interaction_id), NULL);
+    if (!rc && strcmp(store__str(*out, "direction"), "inbound") == 0)
+        rc = store__rules_fire(tx, client, interaction_id, "message_in", *out);
     if (!rc)
         rc = store__audit(tx, "create", "message", store__int(*out, "id"), client, NULL);
     return rc;

@@ -28,6 +28,7 @@ struct store_tx {
     store_ctx ctx;
     int64_t now;
     int write;
+    int in_rules; /* rule actions are running: they fire no rules */
     char err_field[64];
     char err_msg[256];
 };
@@ -131,6 +132,12 @@ int store__sensitive_write(store_tx *tx, int64_t client, int64_t customer_id, js
 #define INTENT_CATEGORY_CAP 257
 int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, json_t *row);
 int store__intent_resolved(store_tx *tx, int64_t client, int64_t id, json_t *row);
+
+/* Rules (store_rules.c): runs the client's active rules for event on the
+ * interaction; details (borrowed, may be NULL) is what the condition sees
+ * as `details`. */
+int store__rules_fire(store_tx *tx, int64_t client, int64_t interaction, const char *event,
+                      json_t *details);
 
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);
