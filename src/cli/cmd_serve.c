@@ -3,6 +3,7 @@
 
 #include "core/sentiment.h"
 #include "core/vault.h"
+#include "server/automation.h"
 #include "server/intents.h"
 #include "server/knowledge.h"
 #include "server/router.h"
@@ -160,6 +161,13 @@ int cmd_serve(int argc, char **argv)
         server_attach_webhooks(srv, hooks);
     else
         fprintf(stderr, "caredesk: the webhook deliverer could not start\n");
+    automation *clocks = NULL;
+    if (automation_start(st,
+                         getenv("CAREDESK_AUTOMATION_POLL_MS")
+                             ? atoll(getenv("CAREDESK_AUTOMATION_POLL_MS"))
+                             : 0,
+                         &clocks) != 0)
+        fprintf(stderr, "caredesk: idle rules and clocks could not start\n");
     if (router_start(st, server_hub(srv), name, &rt) == 0)
         server_attach_router(srv, rt);
     else
@@ -176,6 +184,7 @@ int cmd_serve(int argc, char **argv)
     knowledge_stop(kb);
     intents_stop(models);
     webhooks_stop(hooks);
+    automation_stop(clocks);
     server_destroy(srv);
     store_close(st);
     vault_free(keys);

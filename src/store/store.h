@@ -82,6 +82,12 @@ int store_rule_create(store_tx *tx, json_t *in, json_t **out);
 int store_rule_get(store_tx *tx, int64_t id, json_t **out);
 int store_rule_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
 int store_rule_list(store_tx *tx, json_t *query, json_t **out);
+/* Idle rules (system context): the (rule, interaction, idle_since) pairs
+ * due at the transaction's time; firing one runs that rule once for that
+ * idle period, whichever server comes first (*fired tells). */
+int store_idle_due(store_tx *tx, int limit, json_t **out);
+int store_idle_fire(store_tx *tx, int64_t rule_id, int64_t interaction_id, int64_t idle_since,
+                    int *fired);
 /* Queues a webhook POST of payload (borrowed; redacted by the client's
  * policy first) to url, on the interaction (0: none). */
 int store_webhook_enqueue(store_tx *tx, int64_t client, int64_t interaction, const char *url,

@@ -489,8 +489,8 @@ static int apply_action(store_tx *tx, int64_t client, int64_t id, json_t *a, loo
     return rc;
 }
 
-int store__rules_fire(store_tx *tx, int64_t client, int64_t interaction, const char *event,
-                      json_t *details)
+static int fire(store_tx *tx, int64_t client, int64_t interaction, const char *event,
+                json_t *details, int64_t only_rule)
 {
     json_t *rules = NULL, *rule, *it = NULL, *cust = NULL;
     size_t i;
@@ -498,8 +498,10 @@ int store__rules_fire(store_tx *tx, int64_t client, int64_t interaction, const c
         return 0;
     int rc = store__q(tx,
                       "SELECT id, name, condition_text, actions, version FROM rules WHERE "
-                      "client_id = $1 AND event = $2 AND active = 1 ORDER BY position, id",
-                      json_pack("[Is]", (json_int_t)client, event), &rules);
+                      "client_id = $1 AND event = $2 AND active = 1 AND ($3 = 0 OR id = $3) "
+                      "ORDER BY position, id",
+                      json_pack("[IsI]", (json_int_t)client, event, (json_int_t)only_rule),
+                      &rules);
     if (rc || json_array_size(rules) == 0) {
         json_decref(rules);
         return rc;
@@ -558,5 +560,62 @@ int store__rules_fire(store_tx *tx, int64_t client, int64_t interaction, const c
     flow_arena_cleanup(&arena);
     json_decref(vars);
     json_decref(rules);
+    return rc;
+}
+
+int store__rules_fire(store_tx *tx, int64_t client, int64_t interaction, const char *event,
+                      json_t *details)
+{
+    return fire(tx, client, interaction, event, details, 0);
+}
+
+/* --- idle rules ----------------------------------------------------------- */
+
+int store_idle_due(store_tx *tx, int limit, json_t **out)
+{
+    if (!tx->ctx.all_clients)
+        return CD_EFORBIDDEN;
+    return store__q(tx,
+                    "SELECT r.id AS rule_id, i.id AS interaction_id, i.client_id, i.updated_at "
+                    "AS idle_since FROM rules r JOIN interactions i ON i.client_id = r.client_id "
+                    "WHERE r.event = 'idle' AND r.active = 1 AND i.status NOT IN ('resolved', "
+                    "'closed') AND i.updated_at <= $1 - r.idle_minutes * 60000 AND NOT EXISTS "
+                    "(SELECT 1 FROM rule_idle_fired f WHERE f.rule_id = r.id AND "
+                    "f.interaction_id = i.id AND f.idle_since = i.updated_at) "
+                    "ORDER BY i.updated_at, i.id LIMIT $2",
+                    json_pack("[Ii]", (json_int_t)tx->now, limit), out);
+}
+
+int store_idle_fire(store_tx *tx, int64_t rule_id, int64_t interaction_id, int64_t idle_since,
+                    int *fired)
+{
+    json_t *it = NULL;
+    int64_t changed = 0;
+    *fired = 0;
+    if (!tx->ctx.all_clients)
+        return CD_EFORBIDDEN;
+    int rc = store__q1(tx, "SELECT client_id, updated_at, status FROM interactions WHERE id = $1",
+                       json_pack("[I]", (json_int_t)interaction_id), &it);
+    if (rc)
+        return rc == CD_ENOTFOUND ? 0 : rc;
+    int64_t client = store__int(it, "client_id");
+    int still = store__int(it, "updated_at") == idle_since;
+    json_decref(it);
+    if (!still)
+        return 0; /* active again since it was found idle */
+    /* Once per idle period, whichever server gets here first. */
+    rc = store__exec(tx,
+                     "INSERT INTO rule_idle_fired (rule_id, interaction_id, idle_since) VALUES "
+                     "($1, $2, $3) ON CONFLICT DO NOTHING",
+                     json_pack("[III]", (json_int_t)rule_id, (json_int_t)interaction_id,
+                               (json_int_t)idle_since),
+                     &changed);
+    if (rc || changed != 1)
+        return rc;
+    json_t *details = json_pack("{s:I, s:I}", "idle_since", (json_int_t)idle_since,
+                                "idle_minutes", (json_int_t)((tx->now - idle_since) / 60000));
+    rc = fire(tx, client, interaction_id, "idle", details, rule_id);
+    json_decref(details);
+    *fired = !rc;
     return rc;
 }

@@ -231,6 +231,84 @@ static void test_audit_tamper(void **state)
     assert_int_equal(bad, 3);
 }
 
+static store_tx *sys_tx_at(fixture *f, int64_t now)
+{
+    store_ctx ctx;
+    store_tx *tx = NULL;
+    store_ctx_system(&ctx);
+    assert_int_equal(store_begin(f->st, &ctx, now, 1, &tx), 0);
+    return tx;
+}
+
+/* An idle rule fires once per idle period, only once the interaction has
+ * been idle for its minutes, not for another client's interactions, and
+ * again after new activity and another idle period. */
+static void test_idle_rules(void **state)
+{
+    fixture *f = *state;
+    char js[512];
+    json_t *due = NULL, *it = NULL;
+    int fired = 0;
+    const int64_t t0 = 5000000;
+    /* A client of its own, so nothing else of it can be idle. */
+    store_tx *tx = sys_tx_at(f, t0);
+    int64_t client = create(tx, store_client_create, "{\"slug\":\"idle-c\",\"name\":\"C\"}");
+    snprintf(js, sizeof js,
+             "{\"client_id\":%lld,\"name\":\"stale\",\"event\":\"idle\",\"idle_minutes\":10,"
+             "\"actions\":[{\"type\":\"add_tag\",\"tag\":\"stale\"}]}",
+             (long long)client);
+    int64_t rule = create(tx, store_rule_create, js);
+    snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"chat\"}", (long long)client);
+    int64_t inter = create(tx, store_interaction_create, js);
+    assert_int_equal(store_commit(tx), 0);
+    /* Nine minutes later: nothing due. */
+    tx = sys_tx_at(f, t0 + 9 * 60000);
+    assert_int_equal(store_idle_due(tx, 100, &due), 0);
+    for (size_t i = 0; i < json_array_size(due); i++)
+        assert_true(json_integer_value(json_object_get(json_array_get(due, i), "rule_id")) !=
+                    rule);
+    json_decref(due);
+    store_rollback(tx);
+    /* Ten minutes: due, fires once. */
+    tx = sys_tx_at(f, t0 + 10 * 60000);
+    assert_int_equal(store_idle_due(tx, 100, &due), 0);
+    int64_t since = -1;
+    for (size_t i = 0; i < json_array_size(due); i++) {
+        json_t *d = json_array_get(due, i);
+        if (json_integer_value(json_object_get(d, "rule_id")) == rule) {
+            assert_int_equal(json_integer_value(json_object_get(d, "interaction_id")), inter);
+            since = json_integer_value(json_object_get(d, "idle_since"));
+        }
+    }
+    json_decref(due);
+    assert_int_equal(since, t0);
+    assert_int_equal(store_idle_fire(tx, rule, inter, since, &fired), 0);
+    assert_int_equal(fired, 1);
+    /* A second server finding the same pair fires nothing. */
+    assert_int_equal(store_idle_fire(tx, rule, inter, since, &fired), 0);
+    assert_int_equal(fired, 0);
+    assert_int_equal(store_interaction_get(tx, inter, &it), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(it, "tags"), 0)),
+                        "stale");
+    int64_t touched = json_integer_value(json_object_get(it, "updated_at"));
+    json_decref(it);
+    assert_int_equal(store_commit(tx), 0);
+    assert_int_equal(touched, t0 + 10 * 60000);
+    /* The rule's own change began a new idle period: due again only ten
+     * minutes after it. */
+    for (int k = 0; k < 2; k++) {
+        int found = 0;
+        tx = sys_tx_at(f, touched + (k ? 10 : 5) * 60000);
+        assert_int_equal(store_idle_due(tx, 100, &due), 0);
+        for (size_t i = 0; i < json_array_size(due); i++)
+            found |= json_integer_value(json_object_get(json_array_get(due, i), "rule_id")) ==
+                     rule;
+        json_decref(due);
+        store_rollback(tx);
+        assert_int_equal(found, k);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle_and_events),
         cmocka_unit_test(test_identity_resolution),
         cmocka_unit_test(test_audit_tamper),
+        cmocka_unit_test(test_idle_rules),
     };
     if (sodium_init() < 0)
         return 1;
