@@ -331,6 +331,101 @@ int64_t tz_day_start_ms(const tz *z, int64_t t_ms)
     return hi * 1000;
 }
 
+/* --- changes and local time ------------------------------------------------ */
+
+static int is_change(const tz *z, int64_t x)
+{
+    return x > INT64_MIN && tz_offset(z, x) != tz_offset(z, x - 1);
+}
+
+/* The rule's transition instants of year y (UTC), ascending, into out[2]. */
+static void rule_changes(const posix *x, int64_t y, int64_t out[2])
+{
+    int64_t a = rule_local(&x->start, y) - x->std_off, b = rule_local(&x->end, y) - x->dst_off;
+    out[0] = a < b ? a : b;
+    out[1] = a < b ? b : a;
+}
+
+/* The year (UTC) that holds t. */
+static int64_t year_of(int64_t t)
+{
+    int64_t y;
+    unsigned m, d;
+    tz_civil_from_days(floor_div(t, 86400), &y, &m, &d);
+    return y;
+}
+
+int64_t tz_next_change(const tz *z, int64_t t)
+{
+    /* The file's transitions after t, while they are in force. */
+    uint32_t lo = 0, hi = z->n; /* the first transition > t */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (z->at[mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t i = lo; i < z->n; i++)
+        if (is_change(z, z->at[i]))
+            return z->at[i];
+    if (!z->rule.valid || !z->rule.has_dst || z->rule.std_off == z->rule.dst_off)
+        return INT64_MAX;
+    /* Beyond the table: the rule's instants, from the year before t on. */
+    int64_t from = z->n && z->at[z->n - 1] > t ? z->at[z->n - 1] : t;
+    for (int64_t y = year_of(from) - 1, k = 0; k < 4; y++, k++) {
+        int64_t c[2];
+        rule_changes(&z->rule, y, c);
+        for (int j = 0; j < 2; j++)
+            if (c[j] > t && (!z->n || c[j] >= z->at[z->n - 1]) && is_change(z, c[j]))
+                return c[j];
+    }
+    return INT64_MAX;
+}
+
+int64_t tz_prev_change(const tz *z, int64_t t)
+{
+    if (z->rule.valid && z->rule.has_dst && z->rule.std_off != z->rule.dst_off &&
+        (!z->n || t >= z->at[z->n - 1])) {
+        for (int64_t y = year_of(t) + 1, k = 0; k < 4; y--, k++) {
+            int64_t c[2];
+            rule_changes(&z->rule, y, c);
+            for (int j = 1; j >= 0; j--)
+                if (c[j] <= t && (!z->n || c[j] >= z->at[z->n - 1]) && is_change(z, c[j]))
+                    return c[j];
+        }
+    }
+    uint32_t lo = 0, hi = z->n; /* the first transition > t */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (z->at[mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t i = lo; i-- > 0;)
+        if (is_change(z, z->at[i]))
+            return z->at[i];
+    return INT64_MIN;
+}
+
+int64_t tz_local_to_utc(const tz *z, int64_t local)
+{
+    /* Walk the spans of constant offset from a day and more before: the
+     * first span whose wall clock reaches `local` holds the answer. */
+    int64_t from = local - 30 * 3600;
+    for (int guard = 0; guard < 64; guard++) {
+        int32_t before = tz_offset(z, from);
+        int64_t change = tz_next_change(z, from);
+        if (change == INT64_MAX || local - before < change)
+            return local - before > from ? local - before : from;
+        if (local - tz_offset(z, change) < change)
+            return change; /* skipped by the change */
+        from = change;
+    }
+    return local - tz_offset(z, local);
+}
+
 /* --- the shared cache -------------------------------------------------------- */
 
 typedef struct cached {

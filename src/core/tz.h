@@ -31,6 +31,22 @@ int32_t tz_offset(const tz *z, int64_t t);
  * 00:00), the day starts at the change. */
 int64_t tz_day_start_ms(const tz *z, int64_t t_ms);
 
+/* The first instant after t (seconds) at which the zone's offset changes;
+ * INT64_MAX when it never changes again. Entries of the zone file that
+ * change only the abbreviation or the daylight flag are not changes. */
+int64_t tz_next_change(const tz *z, int64_t t);
+
+/* The last instant <= t at which the offset changed (the offset at t holds
+ * from there on); INT64_MIN when it never changed before. */
+int64_t tz_prev_change(const tz *z, int64_t t);
+
+/* Local wall-clock time to UTC (both seconds since the epoch): the first
+ * instant at which the zone's clock shows `local` or later. A time skipped
+ * by a clock change (spring forward) maps to the change itself; a time that
+ * occurs twice (fall back) maps to its first occurrence. Non-decreasing in
+ * `local`. */
+int64_t tz_local_to_utc(const tz *z, int64_t local);
+
 /* Days since 1970-01-01 of a civil date, and back (proleptic Gregorian). */
 int64_t tz_days_from_civil(int64_t y, unsigned m, unsigned d);
 void tz_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);

@@ -116,6 +116,49 @@ static void test_hostile(void **state)
     assert_ptr_equal(a, b);
 }
 
+static int64_t local(int64_t y, unsigned m, unsigned d, int hh, int mm)
+{
+    return tz_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60;
+}
+
+static void test_changes_and_local(void **state)
+{
+    (void)state;
+    const tz *berlin = zone("Europe/Berlin"), *ny = zone("America/New_York");
+    const tz *akl = zone("Pacific/Auckland"), *utc = zone("UTC");
+    /* 2026-03-29 01:00Z clocks go 02:00 CET -> 03:00 CEST; 2026-10-25 01:00Z
+     * they go 03:00 CEST -> 02:00 CET. */
+    assert_int_equal(tz_next_change(berlin, 1774745999), 1774746000);
+    assert_int_equal(tz_next_change(berlin, 1774746000), 1792890000);
+    assert_int_equal(tz_prev_change(berlin, 1774746000), 1774746000);
+    assert_int_equal(tz_prev_change(berlin, 1792889999), 1774746000);
+    /* Beyond the file's table: the POSIX rule (second Sunday of March 2100,
+     * 02:00 EST; first Sunday of April 2100, 03:00 NZDT). */
+    assert_int_equal(tz_next_change(ny, 4103654400), 4108690800);
+    assert_int_equal(tz_prev_change(ny, 4108690800 + 5), 4108690800);
+    assert_int_equal(tz_next_change(akl, 4103654400), 4110444000);
+    assert_int_equal(tz_next_change(utc, 0), INT64_MAX);
+    assert_int_equal(tz_prev_change(utc, 0), INT64_MIN);
+    /* Local to UTC: ordinary, skipped (maps to the change), repeated (first
+     * occurrence), and just after each change. */
+    assert_int_equal(tz_local_to_utc(berlin, local(2026, 3, 29, 1, 59)), 1774745940);
+    assert_int_equal(tz_local_to_utc(berlin, local(2026, 3, 29, 2, 30)), 1774746000);
+    assert_int_equal(tz_local_to_utc(berlin, local(2026, 3, 29, 3, 0)), 1774746000);
+    assert_int_equal(tz_local_to_utc(berlin, local(2026, 3, 29, 3, 1)), 1774746060);
+    assert_int_equal(tz_local_to_utc(berlin, local(2026, 10, 25, 2, 30)), 1792888200);
+    assert_int_equal(tz_local_to_utc(berlin, local(2026, 10, 25, 3, 0)), 1792893600);
+    assert_int_equal(tz_local_to_utc(utc, local(2026, 1, 1, 0, 0)), 1767225600);
+    /* Santiago skips 2026-09-06 00:00-01:00: midnight is the change. */
+    assert_int_equal(tz_local_to_utc(zone("America/Santiago"), local(2026, 9, 6, 0, 0)),
+                     1788667200);
+    /* Non-decreasing, and exact wherever the time exists once. */
+    for (int64_t l = local(2026, 10, 24, 20, 0); l < local(2026, 10, 25, 6, 0); l += 600) {
+        int64_t u = tz_local_to_utc(berlin, l);
+        assert_true(tz_local_to_utc(berlin, l + 600) >= u);
+        assert_true(u + tz_offset(berlin, u) >= l);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_day_start),
         cmocka_unit_test(test_civil),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_changes_and_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
