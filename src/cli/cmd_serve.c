@@ -121,7 +121,7 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (cli_open(db, cfg.threads + 4, &st))
+    if (cli_open(db, cfg.threads + 8, &st))
         return 1;
     if (!key_file && getenv("CAREDESK_KEY_FILE") && *getenv("CAREDESK_KEY_FILE"))
         key_file = getenv("CAREDESK_KEY_FILE");

@@ -60,6 +60,27 @@ int automation_round(automation *a)
             fired += one;
     }
     json_decref(due);
+    /* SLA warnings and breaches due by now. */
+    due = NULL;
+    if (begin(a, 0, &tx))
+        return fired;
+    rc = store_sla_due(tx, DUE_PER_ROUND, &due);
+    store_rollback(tx);
+    json_array_foreach (due, i, d) {
+        int n = 0;
+        if (rc || begin(a, 1, &tx))
+            break;
+        rc = store_sla_fire(tx, json_integer_value(json_object_get(d, "id")), &n);
+        if (rc) {
+            store_rollback(tx);
+            fprintf(stderr, "caredesk: automation: an SLA clock failed (%s)\n", cd_strerror(rc));
+            rc = 0;
+            continue;
+        }
+        if (store_commit(tx) == 0)
+            fired += n;
+    }
+    json_decref(due);
     return fired;
 }
 

@@ -35,6 +35,8 @@ static const perm_row table[] = {
     {"workflow.read",          {1, 1, 1, 1, 0, 0}},
     {"kb.read",                {1, 1, 1, 1, 0, 1}},
     {"rule.read",              {1, 1, 0, 1, 0, 0}},
+    {"sla.read",               {1, 1, 1, 1, 1, 1}},
+    {"sla.write",              {1, 1, 0, 0, 0, 0}},
     {"rule.write",             {1, 1, 0, 0, 0, 0}},
     {"kb.write",               {1, 1, 0, 0, 0, 0}},
     {"workflow.write",         {1, 1, 0, 0, 0, 0}},

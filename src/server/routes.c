@@ -66,6 +66,8 @@ static const jschema_field client_body[] = {
     {"privacy", JS_OBJECT, 0, 0, 0, 0, NULL, privacy_fields,
      "redaction policy, sensitive customer fields, sentiment alert threshold"},
     {"intent", JS_OBJECT, 0, 0, 0, 0, NULL, intent_fields, "routing by learned intent"},
+    {"calendar", JS_ANY, 0, 0, 0, 0, NULL, NULL,
+     "business hours: \"24/7\" or {timezone, hours, holidays} (docs/sla.md)"},
     END};
 
 static const jschema_field skill_fields[] = {
@@ -190,6 +192,29 @@ static const jschema_field rule_patch[] = {
     {"position", JS_INT, 0, -1000000, 1000000, 0, NULL, NULL, "order among the event's rules"},
     {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false: the rule does not run"},
     END};
+
+static const jschema_field sla_policy_body[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "owning client"),
+    STR("name", JS_REQUIRED, 200, "policy name"),
+    {"position", JS_INT, 0, -1000000, 1000000, 0, NULL, NULL, "order: the first match applies"},
+    {"conditions", JS_ANY, 0, 0, 0, 0, NULL, NULL,
+     "{priority|tier|channel|category|queue: [values]}; none: every interaction"},
+    {"targets", JS_ANY, JS_REQUIRED, 0, 0, 0, NULL, NULL,
+     "{first_response|next_response|periodic_update|resolution: {minutes, business}}"},
+    {"warn_share", JS_NUMBER, 0, 0, 1, 0, NULL, NULL, "share of a target after which to warn"},
+    {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false: the policy does not apply"},
+    END};
+
+static const jschema_field sla_policy_patch[] = {
+    STR("name", 0, 200, "policy name"),
+    {"position", JS_INT, 0, -1000000, 1000000, 0, NULL, NULL, "order"},
+    {"conditions", JS_ANY, 0, 0, 0, 0, NULL, NULL, "conditions, replaced"},
+    {"targets", JS_ANY, 0, 0, 0, 0, NULL, NULL, "targets, replaced"},
+    {"warn_share", JS_NUMBER, 0, 0, 1, 0, NULL, NULL, "share of a target after which to warn"},
+    {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false: the policy does not apply"},
+    END};
+
+static const char *const report_by[] = {"policy", "priority", "channel", "day", NULL};
 
 static const jschema_field follow_up_body[] = {
     {"in_hours", JS_NUMBER, 0, 0, 24 * 365, 0, NULL, NULL, "due this many hours from now"},
@@ -351,6 +376,12 @@ static const jschema_field search_query[] = {
 static const jschema_field rule_query[] = {
     ID_FIELD("client_id", 0, "only this client"), ENUM("event", 0, rule_events, "only this event"),
     PAGE, END};
+static const jschema_field sla_report_query[] = {
+    ID_FIELD("client_id", JS_REQUIRED, "the client"),
+    ENUM("by", 0, report_by, "group by (default policy)"),
+    {"from", JS_INT, 0, 0, INT64_MAX, 0, NULL, NULL, "interactions created from (epoch ms)"},
+    {"to", JS_INT, 0, 0, INT64_MAX, 0, NULL, NULL, "until before (epoch ms)"},
+    END};
 static const jschema_field message_query[] = {
     STR("cursor", 0, 24, "next_cursor of the previous page"),
     {"limit", JS_INT, 0, 1, 500, 0, NULL, NULL, "page size (default 100)"},
@@ -496,6 +527,21 @@ const route routes[] = {
      api_suggestion_feedback, "interaction.write", R_WRITE, feedback_body, 0, NULL, 201,
      "Say whether a suggested article helped", "{\"helpful\":true}"},
 
+    {"GET", P "/sla/policies", api_sla_policy_list, "sla.read", 0, NULL, 0, by_client_query, 200,
+     "SLA policies of the caller's clients", NULL},
+    {"POST", P "/sla/policies", api_sla_policy_create, "sla.write", R_WRITE, sla_policy_body, 0,
+     NULL, 201, "Add an SLA policy",
+     "{\"client_id\":@client@,\"name\":\"Standard\",\"targets\":{\"first_response\":"
+     "{\"minutes\":60,\"business\":true}}}"},
+    {"GET", P "/sla/policies/{policy_id}", api_sla_policy_get, "sla.read", 0, NULL, 0, NULL, 200,
+     "One SLA policy", NULL},
+    {"PATCH", P "/sla/policies/{policy_id}", api_sla_policy_update, "sla.write", R_WRITE,
+     sla_policy_patch, 1, NULL, 200, "Change an SLA policy (a new version)",
+     "{\"warn_share\":0.75}"},
+    {"GET", P "/interactions/{interaction_id}/sla", api_interaction_sla, "interaction.read", 0,
+     NULL, 0, NULL, 200, "The interaction's SLA clocks: due times, remaining time, state", NULL},
+    {"GET", P "/reports/sla", api_sla_report, "sla.read", 0, NULL, 0, sla_report_query, 200,
+     "SLA achievement of a client by policy, priority, channel or day", NULL},
     {"GET", P "/rules", api_rule_list, "rule.read", 0, NULL, 0, rule_query, 200,
      "Automation and escalation rules of the caller's clients", NULL},
     {"POST", P "/rules", api_rule_create, "rule.write", R_WRITE, rule_body, 0, NULL, 201,

@@ -70,6 +70,26 @@ int store_intent_examples(store_tx *tx, int64_t after, int limit, int64_t *head,
  * applied, resolved, correct, accuracy, applied_accuracy. */
 int store_intent_stats(store_tx *tx, int64_t client, json_t **out);
 
+/* --- SLAs ------------------------------------------------------------------ */
+
+/* Policies: in client_id, name, position, conditions {priority|tier|channel|
+ * category|queue: [values]}, targets {first_response|next_response|
+ * periodic_update|resolution: {minutes, business}}, warn_share, active. */
+int store_sla_policy_create(store_tx *tx, json_t *in, json_t **out);
+int store_sla_policy_get(store_tx *tx, int64_t id, json_t **out);
+int store_sla_policy_update(store_tx *tx, int64_t id, json_t *patch, json_t **out);
+int store_sla_policy_list(store_tx *tx, json_t *query, json_t **out);
+/* An interaction's clocks with due times and remaining time. */
+int store_sla_of(store_tx *tx, int64_t interaction, json_t **out);
+/* Achievement per group (by: policy, priority, channel, day) of a client's
+ * first-response and resolution clocks of interactions created in
+ * [from, to): met, breached, achievement, median_ms, p90_ms. */
+int store_sla_report(store_tx *tx, json_t *query, json_t **out);
+/* The scheduler (system context): clocks with a warning or breach due at
+ * the transaction's time; firing one records each once (*fired counts). */
+int store_sla_due(store_tx *tx, int limit, json_t **out);
+int store_sla_fire(store_tx *tx, int64_t clock_id, int *fired);
+
 /* --- rules and webhooks ---------------------------------------------------- */
 
 /* Rules: in client_id, name, event (created, updated, message_in,

@@ -10,7 +10,8 @@
 #define CLIENT_COLUMNS                                                                             \
     "id, slug, name, brand_display_name, brand_from_address, brand_signature, "                    \
     "brand_tone_notes, timezone, created_at, updated_at, redact_emails, redact_phones, "          \
-    "sensitive_fields, sentiment_alert_below, intent_threshold, triage_queue, intent_routes"
+    "sensitive_fields, sentiment_alert_below, intent_threshold, triage_queue, intent_routes, "     \
+    "calendar"
 
 /* Folds the brand_* columns into a nested "brand" object. */
 static json_t *client_shape(json_t *row)
@@ -44,6 +45,7 @@ static json_t *client_shape(json_t *row)
     json_object_del(row, "intent_threshold");
     json_object_del(row, "triage_queue");
     json_object_del(row, "intent_routes");
+    store__parse_column(row, "calendar", "\"24/7\"");
     return row;
 }
 
@@ -75,6 +77,16 @@ static int check_privacy(store_tx *tx, json_t *privacy)
                                    "field names are made of a-z, 0-9 and '_'");
     }
     return 0;
+}
+
+/* Adds a calendar to an UPDATE being built. */
+static void calendar_column(sqlb *b, json_t *cal)
+{
+    if (!cal)
+        return;
+    char *text = json_dumps(cal, JSON_COMPACT | JSON_ENCODE_ANY);
+    store__sqlb_param(b, ", calendar = $?", json_string(text ? text : "\"24/7\""));
+    free(text);
 }
 
 /* Adds the intent settings in `intent` to an UPDATE being built. */
@@ -162,7 +174,8 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
     if (!name || !*name)
         return store__fail(tx, CD_EINVAL, "name", "name is required");
     if ((rc = check_privacy(tx, json_object_get(in, "privacy"))) || (rc = check_timezone(tx, in)) ||
-        (rc = check_intent(tx, json_object_get(in, "intent"))))
+        (rc = check_intent(tx, json_object_get(in, "intent"))) ||
+        (rc = store__calendar_check(tx, json_object_get(in, "calendar"))))
         return rc;
     rc = store__q1(tx,
                    "INSERT INTO clients (slug, name, brand_display_name, brand_from_address, "
@@ -181,12 +194,14 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
     int64_t id = store__int(row, "id");
     json_decref(row);
     rc = store__audit(tx, "create", "client", id, id, NULL);
-    if (!rc && (json_object_get(in, "privacy") || json_object_get(in, "intent"))) {
+    if (!rc && (json_object_get(in, "privacy") || json_object_get(in, "intent") ||
+                json_object_get(in, "calendar"))) {
         sqlb b;
         store__sqlb_init(&b, "UPDATE clients SET ");
         store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
         privacy_columns(&b, json_object_get(in, "privacy"));
         intent_columns(&b, json_object_get(in, "intent"));
+        calendar_column(&b, json_object_get(in, "calendar"));
         store__sqlb_param(&b, " WHERE id = $?", json_integer(id));
         rc = store__sqlb_run(tx, &b, NULL);
     }
@@ -262,12 +277,14 @@ int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     if (json_object_get(patch, "name") && (!name || !*name))
         return store__fail(tx, CD_EINVAL, "name", "name may not be empty");
     if ((rc = check_privacy(tx, json_object_get(patch, "privacy"))) ||
-        (rc = check_timezone(tx, patch)) || (rc = check_intent(tx, json_object_get(patch, "intent"))))
+        (rc = check_timezone(tx, patch)) || (rc = check_intent(tx, json_object_get(patch, "intent"))) ||
+        (rc = store__calendar_check(tx, json_object_get(patch, "calendar"))))
         return rc;
     store__sqlb_init(&b, "UPDATE clients SET ");
     store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
     privacy_columns(&b, json_object_get(patch, "privacy"));
     intent_columns(&b, json_object_get(patch, "intent"));
+    calendar_column(&b, json_object_get(patch, "calendar"));
     patch_column(&b, patch, "name", "name");
     patch_column(&b, patch, "timezone", "timezone");
     patch_column(&b, brand, "display_name", "brand_display_name");

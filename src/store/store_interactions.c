@@ -348,6 +348,8 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
     if (!rc)
         rc = store__intent_route(tx, client, id, in, row);
     if (!rc)
+        rc = store__sla_on(tx, client, id, "created", NULL);
+    if (!rc)
         rc = store__rules_fire(tx, client, id, "created", NULL);
     json_t *fresh = NULL; /* rules and intent may have changed it: answer what is stored */
     if (!rc && store_interaction_get(tx, id, &fresh) == 0) {
@@ -541,7 +543,9 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
         rc = store__intent_resolved(tx, client, id, next);
     if (!rc) {
         json_t *details = json_pack("{s:O, s:O}", "before", before, "after", after);
-        rc = store__rules_fire(tx, client, id, "updated", details);
+        rc = store__sla_on(tx, client, id, "updated", details);
+        if (!rc)
+            rc = store__rules_fire(tx, client, id, "updated", details);
         json_decref(details);
     }
     if (!rc) {
@@ -588,6 +592,10 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
     if (!rc)
         rc = store__exec(tx, "UPDATE interactions SET updated_at = $1 WHERE id = $2",
                          json_pack("[II]", (json_int_t)tx->now, (json_int_t)interaction_id), NULL);
+    if (!rc && strcmp(store__str(*out, "direction"), "inbound") == 0)
+        rc = store__sla_on(tx, client, interaction_id, "customer_message", NULL);
+    else if (!rc && strcmp(store__str(*out, "direction"), "outbound") == 0)
+        rc = store__sla_on(tx, client, interaction_id, "reply", NULL);
     if (!rc && strcmp(store__str(*out, "direction"), "inbound") == 0)
         rc = store__rules_fire(tx, client, interaction_id, "message_in", *out);
     if (!rc)

@@ -139,6 +139,14 @@ int store__intent_resolved(store_tx *tx, int64_t client, int64_t id, json_t *row
 int store__rules_fire(store_tx *tx, int64_t client, int64_t interaction, const char *event,
                       json_t *details);
 
+/* SLA (store_sla.c): keeps an interaction's clocks up to date after
+ * `what` happened: "created", "reply" (an agent's outbound message),
+ * "customer_message", "updated" (change: {before, after}). */
+int store__sla_on(store_tx *tx, int64_t client, int64_t interaction, const char *what,
+                  json_t *change);
+/* CD_EINVAL (with the field at fault) unless cal is a valid calendar. */
+int store__calendar_check(store_tx *tx, json_t *cal);
+
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);
 const char *store__str(json_t *obj, const char *key);

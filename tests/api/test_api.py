@@ -451,6 +451,11 @@ def setup():
             "condition": "interaction.subject == 'never matches " + side + "'",
             "actions": [{"type": "add_tag", "tag": "vip"}]}), 201, "rule " + side)
         setattr(S, "rule" + side, rule["id"])
+        pol = must(admin("POST", API + "/sla/policies", {
+            "client_id": client, "name": "never " + side,
+            "conditions": {"queue": ["no-such-queue-" + side]},
+            "targets": {"resolution": {"minutes": 600, "business": False}}}), 201, "policy " + side)
+        setattr(S, "policy" + side, pol["id"])
     must(as_(S.u["agentB"], "POST", API + "/interactions/%d/messages" % S.intB,
              {"direction": "outbound", "body": "Reply within B"}), 201, "message B")
     must(as_(S.u["agentA"], "POST", API + "/interactions/%d/messages" % S.intA,
@@ -1350,6 +1355,7 @@ def snapshot_b():
     snap["article"] = admin("GET", API + "/articles/%d" % S.artB).json
     snap["article_versions"] = admin("GET", API + "/articles/%d/versions" % S.artB).json
     snap["rule"] = admin("GET", API + "/rules/%d" % S.ruleB).json
+    snap["policy"] = admin("GET", API + "/sla/policies/%d" % S.policyB).json
     return snap
 
 
@@ -1376,23 +1382,24 @@ def t_tenant(doc_ops):
             return {k: MISSING for k in ["client_id", "customer_id", "interaction_id",
                                          "user_id", "token_id", "queue_id", "offer_id",
                                          "workflow_id", "session_id", "article_id",
-                                         "rule_id"]}
+                                         "rule_id", "policy_id"]}
         if side == "B":
             return {"client_id": B, "customer_id": S.custB, "interaction_id": S.intB,
                     "user_id": S.u["supB"].id, "token_id": S.u["supB"].token_id,
                     "queue_id": S.queueB, "offer_id": S.offerB, "workflow_id": S.wfB,
-                    "session_id": S.sessB, "article_id": S.artB, "rule_id": S.ruleB}
+                    "session_id": S.sessB, "article_id": S.artB, "rule_id": S.ruleB,
+                    "policy_id": S.policyB}
         return {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
                 "user_id": caller.id, "token_id": caller.token_id, "queue_id": S.queueA,
                 "offer_id": S.offerA, "workflow_id": S.wfA, "session_id": S.sessA,
-                "article_id": S.artA, "rule_id": S.ruleA}
+                "article_id": S.artA, "rule_id": S.ruleA, "policy_id": S.policyA}
 
     for method, path, op in with_params:
         params = path_params(path)
         unknown = [p for p in params if p not in ("client_id", "customer_id", "interaction_id",
                                                   "user_id", "token_id", "queue_id", "offer_id",
                                                   "workflow_id", "session_id", "article_id",
-                                                  "rule_id")]
+                                                  "rule_id", "policy_id")]
         if not check("tenant: %s %s has known path parameters" % (method, path), not unknown,
                      unknown):
             continue
@@ -1655,7 +1662,7 @@ def t_malformed(doc_ops):
     path_ids = {"client_id": A, "customer_id": S.custA, "interaction_id": S.intA,
                 "user_id": S.target.id, "token_id": MISSING, "queue_id": S.queueA,
                 "offer_id": MISSING, "workflow_id": S.wfA, "session_id": S.sessA,
-                "article_id": S.artA, "rule_id": S.ruleA}
+                "article_id": S.artA, "rule_id": S.ruleA, "policy_id": S.policyA}
     before, audited = store_snapshot()
     routes = [(m, p, op) for m, p, op in ops if op.get("x-sample")]
     check("malformed: write routes with a sample found", len(routes) >= 10, len(routes))
@@ -1871,7 +1878,8 @@ def t_route_table(doc_ops):
                                                "workflow_id": S.wfA, "session_id": S.sessA,
                                                "user_id": S.target.id,
                                                "article_id": S.artA,
-                                               "rule_id": S.ruleA}.get(k, MISSING)))
+                                               "rule_id": S.ruleA,
+                                               "policy_id": S.policyA}.get(k, MISSING)))
         r = call(m, url, fill_sample(op["x-sample"], ids), token=ADMIN)
         ok_status = [int(s) for s in op.get("responses", {}) if s.isdigit()]
         check("openapi: %s %s x-sample accepted (%s)" % (m, p, ok_status), r.status in ok_status,
