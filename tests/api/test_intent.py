@@ -134,8 +134,9 @@ def main():
                 "message": {"direction": "inbound", "body": t}}), 201, "example")
             must(call("PATCH", API + "/interactions/%d" % it["id"],
                       {"status": "resolved", "category": cat}), 200, "resolve as " + cat)
-    info = until(lambda: call("GET", API + "/clients/%d/intent" % A).get("model", {}).get(
-        "predicting") and call("GET", API + "/clients/%d/intent" % A))
+    # The models follow the store's log: wait until all 30 are learned.
+    info = until(lambda: (lambda i: i if i.get("model", {}).get("examples") == 30 else None)(
+        call("GET", API + "/clients/%d/intent" % A)))
     check("the model learned the resolved interactions", info and
           sorted(info["model"]["categories"]) == ["billing", "moving", "outage"]
           and info["model"]["examples"] == 30, info and info.get("model"))
