@@ -10,6 +10,7 @@ PKGS=(
   postgresql wrk curl python3
   clang libclang-rt-14-dev libpcre2-dev libstemmer-dev
   python3-sklearn
+  libgmime-3.0-dev libcurl4-openssl-dev python3-aiosmtpd dovecot-imapd libpython3.11-testsuite
   chromium nodejs npm
 )
 
