@@ -1016,6 +1016,53 @@ int mail_parse(const char *raw, size_t len, mail_msg **out)
     return 0;
 }
 
+int mail_build(const mail_out *o, char **out, size_t *len)
+{
+    pthread_once(&gmime_once, gmime_start);
+    GMimeMessage *msg = g_mime_message_new(TRUE);
+    GMimeObject *obj = GMIME_OBJECT(msg);
+    g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, o->from_name ? o->from_name : "",
+                               o->from_addr);
+    g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, "", o->to_addr);
+    g_mime_message_set_subject(msg, o->subject ? o->subject : "", "utf-8");
+    g_mime_message_set_message_id(msg, o->message_id);
+    GDateTime *date = g_date_time_new_from_unix_utc(o->date_ms / 1000);
+    g_mime_message_set_date(msg, date);
+    g_date_time_unref(date);
+    if (o->in_reply_to && *o->in_reply_to) {
+        char *v = g_strdup_printf("<%s>", o->in_reply_to);
+        g_mime_object_set_header(obj, "In-Reply-To", v, NULL);
+        g_free(v);
+    }
+    if (o->references && *o->references) {
+        GString *refs = g_string_new(NULL);
+        gchar **ids = g_strsplit(o->references, " ", -1);
+        for (gchar **id = ids; *id; id++)
+            if (**id)
+                g_string_append_printf(refs, "%s<%s>", refs->len ? " " : "", *id);
+        g_strfreev(ids);
+        g_mime_object_set_header(obj, "References", refs->str, NULL);
+        g_string_free(refs, TRUE);
+    }
+    if (o->automatic)
+        g_mime_object_set_header(obj, "Auto-Submitted", "auto-replied", NULL);
+    GMimeTextPart *part = g_mime_text_part_new_with_subtype("plain");
+    g_mime_text_part_set_text(part, o->text ? o->text : "");
+    g_mime_message_set_mime_part(msg, GMIME_OBJECT(part));
+    g_object_unref(part);
+    GMimeFormatOptions *fmt = g_mime_format_options_clone(NULL);
+    g_mime_format_options_set_newline_format(fmt, GMIME_NEWLINE_FORMAT_DOS);
+    char *text = g_mime_object_to_string(obj, fmt);
+    g_mime_format_options_free(fmt);
+    g_object_unref(msg);
+    if (!text)
+        return CD_ENOMEM;
+    *len = strlen(text);
+    *out = cd_strndup(text, *len);
+    g_free(text);
+    return *out ? 0 : CD_ENOMEM;
+}
+
 static void addrs_free(mail_addr *a, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

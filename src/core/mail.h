@@ -68,6 +68,19 @@ typedef struct mail_msg {
 int mail_parse(const char *raw, size_t len, mail_msg **out);
 void mail_free(mail_msg *m);
 
+/* An outbound message to build. Strings are UTF-8; NULL or "" leaves a
+ * header out. references: space-separated Message-IDs without <>. */
+typedef struct mail_out {
+    const char *from_name, *from_addr, *to_addr, *subject, *text;
+    const char *message_id, *in_reply_to, *references;
+    int automatic; /* adds Auto-Submitted: auto-replied */
+    int64_t date_ms;
+} mail_out;
+
+/* Builds the message (headers encoded as needed, text/plain UTF-8 with the
+ * transfer encoding GMime picks). *out is a new string (cd_free). */
+int mail_build(const mail_out *o, char **out, size_t *len);
+
 /* HTML to readable text: tags dropped, block elements as line breaks,
  * links kept as "text <url>", script and style skipped, entities decoded.
  * New string (cd_free). */

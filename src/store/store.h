@@ -350,6 +350,20 @@ int store_mail_keep_raw(store_tx *tx, int64_t client, const char *raw, size_t le
  * and attachments: {items, next_cursor}. */
 int store_mail_list(store_tx *tx, int64_t interaction, json_t **out);
 
+/* The outbox (system context): claims up to limit queued emails that are
+ * due, each under a lease for `me` until now + lease_ms (a conditional
+ * update: of several servers exactly one claims a row), with what sending
+ * needs: [{id, client_id, interaction_id, kind, rfc_message_id,
+ * in_reply_to, refs, from_name, from_addr, to_addr, subject, body,
+ * attempts, smtp_url}]. */
+int store_mail_outbox_claim(store_tx *tx, const char *me, int64_t lease_ms, int limit,
+                            json_t **out);
+/* Records a claimed email's outcome if `me` still holds it: sent; failed
+ * for good (permanent, or the 8th attempt) with error; or queued again
+ * after retry_base_ms doubled per attempt (at most an hour). */
+int store_mail_outbox_result(store_tx *tx, int64_t id, const char *me, int ok, int permanent,
+                             const char *error, int64_t retry_base_ms);
+
 /* --- audit and idempotency -------------------------------------------- */
 /* Appends one chained audit entry (the store calls this for every write;
  * exported for actions outside the store, such as logins). */

@@ -132,6 +132,10 @@ int store__sensitive_write(store_tx *tx, int64_t client, int64_t customer_id, js
 int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, json_t *row);
 int store__intent_resolved(store_tx *tx, int64_t client, int64_t id, json_t *row);
 
+/* Email (store_mail.c): queues an agent's reply (a message row) on an
+ * email interaction for sending. */
+int store__mail_reply(store_tx *tx, int64_t client, int64_t interaction, json_t *message);
+
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);
 const char *store__str(json_t *obj, const char *key);

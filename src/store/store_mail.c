@@ -615,15 +615,248 @@ int store_mail_list(store_tx *tx, int64_t interaction, json_t **out)
     return *out ? 0 : CD_ENOMEM;
 }
 
-/* Until the outbox exists: automatic acknowledgements are not sent. */
+/* --- the outbox ---------------------------------------------------------- */
+
+#define OUTBOX_MAX_ATTEMPTS 8
+
+/* Where the client's outbound mail comes from: the brand. */
+static int brand_of(store_tx *tx, int64_t client, json_t **row)
+{
+    return store__q1(tx,
+                     "SELECT brand_display_name, brand_from_address, brand_signature FROM clients "
+                     "WHERE id = $1",
+                     json_pack("[I]", (json_int_t)client), row);
+}
+
+/* Queues an outbound email on an interaction: to its customer (or the
+ * last sender), answering the latest inbound email, with the subject token,
+ * the brand's signature and a Message-ID of ours. kind: reply, auto_ack,
+ * survey. *queued receives the new row's id, 0 if there is nobody to write
+ * to. */
+static int outbox_add(store_tx *tx, int64_t client, int64_t interaction, int64_t message,
+                      const char *body, const char *kind, const char *to_hint, int64_t *queued)
+{
+    json_t *it = NULL, *last = NULL, *addr = NULL, *brand = NULL, *settings = NULL, *row = NULL;
+    *queued = 0;
+    int rc = store__q1(tx, "SELECT subject, customer_id FROM interactions WHERE id = $1",
+                       json_pack("[I]", (json_int_t)interaction), &it);
+    if (rc)
+        return rc;
+    rc = store__q1(tx,
+                   "SELECT rfc_message_id, refs, from_addr FROM mail_messages WHERE "
+                   "interaction_id = $1 AND direction = 'inbound' AND kind <> 'bounce' ORDER BY "
+                   "id DESC LIMIT 1",
+                   json_pack("[I]", (json_int_t)interaction), &last);
+    if (rc == CD_ENOTFOUND)
+        rc = 0;
+    const char *to = to_hint;
+    if (!rc && (!to || !*to)) {
+        rc = store__q1(tx,
+                       "SELECT value FROM identities WHERE customer_id = $1 AND kind = 'email' "
+                       "ORDER BY id LIMIT 1",
+                       json_pack("[I]", (json_int_t)store__int(it, "customer_id")), &addr);
+        if (rc == CD_ENOTFOUND)
+            rc = 0;
+        to = addr ? store__str(addr, "value") : last ? store__str(last, "from_addr") : NULL;
+    }
+    if (!rc && (!to || !has_at(to)))
+        goto out; /* nobody to write to */
+    if (!rc)
+        rc = brand_of(tx, client, &brand);
+    if (!rc)
+        rc = settings_load(tx, client, &settings);
+    if (rc)
+        goto out;
+    const char *from = store__str(brand, "brand_from_address");
+    const char *domain = from && strchr(from, '@') ? strchr(from, '@') + 1 : "caredesk.invalid";
+    unsigned char rnd[8];
+    char hex[17], mid[300], subject[700], token[64];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+    snprintf(mid, sizeof mid, "cd.%lld.%s@%s", (long long)interaction, hex, domain);
+    const char *subj = store__str(it, "subject");
+    snprintf(token, sizeof token, "[%s-%lld]", store__str(settings, "ticket_prefix"),
+             (long long)interaction);
+    snprintf(subject, sizeof subject, "%s%s%s%s", strncasecmp(subj, "re:", 3) == 0 ? "" : "Re: ",
+             strstr(subj, token) || !*store__str(settings, "ticket_prefix") ? "" : token,
+             strstr(subj, token) || !*store__str(settings, "ticket_prefix") ? "" : " ", subj);
+    const char *sig = store__str(brand, "brand_signature");
+    size_t blen = strlen(body) + (sig ? strlen(sig) : 0) + 4;
+    char *text = cd_malloc(blen);
+    if (!text) {
+        rc = CD_ENOMEM;
+        goto out;
+    }
+    snprintf(text, blen, "%s%s%s", body, sig && *sig ? "\n\n" : "", sig ? sig : "");
+    const char *irt = last ? store__str(last, "rfc_message_id") : "";
+    char *refs = NULL;
+    if (last) {
+        const char *old = store__str(last, "refs");
+        size_t n = strlen(old) + strlen(irt) + 2;
+        refs = cd_malloc(n);
+        if (refs)
+            snprintf(refs, n, "%s%s%s", old, *old ? " " : "", irt);
+    }
+    rc = store__q1(
+        tx,
+        "INSERT INTO mail_messages (client_id, interaction_id, message_id, direction, kind, "
+        "rfc_message_id, in_reply_to, refs, from_addr, to_addr, subject, body, status, "
+        "next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, 'outbound', $4, $5, $6, "
+        "$7, $8, $9, $10, $11, 'queued', $12, $12, $12) RETURNING id",
+        json_pack("[IIossssssssI]", (json_int_t)client, (json_int_t)interaction,
+                  message ? json_integer(message) : json_null(), kind, mid, irt, refs ? refs : "",
+                  from ? from : "", to, subject, text, (json_int_t)tx->now),
+        &row);
+    cd_free(text);
+    cd_free(refs);
+    if (!rc) {
+        *queued = store__int(row, "id");
+        json_t *ev = json_pack("{s:I, s:s}", "email_id", (json_int_t)*queued, "kind", kind);
+        rc = store__event(tx, client, interaction, "email_queued", NULL, ev);
+        json_decref(ev);
+    }
+out:
+    json_decref(it);
+    json_decref(last);
+    json_decref(addr);
+    json_decref(brand);
+    json_decref(settings);
+    json_decref(row);
+    return rc;
+}
+
+int store__mail_reply(store_tx *tx, int64_t client, int64_t interaction, json_t *message)
+{
+    int64_t queued = 0;
+    return outbox_add(tx, client, interaction, store__int(message, "id"),
+                      store__str(message, "body"), "reply", NULL, &queued);
+}
+
+/* The automatic acknowledgement of a new interaction, never to automatic
+ * mail, daemons or ourselves, and at most auto_ack_per_hour per sender. */
 int store__mail_auto_ack(store_tx *tx, int64_t client, int64_t interaction, const mail_msg *m,
                          json_t *settings, int64_t *queued)
 {
-    (void)tx;
-    (void)client;
-    (void)interaction;
-    (void)m;
-    (void)settings;
+    json_t *brand = NULL, *row = NULL;
     *queued = 0;
-    return 0;
+    if (!store__int(settings, "auto_ack") || m->is_automatic || m->from_daemon ||
+        !has_at(m->from.addr))
+        return 0;
+    int rc = brand_of(tx, client, &brand);
+    if (rc)
+        return rc;
+    int self = strcasecmp(store__str(brand, "brand_from_address"), m->from.addr) == 0;
+    json_decref(brand);
+    if (self)
+        return 0;
+    rc = store__q1(
+        tx,
+        "SELECT COUNT(*) AS n FROM mail_messages WHERE client_id = $1 AND to_addr = $2 "
+        "AND kind = 'auto_ack' AND created_at > $3",
+        json_pack("[IsI]", (json_int_t)client, m->from.addr, (json_int_t)(tx->now - 3600 * 1000)),
+        &row);
+    if (rc)
+        return rc;
+    int64_t sent = store__int(row, "n");
+    json_decref(row);
+    if (sent >= store__int(settings, "auto_ack_per_hour"))
+        return 0;
+    char text[4200];
+    const char *custom = store__str(settings, "auto_ack_text");
+    snprintf(text, sizeof text, "%s",
+             custom && *custom ? custom
+                               : "Thank you for your message. We have received it and will "
+                                 "answer as soon as we can; please keep the reference in the "
+                                 "subject when you write about it.");
+    return outbox_add(tx, client, interaction, 0, text, "auto_ack", m->from.addr, queued);
+}
+
+int store_mail_outbox_claim(store_tx *tx, const char *me, int64_t lease_ms, int limit, json_t **out)
+{
+    json_t *ids = NULL, *r;
+    size_t i;
+    int rc = store__q(tx,
+                      "SELECT id FROM mail_messages WHERE status = 'queued' AND next_attempt_at "
+                      "<= $1 AND lease_until < $1 ORDER BY next_attempt_at, id LIMIT $2",
+                      json_pack("[II]", (json_int_t)tx->now, (json_int_t)limit), &ids);
+    if (rc)
+        return rc;
+    *out = json_array();
+    json_array_foreach (ids, i, r) {
+        int64_t changed = 0;
+        json_t *row = NULL;
+        rc = store__exec(tx,
+                         "UPDATE mail_messages SET lease_owner = $1, lease_until = $2, attempts = "
+                         "attempts + 1, updated_at = $3 WHERE id = $4 AND status = 'queued' AND "
+                         "lease_until < $3",
+                         json_pack("[sIII]", me, (json_int_t)(tx->now + lease_ms),
+                                   (json_int_t)tx->now, (json_int_t)store__int(r, "id")),
+                         &changed);
+        if (rc)
+            break;
+        if (changed != 1)
+            continue;
+        rc = store__q1(
+            tx,
+            "SELECT m.id, m.client_id, m.interaction_id, m.kind, m.rfc_message_id, m.in_reply_to, "
+            "m.refs, m.from_addr, m.to_addr, m.subject, m.body, m.attempts, "
+            "c.brand_display_name AS from_name, COALESCE(s.smtp_url, '') AS smtp_url FROM "
+            "mail_messages m JOIN clients c ON c.id = m.client_id LEFT JOIN mail_settings s ON "
+            "s.client_id = m.client_id WHERE m.id = $1",
+            json_pack("[I]", (json_int_t)store__int(r, "id")), &row);
+        if (rc)
+            break;
+        json_array_append_new(*out, row);
+    }
+    json_decref(ids);
+    if (rc) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int store_mail_outbox_result(store_tx *tx, int64_t id, const char *me, int ok, int permanent,
+                             const char *error, int64_t retry_base_ms)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx,
+                       "SELECT client_id, interaction_id, attempts FROM mail_messages WHERE id = "
+                       "$1 AND lease_owner = $2 AND status = 'queued'",
+                       json_pack("[Is]", (json_int_t)id, me), &row);
+    if (rc == CD_ENOTFOUND)
+        return 0; /* the lease was lost meanwhile: whoever holds it now decides */
+    if (rc)
+        return rc;
+    int64_t client = store__int(row, "client_id"), interaction = store__int(row, "interaction_id");
+    int64_t attempts = store__int(row, "attempts");
+    json_decref(row);
+    const char *status = ok                                             ? "sent"
+                         : permanent || attempts >= OUTBOX_MAX_ATTEMPTS ? "failed"
+                                                                        : "queued";
+    int64_t delay = retry_base_ms;
+    for (int64_t k = 1; k < attempts && delay < 3600 * 1000; k++)
+        delay *= 2;
+    if (delay > 3600 * 1000)
+        delay = 3600 * 1000;
+    rc = store__exec(tx,
+                     "UPDATE mail_messages SET status = $1, last_error = $2, lease_owner = NULL, "
+                     "lease_until = 0, next_attempt_at = $3, sent_at = $4, updated_at = $5 WHERE "
+                     "id = $6",
+                     json_pack("[ssIoII]", status,
+                               ok      ? ""
+                               : error ? error
+                                       : "",
+                               (json_int_t)(tx->now + delay),
+                               ok ? json_integer(tx->now) : json_null(), (json_int_t)tx->now,
+                               (json_int_t)id),
+                     NULL);
+    if (!rc && interaction && strcmp(status, "queued") != 0) {
+        json_t *ev =
+            ok ? json_pack("{s:I}", "email_id", (json_int_t)id)
+               : json_pack("{s:I, s:s}", "email_id", (json_int_t)id, "reason", error ? error : "");
+        rc = store__event(tx, client, interaction, ok ? "email_sent" : "email_failed", NULL, ev);
+        json_decref(ev);
+    }
+    return rc;
 }

@@ -14,12 +14,23 @@
 3. Attachments over the client's size limit are listed but not kept; a
    bounce is recorded, not opened as an interaction; unknown clients and
    empty input get the sysexits an MTA understands.
+4. Out, with a real SMTP server (aiosmtpd, started here): an agent's reply
+   goes out once with the brand's From and signature, our Message-ID,
+   In-Reply-To, References and the subject token, and the customer's answer
+   to it threads back; the status is visible per email; the automatic
+   acknowledgement carries Auto-Submitted, is never sent to automatic mail
+   and is rate-limited per sender; a refused recipient fails with the
+   reason; a server that is down is retried with backoff until it is up;
+   with two servers on one store every email is sent exactly once.
 
 Ends with `N passed, N failed`.
 """
+import email
+import email.policy
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -231,6 +242,173 @@ def main():
     check("another client's agent gets 404 for the emails", st == 404, st)
     st, _ = call(tok, "GET", API + "/clients/%d/mail" % cid)
     check("and for the mail settings", st == 404, st)
+
+    sending(cid, iid)
+
+
+class Sink:
+    """A real SMTP server on a loopback port, collecting what it receives."""
+
+    def __init__(self):
+        try:
+            from aiosmtpd.controller import Controller
+        except ImportError:  # a Python other than Debian's runs the tests
+            sys.path.append("/usr/lib/python3/dist-packages")
+            from aiosmtpd.controller import Controller
+        self.got = []
+        self.refuse = set()
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.ctl = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.ctl.start()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 <%s>: no such user" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.got.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def stop(self):
+        self.ctl.stop()
+
+
+def wait_for(pred, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    return pred()
+
+
+def emails(iid):
+    return must(admin("GET", API + "/interactions/%d/emails" % iid), 200, "emails")["items"]
+
+
+def outbound(iid):
+    return [e for e in emails(iid) if e["direction"] == "outbound"]
+
+
+def sending(cid, iid):
+    sink = Sink()
+    try:
+        send_tests(sink, cid, iid)
+    finally:
+        sink.stop()
+
+
+def send_tests(sink, cid, iid):
+    url = "smtp://127.0.0.1:%d" % sink.port
+    must(admin("PATCH", API + "/clients/%d/mail" % cid, {"smtp_url": url}), 200, "smtp_url")
+    must(admin("POST", API + "/interactions/%d/messages" % iid,
+               {"direction": "outbound", "body": "We will come on Friday."}), 201, "agent reply")
+    got = wait_for(lambda: sink.got)
+    check("the reply reaches the SMTP server", len(got) == 1, got)
+    if got:
+        frm, rcpt, msg = got[0]
+        check("to the customer, from the brand", rcpt == ["maria@example.org"] and
+              frm == "care@mail.test" and str(msg["From"]) == "Mail Co Care <care@mail.test>",
+              (frm, rcpt, str(msg["From"])))
+        check("with the subject token", str(msg["Subject"]) == "Re: [MC-%d] Meter reading" % iid,
+              str(msg["Subject"]))
+        check("answering the latest inbound email", str(msg["In-Reply-To"]) == "<m4@example.org>"
+              and "<m4@example.org>" in str(msg["References"]), (msg["In-Reply-To"],
+                                                                  msg["References"]))
+        mid = str(msg["Message-ID"])
+        check("with a Message-ID of ours", mid.startswith("<cd.%d." % iid), mid)
+        body = msg.get_body(("plain",)).get_content()
+        check("the text and the brand's signature", "We will come on Friday." in body and
+              "-- Mail Co Care" in body, body)
+        check("a reply is not marked automatic", msg["Auto-Submitted"] is None)
+        out = wait_for(lambda: [e for e in outbound(iid) if e["status"] == "sent"])
+        check("its status is sent in the API", len(out) == 1 and out[0]["attempts"] == 1, out)
+        rc, res, _ = ingest("mailco", mail("m8@example.org", "Re: Meter", "Thanks!",
+                                           extra="In-Reply-To: %s\n" % mid))
+        check("the customer's answer to it threads back", res.get("interaction_id") == iid and
+              res.get("matched_by") == "in-reply-to", res)
+
+    # Automatic acknowledgements.
+    must(admin("PATCH", API + "/clients/%d/mail" % cid,
+               {"auto_ack": True, "auto_ack_per_hour": 2}), 200, "auto_ack on")
+    del sink.got[:]
+    for k in range(3):
+        rc, res, _ = ingest("mailco", mail("bob%d@example.com" % k, "Question %d" % k, "Hello",
+                                           frm="Bob <bob@example.com>"))
+    with open(os.path.join(SRC, "tests/mail/corpus/autoreply.eml"), "rb") as f:
+        ingest("mailco", f.read())
+    with open(os.path.join(SRC, "tests/mail/corpus/list.eml"), "rb") as f:
+        ingest("mailco", f.read())
+    wait_for(lambda: len(sink.got) >= 2)
+    time.sleep(1.5)
+    acks = [g for g in sink.got]
+    check("two acknowledgements for three messages from one sender in an hour",
+          len(acks) == 2 and all(g[1] == ["bob@example.com"] for g in acks),
+          [(g[1], str(g[2]["Subject"])) for g in acks])
+    check("acknowledgements say Auto-Submitted: auto-replied",
+          all(str(g[2]["Auto-Submitted"]) == "auto-replied" for g in acks))
+    check("none to an auto-reply or a mailing list",
+          not any(g[1] in (["kim@example.com"], ["news@shop.example"]) for g in acks))
+
+    # A refused recipient fails for good, with the reason.
+    must(admin("PATCH", API + "/clients/%d/mail" % cid, {"auto_ack": False}), 200, "auto_ack off")
+    sink.refuse.add("nobody@example.com")
+    rc, res, _ = ingest("mailco", mail("n1@example.com", "Hi", "Hello",
+                                       frm="Nobody <nobody@example.com>"))
+    niid = res["interaction_id"]
+    must(admin("POST", API + "/interactions/%d/messages" % niid,
+               {"direction": "outbound", "body": "Hello back"}), 201, "reply to a refused address")
+    out = wait_for(lambda: [e for e in outbound(niid) if e["status"] == "failed"])
+    check("a refused recipient fails with the reason", len(out) == 1 and
+          "550" in out[0]["last_error"], outbound(niid))
+
+    # A server that is down: queued again with the reason, sent once it is up.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    must(admin("PATCH", API + "/clients/%d/mail" % cid, {"smtp_url": "smtp://127.0.0.1:%d" % dead}),
+         200, "smtp_url to a closed port")
+    del sink.got[:]
+    must(admin("POST", API + "/interactions/%d/messages" % iid,
+               {"direction": "outbound", "body": "Second try."}), 201, "reply while down")
+    out = wait_for(lambda: [e for e in outbound(iid) if e["status"] == "queued" and
+                            e["attempts"] >= 2 and e["last_error"]])
+    check("while the server is down the email stays queued, retried, with the reason",
+          len(out) == 1, outbound(iid))
+    must(admin("PATCH", API + "/clients/%d/mail" % cid, {"smtp_url": url}), 200, "server back")
+    out = wait_for(lambda: len([e for e in outbound(iid) if e["status"] == "sent"]) == 2 and
+                   [e for e in outbound(iid) if e["status"] == "sent"], 20)
+    check("once the server is up it is sent, once", len(out) == 2 and len(sink.got) == 1,
+          (outbound(iid), len(sink.got)))
+
+    # Two servers on one store: each email exactly once.
+    log = open(os.path.join(os.path.dirname(DB) if STORE == "sqlite" else "/tmp",
+                            "second-server.log"), "w")
+    srv = subprocess.Popen([BIN, "serve", "--db", DB, "--listen", "127.0.0.1:0", "--web",
+                            os.path.join(SRC, "web"), "--key-file", KEY_FILE],
+                           stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        srv.stdout.readline()
+        del sink.got[:]
+        for k in range(12):
+            must(admin("POST", API + "/interactions/%d/messages" % iid,
+                       {"direction": "outbound", "body": "Update %d" % k}), 201, "reply %d" % k)
+        wait_for(lambda: len([e for e in outbound(iid) if e["status"] == "sent"]) == 14, 30)
+        time.sleep(1.5)
+        ids = [str(g[2]["Message-ID"]) for g in sink.got]
+        check("two servers send each of 12 emails exactly once",
+              len(ids) == 12 and len(set(ids)) == 12, sorted(ids))
+    finally:
+        srv.terminate()
+        srv.wait(timeout=15)
 
 
 if __name__ == "__main__":
