@@ -18,6 +18,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_flow(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_mail_ingest(int argc, char **argv);
 
 /* Opens the store at target (creating var/ for the default SQLite file)
  * and applies pending migrations. Prints the reason on failure. */

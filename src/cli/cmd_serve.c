@@ -6,6 +6,7 @@
 #include "server/automation.h"
 #include "server/intents.h"
 #include "server/knowledge.h"
+#include "server/mailer.h"
 #include "server/router.h"
 #include "server/webhooks.h"
 #include "server/server.h"
@@ -172,6 +173,9 @@ int cmd_serve(int argc, char **argv)
         server_attach_router(srv, rt);
     else
         fprintf(stderr, "caredesk: routing could not start; serving without it\n");
+    mailer *outbox = NULL;
+    if (mailer_start(st, name, &outbox) != 0)
+        fprintf(stderr, "caredesk: the email sender could not start; serving without it\n");
     printf("listening on http://%s:%d\n", host, server_port(srv));
     fflush(stdout);
     sigwait(&set, &sig);
@@ -181,6 +185,7 @@ int cmd_serve(int argc, char **argv)
      * publishes on the server's streams), then the rest. */
     server_stop(srv, 10000);
     router_stop(rt);
+    mailer_stop(outbox);
     knowledge_stop(kb);
     intents_stop(models);
     webhooks_stop(hooks);

@@ -21,6 +21,7 @@ static const struct {
     {"audit", cmd_audit, "audit verify: check the audit log's hash chain"},
     {"migrate", cmd_migrate, "apply pending schema migrations"},
     {"keys", cmd_keys, "keys init | keys rotate: the key file sealing sensitive fields"},
+    {"mail-ingest", cmd_mail_ingest, "mail-ingest --client SLUG < MESSAGE: take in one email"},
     {"flow", cmd_flow, "flow lint FILE... | flow run FILE: check or try a guided workflow"},
 };
 
@@ -28,7 +29,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: caredesk COMMAND [options]   (caredesk COMMAND --help for more)\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nThe store defaults to %s (SQLite); --db postgresql://... uses PostgreSQL.\n",
             CLI_DEFAULT_DB);
 }

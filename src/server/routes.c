@@ -221,6 +221,17 @@ static const jschema_field follow_up_body[] = {
     {"due_at", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "or due at this time (epoch ms)"},
     STR("note", JS_REQUIRED, 4000, "what to do then"), END};
 
+static const jschema_field mail_settings_body[] = {
+    STR("ticket_prefix", 0, 16, "token of subjects, [PREFIX-123] (upper-case letters, digits)"),
+    {"max_attachment_bytes", JS_INT, 0, 0, 1LL << 30, 0, NULL, NULL,
+     "larger attachments are listed but not kept"},
+    {"auto_ack", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "acknowledge a new email interaction by email"},
+    STR("auto_ack_text", 0, 4000, "the acknowledgement's text"),
+    {"auto_ack_per_hour", JS_INT, 0, 0, 1000, 0, NULL, NULL,
+     "at most this many acknowledgements per sender and hour"},
+    STR("smtp_url", 0, 500, "smtp:// or smtps:// server for this client's mail"),
+    END};
+
 static const jschema_field required_skill_fields[] = {
     STR("name", JS_REQUIRED, 64, "skill or language"),
     {"level", JS_INT, JS_REQUIRED, 1, 5, 0, NULL, NULL, "minimum proficiency 1..5"},
@@ -404,6 +415,11 @@ const route routes[] = {
      "One client", NULL},
     {"GET", P "/clients/{client_id}/intent", api_client_intent, "client.read", 0, NULL, 0, NULL,
      200, "The client's intent settings and how its predictions fared", NULL},
+    {"GET", P "/clients/{client_id}/mail", api_mail_settings_get, "client.read", 0, NULL, 0, NULL,
+     200, "The client's email settings", NULL},
+    {"PATCH", P "/clients/{client_id}/mail", api_mail_settings_update, "client.write", R_WRITE,
+     mail_settings_body, 1, NULL, 200, "Change the client's email settings",
+     "{\"auto_ack\":true}"},
     {"PATCH", P "/clients/{client_id}", api_client_update, "client.write", R_WRITE, client_body, 1,
      NULL, 200, "Change a client", "{\"name\":\"Renamed\"}"},
 
@@ -466,6 +482,8 @@ const route routes[] = {
     {"POST", P "/interactions/{interaction_id}/messages", api_message_create, "message.write",
      R_WRITE, message_body, 0, NULL, 201, "Reply, add a note or record an inbound message",
      "{\"direction\":\"note\",\"body\":\"checked the account\"}"},
+    {"GET", P "/interactions/{interaction_id}/emails", api_email_list, "interaction.read", 0, NULL,
+     0, NULL, 200, "Email sent and received on the interaction, with delivery status", NULL},
     {"GET", P "/interactions/{interaction_id}/follow_ups", api_follow_up_list, "interaction.read",
      0, NULL, 0, NULL, 200, "Follow-ups scheduled on the interaction, soonest first", NULL},
     {"POST", P "/interactions/{interaction_id}/follow_ups", api_follow_up_create,

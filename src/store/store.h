@@ -377,6 +377,45 @@ int store_flow_session_children(store_tx *tx, int64_t parent, const char *status
 int store_flow_session_save(store_tx *tx, int64_t id, const char *state, const char *status,
                             const char *outcome);
 
+/* --- email ------------------------------------------------------------ */
+/* A client's mail settings: ticket_prefix (subject tokens "[PREFIX-123]";
+ * defaults to the slug upper-cased), max_attachment_bytes, auto_ack,
+ * auto_ack_text, auto_ack_per_hour, smtp_url. set merges in. */
+int store_mail_settings_get(store_tx *tx, int64_t client, json_t **out);
+int store_mail_settings_set(store_tx *tx, int64_t client, json_t *in, json_t **out);
+/* Ingests one message of client, parsed (m) from raw: keeps the raw
+ * message (redacted, content-addressed), stores it once per Message-ID,
+ * records a bounce on the outbound message it names, else threads it
+ * (In-Reply-To, References, then the subject token if the sender takes
+ * part) onto an interaction or starts one for the customer found or made
+ * by the sender's address, keeps attachments within the client's limit and
+ * queues the automatic acknowledgement. {outcome: created, threaded,
+ * duplicate, own, bounce; email_id, interaction_id, ...}. */
+struct mail_msg;
+int store_mail_ingest(store_tx *tx, int64_t client, const char *raw, size_t len,
+                      const struct mail_msg *m, json_t **out);
+/* Keeps only the raw message (when nothing else of it can be stored),
+ * with why. {outcome: kept, email_id}. */
+int store_mail_keep_raw(store_tx *tx, int64_t client, const char *raw, size_t len,
+                        const char *why, json_t **out);
+/* Every email of an interaction, oldest first, with its delivery status
+ * and attachments: {items, next_cursor}. */
+int store_mail_list(store_tx *tx, int64_t interaction, json_t **out);
+
+/* The outbox (system context): claims up to limit queued emails that are
+ * due, each under a lease for `me` until now + lease_ms (a conditional
+ * update: of several servers exactly one claims a row), with what sending
+ * needs: [{id, client_id, interaction_id, kind, rfc_message_id,
+ * in_reply_to, refs, from_name, from_addr, to_addr, subject, body,
+ * attempts, smtp_url}]. */
+int store_mail_outbox_claim(store_tx *tx, const char *me, int64_t lease_ms, int limit,
+                            json_t **out);
+/* Records a claimed email's outcome if `me` still holds it: sent; failed
+ * for good (permanent, or the 8th attempt) with error; or queued again
+ * after retry_base_ms doubled per attempt (at most an hour). */
+int store_mail_outbox_result(store_tx *tx, int64_t id, const char *me, int ok, int permanent,
+                             const char *error, int64_t retry_base_ms);
+
 /* --- audit and idempotency -------------------------------------------- */
 /* Appends one chained audit entry (the store calls this for every write;
  * exported for actions outside the store, such as logins). */

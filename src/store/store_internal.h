@@ -147,6 +147,10 @@ int store__sla_on(store_tx *tx, int64_t client, int64_t interaction, const char 
 /* CD_EINVAL (with the field at fault) unless cal is a valid calendar. */
 int store__calendar_check(store_tx *tx, json_t *cal);
 
+/* Email (store_mail.c): queues an agent's reply (a message row) on an
+ * email interaction for sending. */
+int store__mail_reply(store_tx *tx, int64_t client, int64_t interaction, json_t *message);
+
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);
 const char *store__str(json_t *obj, const char *key);
