@@ -202,6 +202,8 @@ static const jschema_field sla_policy_body[] = {
     {"targets", JS_ANY, JS_REQUIRED, 0, 0, 0, NULL, NULL,
      "{first_response|next_response|periodic_update|resolution: {minutes, business}}"},
     {"warn_share", JS_NUMBER, 0, 0, 1, 0, NULL, NULL, "share of a target after which to warn"},
+    {"escalation", JS_ANY, 0, 0, 0, 0, NULL, NULL,
+     "[{tier: team_lead|supervisor|client_contact, minutes, business}] from creation"},
     {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false: the policy does not apply"},
     END};
 
@@ -210,6 +212,7 @@ static const jschema_field sla_policy_patch[] = {
     {"position", JS_INT, 0, -1000000, 1000000, 0, NULL, NULL, "order"},
     {"conditions", JS_ANY, 0, 0, 0, 0, NULL, NULL, "conditions, replaced"},
     {"targets", JS_ANY, 0, 0, 0, 0, NULL, NULL, "targets, replaced"},
+    {"escalation", JS_ANY, 0, 0, 0, 0, NULL, NULL, "escalation tiers, replaced"},
     {"warn_share", JS_NUMBER, 0, 0, 1, 0, NULL, NULL, "share of a target after which to warn"},
     {"active", JS_BOOL, 0, 0, 0, 0, NULL, NULL, "false: the policy does not apply"},
     END};
@@ -256,6 +259,9 @@ static const jschema_field interaction_body[] = {
     ID_FIELD("preferred_agent_id", JS_NULLABLE, "agent offered it first, for a while"),
     END};
 
+static const char *const escalation_tiers[] = {"agent", "team_lead", "supervisor",
+                                               "client_contact", NULL};
+
 static const jschema_field interaction_patch[] = {
     ENUM("status", 0, lifecycle_statuses, "new status (transitions are checked)"),
     ENUM("priority", 0, priorities, "priority"),
@@ -265,6 +271,8 @@ static const jschema_field interaction_patch[] = {
     {"tags", JS_TAGS, 0, 0, 32, 64, NULL, NULL, "replaces the tags"},
     {"custom_fields", JS_MAP, 0, 0, 0, 0, NULL, NULL, "merged; null removes a key"},
     ID_FIELD("assignee_id", JS_NULLABLE, "agent serving the client, or null"),
+    ENUM("escalation_tier", 0, escalation_tiers,
+         "who has it: agent, team_lead, supervisor, client_contact"),
     {"version", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "fail with 409 unless still this version"},
     END};
 

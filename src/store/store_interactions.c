@@ -14,13 +14,15 @@
 #define INTERACTION_COLUMNS                                                                        \
     "id, client_id, customer_id, channel, status, priority, subject, queue, assignee_id, "         \
     "category, tags, custom_fields, version, created_at, updated_at, required_skills, "            \
-    "preferred_agent_id, sentiment_start, sentiment_end, sentiment_low"
+    "preferred_agent_id, sentiment_start, sentiment_end, sentiment_low, escalation_tier"
 #define MESSAGE_COLUMNS                                                                            \
     "id, interaction_id, client_id, direction, body, author_id, created_at, sentiment"
 
 static const char *const channels[] = {"email", "chat", "voice", "social", "web", NULL};
 static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
 static const char *const directions[] = {"inbound", "outbound", "note", NULL};
+static const char *const escalation_tiers[] = {"agent", "team_lead", "supervisor",
+                                               "client_contact", NULL};
 
 #define MESSAGE_MAX_BYTES (256 * 1024)
 
@@ -187,6 +189,11 @@ static int check_fields(store_tx *tx, json_t *in)
                            "urgent");
     if (json_object_get(in, "status") && !lifecycle_status_valid(store__str(in, "status")))
         return store__fail(tx, CD_EINVAL, "status", "status is not known");
+    if (json_object_get(in, "escalation_tier") &&
+        !one_of(escalation_tiers, store__str(in, "escalation_tier")))
+        return store__fail(tx, CD_EINVAL, "escalation_tier",
+                           "escalation_tier must be agent, team_lead, supervisor or "
+                           "client_contact");
     return 0;
 }
 
@@ -498,12 +505,14 @@ static int interaction_write(store_tx *tx, int64_t id, json_t *next, int64_t old
         store__exec(tx,
                     "UPDATE interactions SET status = $1, priority = $2, subject = $3, queue = $4, "
                     "assignee_id = $5, category = $6, tags = $7, custom_fields = $8, "
-                    "version = version + 1, updated_at = $9 WHERE id = $10 AND version = $11",
-                    json_pack("[OOOOOOssIII]", json_object_get(next, "status"),
+                    "version = version + 1, updated_at = $9, escalation_tier = $12 "
+                    "WHERE id = $10 AND version = $11",
+                    json_pack("[OOOOOOssIIIO]", json_object_get(next, "status"),
                               json_object_get(next, "priority"), json_object_get(next, "subject"),
                               json_object_get(next, "queue"), json_object_get(next, "assignee_id"),
                               json_object_get(next, "category"), tags, fields, (json_int_t)tx->now,
-                              (json_int_t)id, (json_int_t)old_version),
+                              (json_int_t)id, (json_int_t)old_version,
+                              json_object_get(next, "escalation_tier")),
                     &changed);
     if (!rc && changed != 1)
         rc = store__fail(tx, CD_ECONFLICT, "version", "the interaction changed meanwhile");
@@ -541,6 +550,9 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
     if (!rc && is_done(store__str(next, "status")) &&
         (!is_done(store__str(cur, "status")) || json_object_get(after, "category")))
         rc = store__intent_resolved(tx, client, id, next);
+    if (!rc && json_object_get(after, "escalation_tier"))
+        rc = store__escalated(tx, client, id, store__str(before, "escalation_tier"),
+                              store__str(after, "escalation_tier"));
     if (!rc) {
         json_t *details = json_pack("{s:O, s:O}", "before", before, "after", after);
         rc = store__sla_on(tx, client, id, "updated", details);

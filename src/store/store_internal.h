@@ -144,6 +144,10 @@ int store__rules_fire(store_tx *tx, int64_t client, int64_t interaction, const c
  * "customer_message", "updated" (change: {before, after}). */
 int store__sla_on(store_tx *tx, int64_t client, int64_t interaction, const char *what,
                   json_t *change);
+/* Records an escalation from tier `from` to `to`, early, on time or late
+ * against the interaction's SLA policy (event "escalated"). */
+int store__escalated(store_tx *tx, int64_t client, int64_t interaction, const char *from,
+                     const char *to);
 /* CD_EINVAL (with the field at fault) unless cal is a valid calendar. */
 int store__calendar_check(store_tx *tx, json_t *cal);
 

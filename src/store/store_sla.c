@@ -26,7 +26,8 @@
 
 #define POLICY_COLUMNS                                                                             \
     "id, client_id, name, position, conditions, targets, warn_share, active, version, "            \
-    "created_at, updated_at"
+    "created_at, updated_at, escalation"
+#define ESCALATION_GRACE_MS 60000 /* on time: within a minute (or a tenth of its delay) */
 #define CLOCK_COLUMNS                                                                              \
     "id, client_id, interaction_id, policy_id, policy_version, target, business, target_ms, "      \
     "warn_share, state, started_at, elapsed_ms, running_since, due_at, warn_at, warned, "          \
@@ -99,6 +100,7 @@ static int64_t after(const calendar *cal, int business, int64_t t, int64_t ms)
 
 static json_t *policy_shape(json_t *row)
 {
+    store__parse_column(row, "escalation", "[]");
     store__parse_column(row, "conditions", "{}");
     store__parse_column(row, "targets", "{}");
     json_object_set_new(row, "active", json_boolean(store__int(row, "active")));
@@ -120,6 +122,32 @@ static int check_policy(store_tx *tx, json_t *in)
         json_array_foreach (v, i, x)
             if (!json_is_string(x))
                 return store__fail(tx, CD_EINVAL, "conditions", "%s: a list of strings", k);
+    }
+    json_t *esc = json_object_get(in, "escalation"), *e;
+    size_t n;
+    double last = 0;
+    static const char *const tiers[] = {"team_lead", "supervisor", "client_contact", NULL};
+    int last_tier = -1;
+    if (esc && !json_is_array(esc))
+        return store__fail(tx, CD_EINVAL, "escalation",
+                           "escalation is a list of {tier, minutes, business}");
+    json_array_foreach (esc, n, e) {
+        const char *t = store__str(e, "tier");
+        int ti = -1;
+        for (int q = 0; t && tiers[q]; q++)
+            if (!strcmp(tiers[q], t))
+                ti = q;
+        double m = json_number_value(json_object_get(e, "minutes"));
+        if (ti < 0 || !json_is_number(json_object_get(e, "minutes")) || m <= 0)
+            return store__fail(tx, CD_EINVAL, "escalation",
+                               "escalation %zu: tier team_lead, supervisor or client_contact "
+                               "and minutes above 0",
+                               n + 1);
+        if (ti <= last_tier || m <= last)
+            return store__fail(tx, CD_EINVAL, "escalation",
+                               "escalation tiers go up in order, each later than the one before");
+        last_tier = ti;
+        last = m;
     }
     if (tg && (!json_is_object(tg) || !json_object_size(tg)))
         return store__fail(tx, CD_EINVAL, "targets", "targets name at least one target");
@@ -165,21 +193,26 @@ int store_sla_policy_create(store_tx *tx, json_t *in, json_t **out)
                       ? json_dumps(json_object_get(in, "conditions"), JSON_COMPACT | JSON_SORT_KEYS)
                       : strdup("{}");
     char *tg = json_dumps(json_object_get(in, "targets"), JSON_COMPACT | JSON_SORT_KEYS);
+    char *esc = json_object_get(in, "escalation")
+                    ? json_dumps(json_object_get(in, "escalation"), JSON_COMPACT)
+                    : NULL;
     json_t *ws = json_object_get(in, "warn_share");
     rc = conds && tg ? store__q1(tx,
                                  "INSERT INTO sla_policies (client_id, name, position, conditions, "
-                                 "targets, warn_share, active, version, created_at, updated_at) "
-                                 "VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING id",
-                                 json_pack("[IsIssfiI]", (json_int_t)client,
+                                 "targets, warn_share, active, version, created_at, updated_at, "
+                                 "escalation) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9) "
+                                 "RETURNING id",
+                                 json_pack("[IsIssfiIs]", (json_int_t)client,
                                            store__str(in, "name") ? store__str(in, "name") : "",
                                            (json_int_t)store__int(in, "position"), conds, tg,
                                            ws ? json_number_value(ws) : 0.8,
                                            json_is_false(json_object_get(in, "active")) ? 0 : 1,
-                                           (json_int_t)tx->now),
+                                           (json_int_t)tx->now, esc ? esc : "[]"),
                                  &row)
                      : CD_ENOMEM;
     free(conds);
     free(tg);
+    free(esc);
     if (rc)
         return rc;
     int64_t id = store__int(row, "id");
@@ -210,8 +243,8 @@ int store_sla_policy_update(store_tx *tx, int64_t id, json_t *patch, json_t **ou
         store__sqlb_param(&b, ", warn_share = $?", json_real(json_number_value(v)));
     if ((v = json_object_get(patch, "active")))
         store__sqlb_param(&b, ", active = $?", json_integer(json_is_true(v)));
-    static const char *const cols[] = {"conditions", "targets"};
-    for (int i = 0; i < 2; i++)
+    static const char *const cols[] = {"conditions", "targets", "escalation"};
+    for (int i = 0; i < 3; i++)
         if ((v = json_object_get(patch, cols[i]))) {
             char set[40], *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
             snprintf(set, sizeof set, ", %s = $?", cols[i]);
@@ -782,4 +815,51 @@ int store_sla_report(store_tx *tx, json_t *query, json_t **out)
     json_decref(groups);
     *out = json_pack("{s:I, s:s, s:o}", "client_id", (json_int_t)client, "by", by, "groups", list);
     return *out ? 0 : CD_ENOMEM;
+}
+
+/* --- escalation ------------------------------------------------------------ */
+
+int store__escalated(store_tx *tx, int64_t client, int64_t interaction, const char *from,
+                     const char *to)
+{
+    json_t *it = NULL, *policy = NULL, *row = NULL, *due = json_null();
+    const char *timing = "unscheduled";
+    int rc = store_interaction_get(tx, interaction, &it);
+    if (rc)
+        return rc;
+    /* The policy its clocks run under, else the one that matches now. */
+    if (!store__q1(tx,
+                   "SELECT policy_id FROM sla_clocks WHERE interaction_id = $1 ORDER BY id "
+                   "LIMIT 1",
+                   json_pack("[I]", (json_int_t)interaction), &row))
+        store_sla_policy_get(tx, store__int(row, "policy_id"), &policy);
+    json_decref(row);
+    if (!policy)
+        rc = match_policy(tx, client, it, &policy);
+    json_t *e;
+    size_t i;
+    json_array_foreach (json_object_get(policy, "escalation"), i, e) {
+        if (strcmp(store__str(e, "tier") ?: "", to ? to : "") != 0)
+            continue;
+        calendar *cal = client_calendar(tx, client);
+        int64_t ms = (int64_t)llround(json_number_value(json_object_get(e, "minutes")) * 60000);
+        int64_t at = after(cal, json_is_true(json_object_get(e, "business")),
+                           store__int(it, "created_at"), ms);
+        calendar_free(cal);
+        json_decref(due);
+        due = json_integer(at);
+        int64_t grace = ms / 10 < ESCALATION_GRACE_MS ? ms / 10 : ESCALATION_GRACE_MS;
+        timing = tx->now < at - grace ? "early" : tx->now > at + grace ? "late" : "on_time";
+    }
+    if (!rc) {
+        json_t *ev = json_pack("{s:s?, s:s?, s:O, s:s, s:O}", "from", from, "to", to, "due_at",
+                               due, "timing", timing, "policy_id",
+                               policy ? json_object_get(policy, "id") : json_null());
+        rc = store__event(tx, client, interaction, "escalated", NULL, ev);
+        json_decref(ev);
+    }
+    json_decref(due);
+    json_decref(policy);
+    json_decref(it);
+    return rc;
 }

@@ -205,7 +205,35 @@ def main():
     check("resolving fulfils the resolution clock", clocks(u)["resolution"]["state"] in
           ("fulfilled", "breached"), clocks(u))
 
-    # 5. The report.
+    # 5. Escalation tiers, judged against the policy.
+    esc = must(call("POST", API + "/sla/policies", {
+        "client_id": A, "name": "Escalating", "position": 0, "conditions": {"channel": ["social"]},
+        "targets": {"resolution": {"minutes": 600, "business": False}},
+        "escalation": [{"tier": "team_lead", "minutes": 0.01, "business": False},
+                       {"tier": "supervisor", "minutes": 60, "business": False}]}), 201,
+        "a policy with escalation tiers")
+    r = call("POST", API + "/sla/policies", {
+        "client_id": A, "name": "bad", "targets": {"resolution": {"minutes": 5}},
+        "escalation": [{"tier": "supervisor", "minutes": 5}, {"tier": "team_lead", "minutes": 9}]})
+    check("escalation tiers must go up in order", r.status == 422, dict(r))
+    s1 = must(call("POST", API + "/interactions", {"client_id": A, "channel": "social"}), 201,
+              "a social interaction")["id"]
+    must(call("PATCH", API + "/interactions/%d" % s1, {"escalation_tier": "supervisor"}), 200,
+         "straight to a supervisor")
+    time.sleep(1.2)
+    must(call("PATCH", API + "/interactions/%d" % s1, {"escalation_tier": "team_lead"}), 200,
+         "then a team lead")
+    must(call("PATCH", API + "/interactions/%d" % s1, {"escalation_tier": "client_contact"}), 200,
+         "then the client's contact")
+    ev = [e["after_json"] for e in reversed(events(s1, "escalated"))]
+    check("each escalation is recorded early, late or unscheduled against the policy",
+          [(e["to"], e["timing"]) for e in ev] == [("supervisor", "early"), ("team_lead", "late"),
+                                                    ("client_contact", "unscheduled")]
+          and ev[0]["policy_id"] == esc["id"] and isinstance(ev[0]["due_at"], int), ev)
+    r = call("PATCH", API + "/interactions/%d" % s1, {"escalation_tier": "ceo"})
+    check("an unknown tier is refused", r.status == 400, dict(r))
+
+    # 6. The report.
     rep = call("GET", API + "/reports/sla?client_id=%d&by=priority" % A)
     groups = {g["priority"]: g for g in rep.get("groups", [])}
     check("the report counts met and breached first responses by priority",
@@ -214,8 +242,8 @@ def main():
     check("with median and p90 times", isinstance(
         groups.get("urgent", {}).get("first_response", {}).get("median_ms"), int), rep)
     rep = call("GET", API + "/reports/sla?client_id=%d&by=policy" % A)
-    check("and by policy", {g["policy"] for g in rep.get("groups", [])} <= {"Urgent", "Normal"}
-          and rep.get("groups"), rep)
+    check("and by policy", {g["policy"] for g in rep.get("groups", [])} <= {
+        "Urgent", "Normal", "Escalating"} and rep.get("groups"), rep)
     rep = call("GET", API + "/reports/sla?client_id=%d&by=day" % A)
     check("and by day", all(len(g["day"]) == 10 for g in rep.get("groups", [])), rep)
 
