@@ -10,62 +10,22 @@ supervisor view counts "today" from midnight in the client's time zone.
 
 Ends with `N passed, N failed`.
 """
-import http.client
-import json
 import os
 import subprocess
-import sys
 import time
-import urllib.parse
 
-URL = os.environ["CAREDESK_URL"]
+from apitest import API, check, finish, must, until, call
+
 ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
 BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
-API = "/api/v1"
-PASSED = FAILED = 0
 
 
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("PASS " + name)
-    else:
-        FAILED += 1
-        print("FAIL %s -- %s" % (name, str(detail)[:600]))
-    sys.stdout.flush()
-    return ok
 
 
-class Resp(dict):
-    status = 0
 
 
-def call(token, method, path, body=None):
-    u = urllib.parse.urlsplit(URL)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    headers = {"Authorization": "Bearer " + token}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    c.request(method, path, data, headers)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    out = Resp()
-    v = json.loads(raw) if raw else {}
-    if isinstance(v, dict):
-        out.update(v)
-    out.status = r.status
-    return out
 
-
-def must(r, status, what):
-    if not check("%s (HTTP %d)" % (what, status), r.status == status, "%d %s" % (r.status, dict(r))):
-        raise SystemExit("cannot go on: " + what)
-    return r
 
 
 def offers(token):
@@ -155,9 +115,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit as e:
-        print(e)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED or not PASSED else 0)
+    finish(main)

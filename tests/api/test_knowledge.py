@@ -12,13 +12,10 @@ database keeps its own index current with the first one's writes.
 
 Ends with `N passed, N failed`.
 """
-import http.client
-import json
 import os
 import subprocess
-import sys
-import time
-import urllib.parse
+
+from apitest import API, check, finish, must, until, call
 
 URL = os.environ["CAREDESK_URL"]
 ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
@@ -26,52 +23,13 @@ BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
 SRC = os.environ["CAREDESK_SRC"]
 STORE = os.environ.get("CAREDESK_STORE", "sqlite")
-API = "/api/v1"
-PASSED = FAILED = 0
 
 
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("PASS " + name)
-    else:
-        FAILED += 1
-        print("FAIL %s -- %s" % (name, str(detail)[:700]))
-    sys.stdout.flush()
-    return ok
 
 
-class Resp(dict):
-    status = 0
 
 
-def call(token, method, path, body=None, url=URL, query=None):
-    u = urllib.parse.urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    headers = {"Authorization": "Bearer " + token}
-    if query:
-        path += "?" + urllib.parse.urlencode(query)
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    c.request(method, path, data, headers)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    out = Resp()
-    v = json.loads(raw) if raw else {}
-    if isinstance(v, dict):
-        out.update(v)
-    out.status = r.status
-    return out
 
-
-def must(r, status, what):
-    if not check("%s (HTTP %d)" % (what, status), r.status == status, "%d %s" % (r.status, dict(r))):
-        raise SystemExit("cannot go on: " + what)
-    return r
 
 
 def search(token, client, q, url=URL, **kw):
@@ -83,14 +41,6 @@ def ids(r):
     return [h["article_id"] for h in r.get("items", [])]
 
 
-def until(fn, seconds=5.0):
-    """Polls fn until it returns a true value (or time is up); returns the last value."""
-    deadline = time.time() + seconds
-    v = fn()
-    while not v and time.time() < deadline:
-        time.sleep(0.1)
-        v = fn()
-    return v
 
 
 def user(email, role, clients):
@@ -209,9 +159,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit as e:
-        print(e)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED or not PASSED else 0)
+    finish(main)

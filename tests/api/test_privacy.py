@@ -26,77 +26,31 @@ inbound messages are scored for sentiment.
 Ends with `N passed, N failed`.
 """
 import glob
-import http.client
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
 
-URL = os.environ["CAREDESK_URL"]
-ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
+from apitest import API, admin, call, check, finish, must, until
+
 BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
 KEY_FILE = os.environ["CAREDESK_KEY_FILE"]
 LOG = os.environ["CAREDESK_LOG"]
 PGDIR = os.environ.get("CAREDESK_PGDIR", "")
 SRC = os.environ["CAREDESK_SRC"]
-API = "/api/v1"
-
-PASSED = FAILED = 0
 
 
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("PASS " + name)
-    else:
-        FAILED += 1
-        print("FAIL %s -- %s" % (name, str(detail)[:600]))
-    sys.stdout.flush()
-    return ok
 
 
-class Resp(dict):
-    status = 0
 
 
-def call(token, method, path, body=None, url=URL):
-    u = urllib.parse.urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    headers = {"Authorization": "Bearer " + token}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    c.request(method, path, data, headers)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    out = Resp()
-    try:
-        v = json.loads(raw) if raw else {}
-        if isinstance(v, dict):
-            out.update(v)
-        else:
-            out["_"] = v
-    except ValueError:
-        out["_raw"] = raw
-    out.status = r.status
-    return out
 
 
-def admin(method, path, body=None):
-    return call(ADMIN, method, path, body)
 
 
-def must(r, status, what):
-    if not check("%s (HTTP %d)" % (what, status), r.status == status, "%d %s" % (r.status, dict(r))):
-        raise SystemExit("cannot go on: " + what)
-    return r
 
 
 def cli(*args):
@@ -410,9 +364,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit as e:
-        print(e)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED or not PASSED else 0)
+    finish(main)

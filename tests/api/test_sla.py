@@ -13,68 +13,20 @@ Targets here are fractions of a minute so the test runs in seconds.
 
 Ends with `N passed, N failed`.
 """
-import http.client
-import json
-import os
-import sys
 import time
-import urllib.parse
 
-URL = os.environ["CAREDESK_URL"]
-ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
-API = "/api/v1"
-PASSED = FAILED = 0
+from apitest import API, check, finish, must, until
+from apitest import admin as call
 
 
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("PASS " + name)
-    else:
-        FAILED += 1
-        print("FAIL %s -- %s" % (name, str(detail)[:800]))
-    sys.stdout.flush()
-    return ok
 
 
-class Resp(dict):
-    status = 0
 
 
-def call(method, path, body=None):
-    u = urllib.parse.urlsplit(URL)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    headers = {"Authorization": "Bearer " + ADMIN}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    c.request(method, path, data, headers)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    out = Resp()
-    v = json.loads(raw) if raw else {}
-    if isinstance(v, dict):
-        out.update(v)
-    out.status = r.status
-    return out
 
 
-def must(r, status, what):
-    if not check("%s (HTTP %d)" % (what, status), r.status == status, "%d %s" % (r.status, dict(r))):
-        raise SystemExit("cannot go on: " + what)
-    return r
 
 
-def until(fn, seconds=10.0):
-    deadline = time.time() + seconds
-    v = fn()
-    while not v and time.time() < deadline:
-        time.sleep(0.1)
-        v = fn()
-    return v
 
 
 def clocks(iid):
@@ -249,9 +201,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit as e:
-        print(e)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED or not PASSED else 0)
+    finish(main)

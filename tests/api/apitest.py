@@ -1,0 +1,96 @@
+"""What the API test scripts share: checks, HTTP calls, polling, the summary.
+
+A script imports what it needs (`from apitest import check, must, call, admin, until`),
+runs its checks, and ends with `finish(main)`, which prints `N passed, N failed` and
+exits 1 on any failure. The harness (tests/harness.py) sets CAREDESK_URL and
+CAREDESK_ADMIN_TOKEN. Standard library only.
+"""
+import http.client
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+URL = os.environ.get("CAREDESK_URL", "")
+ADMIN = os.environ.get("CAREDESK_ADMIN_TOKEN", "")
+API = "/api/v1"
+_count = {"passed": 0, "failed": 0}
+
+
+def check(name, ok, detail=""):
+    """Records one check; returns ok."""
+    if ok:
+        _count["passed"] += 1
+        print("PASS " + name)
+    else:
+        _count["failed"] += 1
+        print("FAIL %s -- %s" % (name, str(detail)[:800]))
+    sys.stdout.flush()
+    return ok
+
+
+class Resp(dict):
+    """A JSON answer (a dict) with its HTTP status."""
+    status = 0
+
+
+def call(token, method, path, body=None, url=None, query=None):
+    """One request as the bearer of token; the answer as a Resp."""
+    u = urllib.parse.urlsplit(url or URL)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    headers = {"Authorization": "Bearer " + token}
+    if query:
+        path += "?" + urllib.parse.urlencode(query)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    c.request(method, path, data, headers)
+    r = c.getresponse()
+    raw = r.read()
+    c.close()
+    out = Resp()
+    try:
+        v = json.loads(raw) if raw else {}
+        if isinstance(v, dict):
+            out.update(v)
+        else:
+            out["_"] = v
+    except ValueError:
+        out["_raw"] = raw
+    out.status = r.status
+    return out
+
+
+def admin(method, path, body=None, url=None, query=None):
+    """One request as the harness's administrator."""
+    return call(ADMIN, method, path, body, url, query)
+
+
+def must(r, status, what):
+    """Checks the status; a step the rest depends on ends the script if it fails."""
+    if not check("%s (HTTP %d)" % (what, status), r.status == status,
+                 "%d %s" % (r.status, dict(r))):
+        raise SystemExit("cannot go on: " + what)
+    return r
+
+
+def until(fn, seconds=8.0):
+    """Polls fn until it returns a true value or time is up; the last value."""
+    deadline = time.time() + seconds
+    v = fn()
+    while not v and time.time() < deadline:
+        time.sleep(0.1)
+        v = fn()
+    return v
+
+
+def finish(main):
+    """Runs main, prints the summary line, exits 1 on any failure."""
+    try:
+        main()
+    except SystemExit as e:
+        print(e)
+    print("%d passed, %d failed" % (_count["passed"], _count["failed"]))
+    sys.exit(1 if _count["failed"] or not _count["passed"] else 0)
