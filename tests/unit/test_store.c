@@ -9,6 +9,7 @@
 #include "core/cd_err.h"
 #include "store/store.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -309,6 +310,107 @@ static void test_idle_rules(void **state)
     }
 }
 
+static void reply_at(fixture *f, int64_t at, int64_t inter)
+{
+    json_t *m = json_pack("{s:s, s:s}", "direction", "outbound", "body", "reply"), *out = NULL;
+    store_tx *tx = sys_tx_at(f, at);
+    assert_int_equal(store_message_add(tx, inter, m, &out), 0);
+    assert_int_equal(store_commit(tx), 0);
+    json_decref(m);
+    json_decref(out);
+}
+
+static void resolve_at(fixture *f, int64_t at, int64_t inter)
+{
+    json_t *p = json_pack("{s:s}", "status", "resolved"), *out = NULL;
+    store_tx *tx = sys_tx_at(f, at);
+    assert_int_equal(store_interaction_update(tx, inter, p, &out), 0);
+    assert_int_equal(store_commit(tx), 0);
+    json_decref(p);
+    json_decref(out);
+}
+
+/* Fires what the scheduler finds due at `at`; returns how many fired. */
+static int sla_tick_at(fixture *f, int64_t at)
+{
+    json_t *due = NULL, *d;
+    size_t i;
+    int total = 0;
+    store_tx *tx = sys_tx_at(f, at);
+    assert_int_equal(store_sla_due(tx, 100, &due), 0);
+    json_array_foreach (due, i, d) {
+        int n = 0;
+        assert_int_equal(store_sla_fire(tx, json_integer_value(json_object_get(d, "id")), &n), 0);
+        total += n;
+    }
+    json_decref(due);
+    assert_int_equal(store_commit(tx), 0);
+    return total;
+}
+
+/* The SLA report against a hand-checked fixture: five interactions of one
+ * policy (first response 10 min, resolution 60 min, calendar time),
+ * answered after 2, 4, 6, 8 and 20 minutes (the last breached first) and
+ * three resolved after 30, 50 and 90 minutes (the last breached first, as
+ * did the two never resolved). First responses: 4 met, 1 breached;
+ * nearest-rank median of 2, 4, 6, 8, 20 is 6 min, p90 20 min. Resolutions:
+ * 2 met, 3 breached; median of 30, 50, 90 is 50 min, p90 90 min. */
+static void test_sla_report_fixture(void **state)
+{
+    fixture *f = *state;
+    char js[512];
+    const int64_t t0 = 9000000, min = 60000;
+    int64_t it[5];
+    store_tx *tx = sys_tx_at(f, t0);
+    int64_t client = create(tx, store_client_create, "{\"slug\":\"sla-d\",\"name\":\"D\"}");
+    snprintf(js, sizeof js,
+             "{\"client_id\":%lld,\"name\":\"Std\",\"targets\":{\"first_response\":{\"minutes\":"
+             "10,\"business\":false},\"resolution\":{\"minutes\":60,\"business\":false}}}",
+             (long long)client);
+    create(tx, store_sla_policy_create, js);
+    assert_int_equal(store_commit(tx), 0);
+    for (int k = 0; k < 5; k++) {
+        tx = sys_tx_at(f, t0);
+        snprintf(js, sizeof js, "{\"client_id\":%lld,\"channel\":\"email\"}", (long long)client);
+        it[k] = create(tx, store_interaction_create, js);
+        assert_int_equal(store_commit(tx), 0);
+    }
+    reply_at(f, t0 + 2 * min, it[0]);
+    reply_at(f, t0 + 4 * min, it[1]);
+    reply_at(f, t0 + 6 * min, it[2]);
+    reply_at(f, t0 + 8 * min, it[3]);
+    /* Warnings come at 80%: the four answered did not run that long; the
+     * fifth warns now. */
+    assert_int_equal(sla_tick_at(f, t0 + 8 * min + 1), 1);
+    assert_int_equal(sla_tick_at(f, t0 + 11 * min), 1); /* it[4]'s first response breaches */
+    assert_int_equal(sla_tick_at(f, t0 + 11 * min), 0); /* once */
+    reply_at(f, t0 + 20 * min, it[4]);
+    resolve_at(f, t0 + 30 * min, it[0]);
+    resolve_at(f, t0 + 50 * min, it[1]);
+    sla_tick_at(f, t0 + 61 * min); /* the other resolutions breach */
+    resolve_at(f, t0 + 90 * min, it[2]);
+
+    json_t *q = json_pack("{s:I, s:s}", "client_id", (json_int_t)client, "by", "priority"), *r = NULL;
+    tx = sys_tx_at(f, t0 + 100 * min);
+    assert_int_equal(store_sla_report(tx, q, &r), 0);
+    store_rollback(tx);
+    json_t *g = json_array_get(json_object_get(r, "groups"), 0);
+    assert_int_equal(json_array_size(json_object_get(r, "groups")), 1);
+    assert_string_equal(json_string_value(json_object_get(g, "priority")), "normal");
+    json_t *fr = json_object_get(g, "first_response"), *res = json_object_get(g, "resolution");
+    assert_int_equal(json_integer_value(json_object_get(fr, "met")), 4);
+    assert_int_equal(json_integer_value(json_object_get(fr, "breached")), 1);
+    assert_int_equal(json_integer_value(json_object_get(fr, "median_ms")), 6 * min);
+    assert_int_equal(json_integer_value(json_object_get(fr, "p90_ms")), 20 * min);
+    assert_true(fabs(json_real_value(json_object_get(fr, "achievement")) - 0.8) < 1e-9);
+    assert_int_equal(json_integer_value(json_object_get(res, "met")), 2);
+    assert_int_equal(json_integer_value(json_object_get(res, "breached")), 3);
+    assert_int_equal(json_integer_value(json_object_get(res, "median_ms")), 50 * min);
+    assert_int_equal(json_integer_value(json_object_get(res, "p90_ms")), 90 * min);
+    json_decref(q);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_identity_resolution),
         cmocka_unit_test(test_audit_tamper),
         cmocka_unit_test(test_idle_rules),
+        cmocka_unit_test(test_sla_report_fixture),
     };
     if (sodium_init() < 0)
         return 1;
