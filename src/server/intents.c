@@ -69,6 +69,16 @@ static int predict(void *ctx, int64_t client, const char *text, char *category, 
     return rc;
 }
 
+static int model_ready(void *ctx, int64_t client)
+{
+    intents *in = ctx;
+    pthread_rwlock_rdlock(&in->lock);
+    model *md = find(in, client);
+    int ok = md && ready(md->m);
+    pthread_rwlock_unlock(&in->lock);
+    return ok;
+}
+
 /* Learns one example (write lock held). */
 static int learn(intents *in, int64_t client, const char *text, const char *category)
 {
@@ -220,7 +230,7 @@ int intents_start(store *st, intents **out, char *err, size_t errlen)
         return rc;
     }
     in->running = 1;
-    in->classifier = (store_classifier){predict, in};
+    in->classifier = (store_classifier){predict, model_ready, in};
     store_set_classifier(st, &in->classifier);
     *out = in;
     return 0;

@@ -59,6 +59,8 @@ int store_vault_reseal(store *s, const struct vault *v, int64_t now_ms, int64_t 
 typedef struct store_classifier {
     int (*predict)(void *ctx, int64_t client, const char *text, char *category, size_t cap,
                    double *confidence);
+    /* 1 if it has a model ready for the client (cheap; asked first). */
+    int (*ready)(void *ctx, int64_t client);
     void *ctx;
 } store_classifier;
 void store_set_classifier(store *s, const store_classifier *c);

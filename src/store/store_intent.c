@@ -43,7 +43,7 @@ int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, js
     char text[TEXT_MAX], category[INTENT_CATEGORY_CAP];
     double confidence = 0;
     json_t *cfg = NULL;
-    if (!c)
+    if (!c || (c->ready && !c->ready(c->ctx, client)))
         return 0;
     int rc = interaction_text(tx, id, row, text, sizeof text);
     if (rc)

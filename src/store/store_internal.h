@@ -29,6 +29,8 @@ struct store_tx {
     int64_t now;
     int write;
     int in_rules; /* rule actions are running: they fire no rules */
+    int64_t redact_client; /* the client whose redaction policy was read, and it */
+    unsigned redact_opts;
     char err_field[64];
     char err_msg[256];
 };

@@ -12,6 +12,10 @@
 int store__redact_opts(store_tx *tx, int64_t client_id, unsigned *opts)
 {
     json_t *row = NULL;
+    if (tx->redact_client == client_id && client_id) { /* asked already in this transaction */
+        *opts = tx->redact_opts;
+        return 0;
+    }
     int rc = store__q1(tx, "SELECT redact_emails, redact_phones FROM clients WHERE id = $1",
                        json_pack("[I]", (json_int_t)client_id), &row);
     *opts = 0;
@@ -22,6 +26,8 @@ int store__redact_opts(store_tx *tx, int64_t client_id, unsigned *opts)
     if (store__int(row, "redact_phones"))
         *opts |= REDACT_PHONE;
     json_decref(row);
+    tx->redact_client = client_id;
+    tx->redact_opts = *opts;
     return 0;
 }
 
