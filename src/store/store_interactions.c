@@ -600,6 +600,7 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
         return store__fail(tx, CD_ESTATE, "", "the interaction is closed");
     }
     int email = strcmp(store__str(cur, "channel"), "email") == 0;
+    int pending = strcmp(store__str(cur, "status"), "pending") == 0;
     json_decref(cur);
     rc = message_insert(tx, client, interaction_id, in, out);
     /* A reply on an email interaction goes out by email. */
@@ -608,6 +609,14 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
     if (!rc)
         rc = store__exec(tx, "UPDATE interactions SET updated_at = $1 WHERE id = $2",
                          json_pack("[II]", (json_int_t)tx->now, (json_int_t)interaction_id), NULL);
+    if (!rc && pending && strcmp(store__str(*out, "direction"), "inbound") == 0) {
+        /* The customer answered: the interaction is open again (its SLA
+         * clocks resume with the change). */
+        json_t *patch = json_pack("{s:s}", "status", "open"), *ignored = NULL;
+        rc = store_interaction_update(tx, interaction_id, patch, &ignored);
+        json_decref(patch);
+        json_decref(ignored);
+    }
     if (!rc && strcmp(store__str(*out, "direction"), "inbound") == 0)
         rc = store__sla_on(tx, client, interaction_id, "customer_message", NULL);
     else if (!rc && strcmp(store__str(*out, "direction"), "outbound") == 0)

@@ -221,6 +221,8 @@ int store_sla_policy_create(store_tx *tx, json_t *in, json_t **out)
     return rc ? rc : store_sla_policy_get(tx, id, out);
 }
 
+static int retarget_policy(store_tx *tx, int64_t client, json_t *policy);
+
 int store_sla_policy_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
 {
     json_t *cur = NULL, *v;
@@ -255,7 +257,11 @@ int store_sla_policy_update(store_tx *tx, int64_t id, json_t *patch, json_t **ou
     rc = store__sqlb_run(tx, &b, NULL);
     if (!rc)
         rc = store__audit(tx, "update", "sla_policy", id, client, NULL);
-    return rc ? rc : store_sla_policy_get(tx, id, out);
+    if (!rc)
+        rc = store_sla_policy_get(tx, id, out);
+    if (!rc)
+        rc = retarget_policy(tx, client, *out);
+    return rc;
 }
 
 int store_sla_policy_list(store_tx *tx, json_t *query, json_t **out)
@@ -527,6 +533,31 @@ static int clock_retarget(store_tx *tx, const calendar *cal, json_t *c, json_t *
         json_integer((int64_t)llround(json_number_value(json_object_get(t, "minutes")) * 60000)));
     json_object_set(c, "warn_share", json_object_get(policy, "warn_share"));
     return clock_write(tx, cal, c);
+}
+
+/* A policy changed: its open clocks take its new targets, keeping the
+ * time elapsed (an inactive policy leaves them as they are). */
+static int retarget_policy(store_tx *tx, int64_t client, json_t *policy)
+{
+    json_t *rows = NULL, *c;
+    size_t i;
+    if (!json_is_true(json_object_get(policy, "active")))
+        return 0;
+    int rc = store__q(tx,
+                      "SELECT " CLOCK_COLUMNS " FROM sla_clocks WHERE policy_id = $1 AND state IN "
+                      "('running', 'paused') ORDER BY id",
+                      json_pack("[O]", json_object_get(policy, "id")), &rows);
+    if (rc || !json_array_size(rows)) {
+        json_decref(rows);
+        return rc;
+    }
+    calendar *cal = client_calendar(tx, client);
+    json_array_foreach (rows, i, c)
+        if (!rc)
+            rc = clock_retarget(tx, cal, c, policy);
+    calendar_free(cal);
+    json_decref(rows);
+    return rc;
 }
 
 int store__sla_on(store_tx *tx, int64_t client, int64_t interaction, const char *what,

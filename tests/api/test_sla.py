@@ -122,6 +122,15 @@ def main():
     check("resuming keeps the elapsed time and pushes the due time out",
           c3["state"] == "running" and c3["due_at"] >= c1["started_at"] + 600 * 60000 + 900, c3)
 
+    must(call("PATCH", API + "/interactions/%d" % it, {"status": "pending"}), 200,
+         "pending again")
+    must(call("POST", API + "/interactions/%d/messages" % it, {"direction": "inbound",
+                                                               "body": "here is the info"}),
+         201, "the customer answers")
+    cur = call("GET", API + "/interactions/%d" % it)
+    check("a customer's answer reopens a pending interaction and its clocks run again",
+          cur.get("status") == "open" and clocks(it)["resolution"]["state"] == "running", cur)
+
     # 3. Priority change re-targets, keeping elapsed time.
     must(call("PATCH", API + "/interactions/%d" % it, {"priority": "urgent"}), 200, "urgent now")
     c4 = clocks(it)
@@ -184,6 +193,19 @@ def main():
           and ev[0]["policy_id"] == esc["id"] and isinstance(ev[0]["due_at"], int), ev)
     r = call("PATCH", API + "/interactions/%d" % s1, {"escalation_tier": "ceo"})
     check("an unknown tier is refused", r.status == 400, dict(r))
+
+    # A policy's new targets reach the clocks it runs, keeping elapsed time.
+    n2 = must(call("POST", API + "/interactions", {"client_id": A, "channel": "web"}), 201,
+              "another normal interaction")["id"]
+    before = clocks(n2)["resolution"]
+    must(call("PATCH", API + "/sla/policies/%d" % normal["id"], {"targets": {
+        "first_response": {"minutes": 60, "business": False},
+        "resolution": {"minutes": 700, "business": False}}}), 200, "the policy changes")
+    after_ = clocks(n2)
+    check("open clocks take the policy's new targets, keeping elapsed time",
+          after_["resolution"]["target_ms"] == 700 * 60000
+          and after_["resolution"]["policy_version"] == 2
+          and after_["resolution"]["elapsed_ms"] >= before["elapsed_ms"], after_)
 
     # 6. The report.
     rep = call("GET", API + "/reports/sla?client_id=%d&by=priority" % A)
