@@ -521,7 +521,7 @@ typedef int (*tx_fn)(store_tx *tx, void *arg);
 static int in_tx(imap_poller *p, tx_fn fn, void *arg)
 {
     int rc = CD_EBUSY;
-    for (int attempt = 0; attempt < 20 && rc == CD_EBUSY; attempt++) {
+    for (int attempt = 0; attempt < 3 && rc == CD_EBUSY; attempt++) {
         store_tx *tx = NULL;
         if (attempt)
             nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
@@ -558,7 +558,7 @@ static int receive(sess *s, int64_t client, const fetched *f, int *duplicate)
     if (rc)
         return fail(s, rc, "message UID %" PRId64 " cannot be read: %s", f->uid, cd_strerror(rc));
     char err[400] = "";
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int attempt = 0; attempt < 3; attempt++) {
         if (attempt)
             nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
         rc = store_mail_receive(s->p->st, now_ms(), client, f->raw, f->len, m, &out, err,

@@ -186,3 +186,38 @@ int store_imap_done(store_tx *tx, int64_t client, const char *me, const char *er
                                  (json_int_t)(tx->now + next_in_ms), (json_int_t)client, me),
                        NULL);
 }
+
+int store__imap_reseal(store_tx *tx, const vault *v, int64_t *count)
+{
+    json_t *rows = NULL, *row;
+    size_t i;
+    int rc = store__q(tx,
+                      "SELECT client_id, imap_password FROM mail_settings WHERE imap_password <> "
+                      "'' ORDER BY client_id",
+                      NULL, &rows);
+    json_array_foreach (rows, i, row) {
+        char ctx[64], *clear = NULL, *sealed = NULL;
+        int64_t client = store__int(row, "client_id");
+        if (rc)
+            break;
+        password_context(ctx, sizeof ctx, client);
+        rc = vault_unseal(v, ctx, store__str(row, "imap_password"), &clear);
+        if (rc)
+            rc = store__fail(tx, rc, "imap_password",
+                             "the IMAP password of client %lld does not open with the key file",
+                             (long long)client);
+        if (!rc)
+            rc = vault_seal(v, ctx, clear, strlen(clear), &sealed);
+        if (!rc)
+            rc = store__exec(tx, "UPDATE mail_settings SET imap_password = $1 WHERE client_id = $2",
+                             json_pack("[sI]", sealed, (json_int_t)client), NULL);
+        if (!rc)
+            ++*count;
+        if (clear)
+            sodium_memzero(clear, strlen(clear));
+        cd_free(clear);
+        cd_free(sealed);
+    }
+    json_decref(rows);
+    return rc;
+}

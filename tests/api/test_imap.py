@@ -419,6 +419,44 @@ def main(dc):
                   len(flags(dc, "userc", "Done")) == 2)
     check("stored messages are moved to the folder", ok,
           (subjects(cc), flags(dc, "userc", "INBOX"), flags(dc, "userc", "Done"), status(cc)))
+
+    # 7. Without a key file no password is stored; keys rotate seals it again.
+    env = {k: v for k, v in os.environ.items() if k != "CAREDESK_KEY_FILE"}
+    log = open(os.path.join(tempfile.gettempdir(), "caredesk-imap-nokey.log"), "w")
+    bare = subprocess.Popen([BIN, "serve", "--db", DB, "--listen", "127.0.0.1:0", "--web",
+                             os.path.join(SRC, "web")],
+                            stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    try:
+        line = bare.stdout.readline().strip()
+        if line.startswith("listening on "):
+            u = urllib.parse.urlsplit(line[len("listening on "):])
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+            c.request("PATCH", API + "/clients/%d/mail" % cc,
+                      json.dumps({"imap_password": "another-one"}),
+                      {"Authorization": "Bearer " + ADMIN, "Content-Type": "application/json"})
+            r = c.getresponse()
+            body = r.read().decode()
+            check("without a key file a password is refused, saying why",
+                  r.status == 409 and "key file" in body, (r.status, body))
+        else:
+            check("a server without a key file starts", False, line)
+    finally:
+        bare.terminate()
+        bare.wait(timeout=15)
+    p = subprocess.run([BIN, "keys", "rotate", "--db", DB, "--key-file", KEY_FILE, "--drop-old"],
+                       capture_output=True, text=True)
+    check("keys rotate seals the IMAP passwords again", p.returncode == 0, p.stderr)
+    fresh = start_server("caredesk-imap-rotated.log")
+    try:
+        fresh.stdout.readline()
+        append(dc, "userc", "INBOX", [message(33, "Lee <lee@example.org>")])
+        ok = wait_for(lambda: len(interactions(cc)) == 3, 20)
+        check("a server with the new key polls with the password sealed again", ok,
+              (subjects(cc), status(cc)))
+    finally:
+        fresh.terminate()
+        fresh.wait(timeout=15)
+
     with open(os.environ["CAREDESK_LOG"], errors="replace") as fh:
         log = fh.read()
     check("no password in the server's log", PASSWORD_A not in log and PASSWORD_C not in log)
