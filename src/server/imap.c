@@ -632,7 +632,7 @@ static int poll_box(sess *s, json_t *box, poll_result *res)
     }
     uids u = {.above = last};
     rc = command(s, on_search, &u, "UID SEARCH UID %" PRId64 ":*", last + 1);
-    if (!rc)
+    if (!rc && u.n > 1)
         qsort(u.v, u.n, sizeof *u.v, cmp_uid);
     for (size_t i = 0; !rc && i < u.n; i++) {
         if (i == PER_POLL) {
