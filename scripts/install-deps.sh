@@ -10,7 +10,7 @@ PKGS=(
   postgresql wrk curl python3
   clang libclang-rt-14-dev libpcre2-dev libstemmer-dev libcurl4-openssl-dev openssl
   python3-sklearn
-  libgmime-3.0-dev python3-aiosmtpd libpython3.11-testsuite
+  libgmime-3.0-dev python3-aiosmtpd libpython3.11-testsuite dovecot-imapd
   chromium nodejs npm
 )
 

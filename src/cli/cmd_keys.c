@@ -15,9 +15,9 @@ static void help(void)
     printf("usage: caredesk keys init [--key-file FILE]\n"
            "       caredesk keys rotate [--db TARGET] [--key-file FILE] [--drop-old]\n\n"
            "init    creates the key file (mode 0600) with one new key; never overwrites.\n"
-           "rotate  adds a new key, seals every sensitive value again with it, and with\n"
-           "        --drop-old then removes the older keys from the file. Restart the\n"
-           "        servers afterwards so they load the new key.\n"
+           "rotate  adds a new key, seals every sensitive value and IMAP password again\n"
+           "        with it, and with --drop-old then removes the older keys from the\n"
+           "        file. Restart the servers afterwards so they load the new key.\n"
            "  --db        SQLite file or postgresql:// URL (default %s)\n"
            "  --key-file  the key file (default %s)\n",
            CLI_DEFAULT_DB, CLI_DEFAULT_KEY_FILE);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EX_OK_ 0
 #define EX_USAGE_ 64
@@ -74,32 +75,20 @@ static int exit_for(int rc)
     }
 }
 
-/* One attempt in one transaction: the full ingest, or only the raw
- * message when full is 0. */
-static int ingest_once(store *st, const char *slug, const char *raw, size_t len, const mail_msg *m,
-                       int full, json_t **out)
+/* The client's id by its slug. */
+static int client_of(store *st, const char *slug, int64_t *client)
 {
     store_tx *tx = NULL;
-    int64_t client = 0;
-    int rc = cli_begin(st, 1, &tx);
+    int rc = cli_begin(st, 0, &tx);
     if (rc)
         return rc;
-    rc = store_client_by_slug(tx, slug, &client);
-    if (rc == CD_ENOTFOUND) {
+    rc = store_client_by_slug(tx, slug, client);
+    if (rc == CD_ENOTFOUND)
         fprintf(stderr, "caredesk: no client '%s'\n", slug);
-        store_rollback(tx);
-        return rc;
-    }
-    if (!rc)
-        rc = full ? store_mail_ingest(tx, client, raw, len, m, out)
-                  : store_mail_keep_raw(tx, client, raw, len, "the message could not be stored",
-                                        out);
-    if (rc) {
+    else if (rc)
         cli_report("mail-ingest", tx, rc);
-        store_rollback(tx);
-        return rc;
-    }
-    return store_commit(tx);
+    store_rollback(tx);
+    return rc;
 }
 
 int cmd_mail_ingest(int argc, char **argv)
@@ -169,17 +158,24 @@ int cmd_mail_ingest(int argc, char **argv)
         rc = CD_EIO;
         goto done;
     }
-    rc = ingest_once(st, slug, raw, len, m, 1, &out);
-    /* Data the store refuses: keep the raw message at least. */
+    int64_t client = 0;
+    rc = client_of(st, slug, &client);
+    if (rc)
+        goto done;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char err[600] = "";
+    rc = store_mail_receive(st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, client, raw,
+                            len, m, &out, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "caredesk: mail-ingest failed: %s\n", err);
+    /* Data the store refuses even as a raw copy. */
     if (rc == CD_EINVAL || rc == CD_ETOOBIG || rc == CD_ESTATE || rc == CD_ECONFLICT) {
-        rc = ingest_once(st, slug, raw, len, m, 0, &out);
-        if (rc && rc != CD_EBUSY && rc != CD_EIO && rc != CD_ENOTFOUND) {
-            store_close(st);
-            vault_free(v);
-            mail_free(m);
-            cd_free(raw);
-            return EX_DATAERR_;
-        }
+        store_close(st);
+        vault_free(v);
+        mail_free(m);
+        cd_free(raw);
+        return EX_DATAERR_;
     }
     if (!rc && out) {
         char *text = json_dumps(out, JSON_COMPACT);

@@ -4,6 +4,7 @@
 #include "core/sentiment.h"
 #include "core/vault.h"
 #include "server/automation.h"
+#include "server/imap.h"
 #include "server/intents.h"
 #include "server/knowledge.h"
 #include "server/mailer.h"
@@ -32,7 +33,8 @@ static void help(void)
            "  --lexicon   sentiment lexicons (default $CAREDESK_LEXICON, else the\n"
            "              project's lexicon/ that scripts/install-deps.sh fills)\n"
            "  --webhook-ca  CA bundle to verify webhook receivers with, instead of the\n"
-           "              system's (or $CAREDESK_WEBHOOK_CA)\n"
+           "              system's (or $CAREDESK_WEBHOOK_CA); IMAP servers too unless\n"
+           "              $CAREDESK_IMAP_CA names another\n"
            "  --quiet     no per-request log lines\n"
            "On start it prints 'listening on http://HOST:PORT'. SIGTERM or SIGINT stops\n"
            "it after the requests in flight finish.\n",
@@ -176,6 +178,17 @@ int cmd_serve(int argc, char **argv)
     mailer *outbox = NULL;
     if (mailer_start(st, name, &outbox) != 0)
         fprintf(stderr, "caredesk: the email sender could not start; serving without it\n");
+    imap_poller *mailboxes = NULL;
+    const char *imap_ca = getenv("CAREDESK_IMAP_CA");
+    imap_config icfg = {.name = name, .ca_file = imap_ca && *imap_ca ? imap_ca : webhook_ca};
+    if (getenv("CAREDESK_IMAP_WORKERS"))
+        icfg.workers = atoi(getenv("CAREDESK_IMAP_WORKERS"));
+    if (getenv("CAREDESK_IMAP_TIMEOUT_MS"))
+        icfg.timeout_ms = atoi(getenv("CAREDESK_IMAP_TIMEOUT_MS"));
+    if (getenv("CAREDESK_IMAP_IDLE_MS"))
+        icfg.idle_ms = atoi(getenv("CAREDESK_IMAP_IDLE_MS"));
+    if (imap_poller_start(st, &icfg, &mailboxes) != 0)
+        fprintf(stderr, "caredesk: the IMAP poller could not start; serving without it\n");
     printf("listening on http://%s:%d\n", host, server_port(srv));
     fflush(stdout);
     sigwait(&set, &sig);
@@ -186,6 +199,7 @@ int cmd_serve(int argc, char **argv)
     server_stop(srv, 10000);
     router_stop(rt);
     mailer_stop(outbox);
+    imap_poller_stop(mailboxes);
     knowledge_stop(kb);
     intents_stop(models);
     webhooks_stop(hooks);

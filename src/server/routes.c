@@ -224,6 +224,8 @@ static const jschema_field follow_up_body[] = {
     {"due_at", JS_INT, 0, 1, INT64_MAX, 0, NULL, NULL, "or due at this time (epoch ms)"},
     STR("note", JS_REQUIRED, 4000, "what to do then"), END};
 
+static const char *const imap_after[] = {"seen", "move", NULL};
+
 static const jschema_field mail_settings_body[] = {
     STR("ticket_prefix", 0, 16, "token of subjects, [PREFIX-123] (upper-case letters, digits)"),
     {"max_attachment_bytes", JS_INT, 0, 0, 1LL << 30, 0, NULL, NULL,
@@ -233,6 +235,15 @@ static const jschema_field mail_settings_body[] = {
     {"auto_ack_per_hour", JS_INT, 0, 0, 1000, 0, NULL, NULL,
      "at most this many acknowledgements per sender and hour"},
     STR("smtp_url", 0, 500, "smtp:// or smtps:// server for this client's mail"),
+    STR("imap_url", 0, 500,
+        "mailbox polled for this client's mail: imaps://HOST[:PORT]/MAILBOX, or imap:// "
+        "(STARTTLS, required unless the host is loopback); empty: not polled"),
+    STR("imap_user", 0, 254, "IMAP login"),
+    STR("imap_password", 0, 1024,
+        "IMAP password, kept sealed with the key file (refused without one); never shown"),
+    ENUM("imap_after", 0, imap_after, "after a message is stored: flag it \\Seen, or move it"),
+    STR("imap_move_to", 0, 254, "the folder messages are moved to (imap_after: move)"),
+    {"imap_poll_seconds", JS_INT, 0, 1, 86400, 0, NULL, NULL, "seconds between polls"},
     END};
 
 static const jschema_field required_skill_fields[] = {

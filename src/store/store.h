@@ -400,6 +400,14 @@ int store_mail_ingest(store_tx *tx, int64_t client, const char *raw, size_t len,
  * with why. {outcome: kept, email_id}. */
 int store_mail_keep_raw(store_tx *tx, int64_t client, const char *raw, size_t len,
                         const char *why, json_t **out);
+/* Receives one message for client the way every path that receives mail
+ * does (system context): store_mail_ingest in a transaction of its own,
+ * committed; when the store refuses the message as data, only its raw copy
+ * (store_mail_keep_raw) in another. Data errors (CD_EINVAL, CD_ETOOBIG,
+ * CD_ESTATE, CD_ECONFLICT) mean not even the raw copy could be kept; err
+ * (may be NULL) receives the store's reason. */
+int store_mail_receive(store *s, int64_t now_ms, int64_t client, const char *raw, size_t len,
+                       const struct mail_msg *m, json_t **out, char *err, size_t errlen);
 /* Every email of an interaction, oldest first, with its delivery status
  * and attachments: {items, next_cursor}. */
 int store_mail_list(store_tx *tx, int64_t interaction, json_t **out);
@@ -417,6 +425,28 @@ int store_mail_outbox_claim(store_tx *tx, const char *me, int64_t lease_ms, int 
  * after retry_base_ms doubled per attempt (at most an hour). */
 int store_mail_outbox_result(store_tx *tx, int64_t id, const char *me, int ok, int permanent,
                              const char *error, int64_t retry_base_ms);
+
+/* --- IMAP polling (system context) ------------------------------------- */
+/* A client's mailbox is polled when its mail settings have an imap_url
+ * (imap_user, imap_password sealed with the key file, imap_after seen or
+ * move, imap_move_to, imap_poll_seconds); the settings view shows
+ * imap_password_set and imap_status instead of the password. */
+
+/* Claims one mailbox that is due and not leased, for `me` until now +
+ * lease_ms (a conditional update: of several servers exactly one claims
+ * it). *out is NULL when none is due, else {client_id, imap_url,
+ * imap_user, imap_password (opened), imap_after, imap_move_to,
+ * imap_poll_seconds, uidvalidity, last_uid[, error]}; error says why the
+ * password could not be opened. */
+int store_imap_claim(store_tx *tx, const char *me, int64_t lease_ms, json_t **out);
+/* Records that every message up to last_uid of this UIDVALIDITY is stored
+ * and marked, and extends the lease; CD_ESTATE when `me` lost it. */
+int store_imap_advance(store_tx *tx, int64_t client, const char *me, int64_t uidvalidity,
+                       int64_t last_uid, int64_t lease_ms);
+/* Ends a poll: releases the lease, records error ("" when none) and the
+ * counts, and makes the mailbox due again in next_in_ms. */
+int store_imap_done(store_tx *tx, int64_t client, const char *me, const char *error,
+                    int64_t fetched, int64_t duplicates, int64_t next_in_ms);
 
 /* --- audit and idempotency -------------------------------------------- */
 /* Appends one chained audit entry (the store calls this for every write;

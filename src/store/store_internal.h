@@ -155,6 +155,13 @@ int store__calendar_check(store_tx *tx, json_t *cal);
 
 /* Email (store_mail.c): queues an agent's reply (a message row) on an
  * email interaction for sending. */
+/* IMAP settings (store_imap.c): checks the imap_* fields of in merged
+ * into cur and seals a new password in cur; shapes a settings row for the
+ * API (no password, imap_password_set, imap_status). */
+int store__imap_settings_check(store_tx *tx, int64_t client, json_t *in, json_t *cur);
+int store__imap_settings_shape(store_tx *tx, int64_t client, json_t *s);
+/* Seals every IMAP password again with v's active key (keys rotate). */
+int store__imap_reseal(store_tx *tx, const vault *v, int64_t *count);
 int store__mail_reply(store_tx *tx, int64_t client, int64_t interaction, json_t *message);
 
 /* Int from a JSON query, 0 when absent. */

@@ -20,7 +20,8 @@
     "next_attempt_at, last_error, sent_at, created_at, updated_at"
 #define SETTINGS_COLUMNS                                                                           \
     "client_id, ticket_prefix, max_attachment_bytes, auto_ack, auto_ack_text, "                    \
-    "auto_ack_per_hour, smtp_url, updated_at"
+    "auto_ack_per_hour, smtp_url, imap_url, imap_user, imap_password, imap_after, imap_move_to, "   \
+    "imap_poll_seconds, updated_at"
 
 /* --- settings ------------------------------------------------------------ */
 
@@ -41,16 +42,13 @@ static int settings_load(store_tx *tx, int64_t client, json_t **out)
     json_decref(row);
     for (char *p = prefix; *p; p++)
         *p = (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : (*p == '-' ? '\0' : *p);
-    *out =
-        json_pack("{s:I, s:s, s:I, s:i, s:s, s:i, s:s, s:n}", "client_id", (json_int_t)client,
-                  "ticket_prefix", prefix, "max_attachment_bytes", (json_int_t)10485760, "auto_ack",
-                  0, "auto_ack_text", "", "auto_ack_per_hour", 3, "smtp_url", "", "updated_at");
+    *out = json_pack("{s:I, s:s, s:I, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:n}",
+                     "client_id", (json_int_t)client, "ticket_prefix", prefix,
+                     "max_attachment_bytes", (json_int_t)10485760, "auto_ack", 0, "auto_ack_text",
+                     "", "auto_ack_per_hour", 3, "smtp_url", "", "imap_url", "", "imap_user", "",
+                     "imap_password", "", "imap_after", "seen", "imap_move_to", "",
+                     "imap_poll_seconds", 60, "updated_at");
     return *out ? 0 : CD_ENOMEM;
-}
-
-static void settings_shape(json_t *s)
-{
-    json_object_set_new(s, "auto_ack", json_boolean(store__int(s, "auto_ack")));
 }
 
 int store_mail_settings_get(store_tx *tx, int64_t client, json_t **out)
@@ -58,8 +56,14 @@ int store_mail_settings_get(store_tx *tx, int64_t client, json_t **out)
     int rc = store__client_check(tx, client);
     if (!rc)
         rc = settings_load(tx, client, out);
-    if (!rc)
-        settings_shape(*out);
+    if (!rc) {
+        json_object_set_new(*out, "auto_ack", json_boolean(store__int(*out, "auto_ack")));
+        rc = store__imap_settings_shape(tx, client, *out);
+    }
+    if (rc) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -88,22 +92,34 @@ int store_mail_settings_set(store_tx *tx, int64_t client, json_t *in, json_t **o
         return store__fail(tx, CD_EINVAL, "", "limits may not be negative");
     }
     static const char *const text[] = {"auto_ack_text", NULL};
-    rc = store__redact_fields(tx, client, cur, text, NULL);
+    rc = store__imap_settings_check(tx, client, in, cur);
+    if (!rc)
+        rc = store__redact_fields(tx, client, cur, text, NULL);
     if (!rc)
         rc = store__exec(
             tx,
             "INSERT INTO mail_settings (client_id, ticket_prefix, max_attachment_bytes, auto_ack, "
-            "auto_ack_text, auto_ack_per_hour, smtp_url, updated_at) VALUES ($1, $2, $3, $4, $5, "
-            "$6, $7, $8) ON CONFLICT (client_id) DO UPDATE SET ticket_prefix = $2, "
-            "max_attachment_bytes = $3, auto_ack = $4, auto_ack_text = $5, auto_ack_per_hour = "
-            "$6, smtp_url = $7, updated_at = $8",
-            json_pack("[IOIIOIOI]", (json_int_t)client, json_object_get(cur, "ticket_prefix"),
+            "auto_ack_text, auto_ack_per_hour, smtp_url, imap_url, imap_user, imap_password, "
+            "imap_after, imap_move_to, imap_poll_seconds, updated_at) VALUES ($1, $2, $3, $4, $5, "
+            "$6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (client_id) DO UPDATE SET "
+            "ticket_prefix = $2, max_attachment_bytes = $3, auto_ack = $4, auto_ack_text = $5, "
+            "auto_ack_per_hour = $6, smtp_url = $7, imap_url = $8, imap_user = $9, imap_password "
+            "= $10, imap_after = $11, imap_move_to = $12, imap_poll_seconds = $13, updated_at = "
+            "$14",
+            json_pack("[IOIIOIOOOOOOII]", (json_int_t)client,
+                      json_object_get(cur, "ticket_prefix"),
                       (json_int_t)store__int(cur, "max_attachment_bytes"),
                       (json_int_t)store__int(cur, "auto_ack"),
                       json_object_get(cur, "auto_ack_text"),
                       (json_int_t)store__int(cur, "auto_ack_per_hour"),
-                      json_object_get(cur, "smtp_url"), (json_int_t)tx->now),
+                      json_object_get(cur, "smtp_url"), json_object_get(cur, "imap_url"),
+                      json_object_get(cur, "imap_user"), json_object_get(cur, "imap_password"),
+                      json_object_get(cur, "imap_after"), json_object_get(cur, "imap_move_to"),
+                      (json_int_t)store__int(cur, "imap_poll_seconds"), (json_int_t)tx->now),
             NULL);
+    if (!rc)
+        rc = store__exec(tx, "UPDATE imap_state SET next_poll_at = 0 WHERE client_id = $1",
+                         json_pack("[I]", (json_int_t)client), NULL);
     json_decref(cur);
     if (!rc)
         rc = store__audit(tx, "update", "mail_settings", client, client, NULL);
@@ -569,6 +585,56 @@ int store_mail_keep_raw(store_tx *tx, int64_t client, const char *raw, size_t le
         *out = json_pack("{s:s, s:o}", "outcome", "kept", "email_id",
                          row ? json_integer(store__int(row, "id")) : json_null());
     json_decref(row);
+    return rc;
+}
+
+/* One attempt in one transaction: the full ingest, or only the raw message
+ * when full is 0. */
+static int receive_once(store *s, int64_t now_ms, int64_t client, const char *raw, size_t len,
+                        const mail_msg *m, int full, json_t **out, char *err, size_t errlen)
+{
+    store_ctx sys;
+    store_tx *tx = NULL;
+    store_ctx_system(&sys);
+    int rc = store_begin(s, &sys, now_ms, 1, &tx);
+    if (rc) {
+        snprintf(err, errlen, "%s", cd_strerror(rc));
+        return rc;
+    }
+    rc = full ? store_mail_ingest(tx, client, raw, len, m, out)
+              : store_mail_keep_raw(tx, client, raw, len, "the message could not be stored", out);
+    if (rc) {
+        const char *field = store_err_field(tx), *msg = store_err_message(tx);
+        snprintf(err, errlen, "%s%s%s%s%s%s", cd_strerror(rc), *field ? " (" : "", field,
+                 *field ? ")" : "", msg && *msg ? ": " : "", msg ? msg : "");
+        store_rollback(tx);
+        json_decref(*out);
+        *out = NULL;
+        return rc;
+    }
+    rc = store_commit(tx);
+    if (rc) {
+        snprintf(err, errlen, "%s", cd_strerror(rc));
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int store_mail_receive(store *s, int64_t now_ms, int64_t client, const char *raw, size_t len,
+                       const mail_msg *m, json_t **out, char *err, size_t errlen)
+{
+    char ignored[8];
+    if (!err) {
+        err = ignored;
+        errlen = sizeof ignored;
+    }
+    *out = NULL;
+    err[0] = '\0';
+    int rc = receive_once(s, now_ms, client, raw, len, m, 1, out, err, errlen);
+    /* Data the store refuses: keep the raw message at least. */
+    if (rc == CD_EINVAL || rc == CD_ETOOBIG || rc == CD_ESTATE || rc == CD_ECONFLICT)
+        rc = receive_once(s, now_ms, client, raw, len, m, 0, out, err, errlen);
     return rc;
 }
 

@@ -223,6 +223,8 @@ int store_vault_reseal(store *s, const vault *v, int64_t now_ms, int64_t *count,
         if (rc)
             break;
     }
+    if (!rc)
+        rc = store__imap_reseal(tx, v, count);
     if (!rc) {
         json_t *detail = json_pack("{s:s, s:I}", "active_key", vault_active_id(v), "values",
                                    (json_int_t)*count);
