@@ -244,6 +244,9 @@ static const jschema_field mail_settings_body[] = {
     ENUM("imap_after", 0, imap_after, "after a message is stored: flag it \\Seen, or move it"),
     STR("imap_move_to", 0, 254, "the folder messages are moved to (imap_after: move)"),
     {"imap_poll_seconds", JS_INT, 0, 1, 86400, 0, NULL, NULL, "seconds between polls"},
+    {"survey", JS_BOOL, 0, 0, 0, 0, NULL, NULL,
+     "email a satisfaction survey when an email interaction is resolved"},
+    STR("survey_text", 0, 4000, "the survey's text (a default when empty)"),
     END};
 
 static const jschema_field required_skill_fields[] = {

@@ -550,6 +550,10 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
     if (!rc && is_done(store__str(next, "status")) &&
         (!is_done(store__str(cur, "status")) || json_object_get(after, "category")))
         rc = store__intent_resolved(tx, client, id, next);
+    if (!rc && !strcmp(store__str(next, "status"), "resolved") &&
+        strcmp(store__str(cur, "status"), "resolved") != 0 &&
+        !strcmp(store__str(cur, "channel"), "email"))
+        rc = store__mail_survey(tx, client, id);
     if (!rc && json_object_get(after, "escalation_tier"))
         rc = store__escalated(tx, client, id, store__str(before, "escalation_tier"),
                               store__str(after, "escalation_tier"));

@@ -163,6 +163,9 @@ int store__imap_settings_shape(store_tx *tx, int64_t client, json_t *s);
 /* Seals every IMAP password again with v's active key (keys rotate). */
 int store__imap_reseal(store_tx *tx, const vault *v, int64_t *count);
 int store__mail_reply(store_tx *tx, int64_t client, int64_t interaction, json_t *message);
+/* Queues the client's satisfaction survey (if it wants one) for a resolved
+ * email interaction. */
+int store__mail_survey(store_tx *tx, int64_t client, int64_t interaction);
 
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);

@@ -21,7 +21,7 @@
 #define SETTINGS_COLUMNS                                                                           \
     "client_id, ticket_prefix, max_attachment_bytes, auto_ack, auto_ack_text, "                    \
     "auto_ack_per_hour, smtp_url, imap_url, imap_user, imap_password, imap_after, imap_move_to, "   \
-    "imap_poll_seconds, updated_at"
+    "imap_poll_seconds, updated_at, survey, survey_text"
 
 /* --- settings ------------------------------------------------------------ */
 
@@ -42,12 +42,13 @@ static int settings_load(store_tx *tx, int64_t client, json_t **out)
     json_decref(row);
     for (char *p = prefix; *p; p++)
         *p = (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : (*p == '-' ? '\0' : *p);
-    *out = json_pack("{s:I, s:s, s:I, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:n}",
+    *out = json_pack("{s:I, s:s, s:I, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:n, "
+                     "s:i, s:s}",
                      "client_id", (json_int_t)client, "ticket_prefix", prefix,
                      "max_attachment_bytes", (json_int_t)10485760, "auto_ack", 0, "auto_ack_text",
                      "", "auto_ack_per_hour", 3, "smtp_url", "", "imap_url", "", "imap_user", "",
                      "imap_password", "", "imap_after", "seen", "imap_move_to", "",
-                     "imap_poll_seconds", 60, "updated_at");
+                     "imap_poll_seconds", 60, "updated_at", "survey", 0, "survey_text", "");
     return *out ? 0 : CD_ENOMEM;
 }
 
@@ -58,6 +59,7 @@ int store_mail_settings_get(store_tx *tx, int64_t client, json_t **out)
         rc = settings_load(tx, client, out);
     if (!rc) {
         json_object_set_new(*out, "auto_ack", json_boolean(store__int(*out, "auto_ack")));
+        json_object_set_new(*out, "survey", json_boolean(store__int(*out, "survey")));
         rc = store__imap_settings_shape(tx, client, *out);
     }
     if (rc) {
@@ -91,7 +93,7 @@ int store_mail_settings_set(store_tx *tx, int64_t client, json_t *in, json_t **o
         json_decref(cur);
         return store__fail(tx, CD_EINVAL, "", "limits may not be negative");
     }
-    static const char *const text[] = {"auto_ack_text", NULL};
+    static const char *const text[] = {"auto_ack_text", "survey_text", NULL};
     rc = store__imap_settings_check(tx, client, in, cur);
     if (!rc)
         rc = store__redact_fields(tx, client, cur, text, NULL);
@@ -100,13 +102,14 @@ int store_mail_settings_set(store_tx *tx, int64_t client, json_t *in, json_t **o
             tx,
             "INSERT INTO mail_settings (client_id, ticket_prefix, max_attachment_bytes, auto_ack, "
             "auto_ack_text, auto_ack_per_hour, smtp_url, imap_url, imap_user, imap_password, "
-            "imap_after, imap_move_to, imap_poll_seconds, updated_at) VALUES ($1, $2, $3, $4, $5, "
-            "$6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (client_id) DO UPDATE SET "
+            "imap_after, imap_move_to, imap_poll_seconds, updated_at, survey, survey_text) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT "
+            "(client_id) DO UPDATE SET "
             "ticket_prefix = $2, max_attachment_bytes = $3, auto_ack = $4, auto_ack_text = $5, "
             "auto_ack_per_hour = $6, smtp_url = $7, imap_url = $8, imap_user = $9, imap_password "
             "= $10, imap_after = $11, imap_move_to = $12, imap_poll_seconds = $13, updated_at = "
-            "$14",
-            json_pack("[IOIIOIOOOOOOII]", (json_int_t)client,
+            "$14, survey = $15, survey_text = $16",
+            json_pack("[IOIIOIOOOOOOIIIO]", (json_int_t)client,
                       json_object_get(cur, "ticket_prefix"),
                       (json_int_t)store__int(cur, "max_attachment_bytes"),
                       (json_int_t)store__int(cur, "auto_ack"),
@@ -115,7 +118,8 @@ int store_mail_settings_set(store_tx *tx, int64_t client, json_t *in, json_t **o
                       json_object_get(cur, "smtp_url"), json_object_get(cur, "imap_url"),
                       json_object_get(cur, "imap_user"), json_object_get(cur, "imap_password"),
                       json_object_get(cur, "imap_after"), json_object_get(cur, "imap_move_to"),
-                      (json_int_t)store__int(cur, "imap_poll_seconds"), (json_int_t)tx->now),
+                      (json_int_t)store__int(cur, "imap_poll_seconds"), (json_int_t)tx->now,
+                      (json_int_t)store__int(cur, "survey"), json_object_get(cur, "survey_text")),
             NULL);
     if (!rc)
         rc = store__exec(tx, "UPDATE imap_state SET next_poll_at = 0 WHERE client_id = $1",
@@ -924,5 +928,22 @@ int store_mail_outbox_result(store_tx *tx, int64_t id, const char *me, int ok, i
         rc = store__event(tx, client, interaction, ok ? "email_sent" : "email_failed", NULL, ev);
         json_decref(ev);
     }
+    return rc;
+}
+
+int store__mail_survey(store_tx *tx, int64_t client, int64_t interaction)
+{
+    json_t *settings = NULL;
+    int64_t queued = 0;
+    int rc = settings_load(tx, client, &settings);
+    if (!rc && store__int(settings, "survey")) {
+        const char *text = store__str(settings, "survey_text");
+        rc = outbox_add(tx, client, interaction, 0,
+                        text && *text ? text
+                                      : "How did we do? Reply with a number from 1 (poor) to 5 "
+                                        "(excellent).",
+                        "survey", NULL, &queued);
+    }
+    json_decref(settings);
     return rc;
 }

@@ -357,6 +357,23 @@ def send_tests(sink, cid, iid):
     check("none to an auto-reply or a mailing list",
           not any(g[1] in (["kim@example.com"], ["news@shop.example"]) for g in acks))
 
+    # A satisfaction survey when an email interaction is resolved.
+    must(admin("PATCH", API + "/clients/%d/mail" % cid,
+               {"auto_ack": False, "survey": True, "survey_text": "Rate us 1-5, please."}), 200,
+         "survey on")
+    del sink.got[:]
+    rc, res, _ = ingest("mailco", mail("survey1@example.com", "Survey me", "Hello",
+                                       frm="Sam <sam.survey@example.com>"))
+    sid = res.get("interaction_id")
+    must(admin("PATCH", API + "/interactions/%d" % sid, {"status": "resolved"}), 200, "resolve")
+    got = wait_for(lambda: [g for g in sink.got if g[1] == ["sam.survey@example.com"]])
+    check("resolving an email interaction emails the survey, marked automatic",
+          got and "Rate us 1-5, please." in got[0][2].get_body().get_content()
+          and str(got[0][2]["Auto-Submitted"]) == "auto-replied"
+          and any(e.get("kind") == "survey" for e in outbound(sid)),
+          [(g[1], str(g[2]["Subject"])) for g in sink.got])
+    must(admin("PATCH", API + "/clients/%d/mail" % cid, {"survey": False}), 200, "survey off")
+
     # A refused recipient fails for good, with the reason.
     must(admin("PATCH", API + "/clients/%d/mail" % cid, {"auto_ack": False}), 200, "auto_ack off")
     sink.refuse.add("nobody@example.com")
