@@ -423,9 +423,11 @@ def main(dc):
     # 7. Without a key file no password is stored; keys rotate seals it again.
     env = {k: v for k, v in os.environ.items() if k != "CAREDESK_KEY_FILE"}
     log = open(os.path.join(tempfile.gettempdir(), "caredesk-imap-nokey.log"), "w")
+    # (In a directory of its own: no var/caredesk.key to pick up by default.)
     bare = subprocess.Popen([BIN, "serve", "--db", DB, "--listen", "127.0.0.1:0", "--web",
                              os.path.join(SRC, "web")],
-                            stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                            cwd=tempfile.mkdtemp())
     try:
         line = bare.stdout.readline().strip()
         if line.startswith("listening on "):
