@@ -349,13 +349,18 @@ static int run_in_tx(req *r)
         r->tx = NULL;
         return rc == CD_ECONFLICT && replay_after_race(r) ? 0 : rc;
     }
+    unsigned fx = store_tx_effects(r->tx);
     rc = store_commit(r->tx);
     r->tx = NULL;
     if (!rc && write) {
         router_kick(r->srv->router);
-        knowledge_kick(r->srv->knowledge);
-        intents_kick(r->srv->intents);
-        webhooks_kick(r->srv->webhooks);
+        /* The other followers only when the request wrote what they follow. */
+        if (fx & STORE_FX_KB)
+            knowledge_kick(r->srv->knowledge);
+        if (fx & STORE_FX_INTENT)
+            intents_kick(r->srv->intents);
+        if (fx & STORE_FX_WEBHOOK)
+            webhooks_kick(r->srv->webhooks);
     }
     if (rc == CD_ECONFLICT && replay_after_race(r))
         return 0;

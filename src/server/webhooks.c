@@ -88,6 +88,17 @@ static int round_once(webhooks *w)
     store_tx *tx = NULL;
     json_t *claimed = NULL, *d;
     size_t i;
+    int any = 0;
+    store_ctx sys;
+    store_ctx_system(&sys);
+    /* A read first: a write transaction only when something is due. */
+    if (store_begin(w->st, &sys, now_ms(), 0, &tx) != 0)
+        return 0;
+    store_webhook_due(tx, &any);
+    store_rollback(tx);
+    tx = NULL;
+    if (!any)
+        return 0;
     int rc = write_tx(w, &tx);
     if (!rc)
         rc = store_webhook_claim(tx, w->name, WEBHOOK_LEASE_MS, CLAIM_BATCH, &claimed);

@@ -93,6 +93,11 @@ static void conn_release(store *s, store_conn *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+unsigned store_tx_effects(const store_tx *tx)
+{
+    return tx ? tx->effects : 0;
+}
+
 int store_begin(store *s, const store_ctx *ctx, int64_t now_ms, int write, store_tx **out)
 {
     store_tx *tx = cd_calloc(1, sizeof *tx);
@@ -118,6 +123,7 @@ int store_begin(store *s, const store_ctx *ctx, int64_t now_ms, int write, store
 static void tx_end(store_tx *tx)
 {
     conn_release(tx->s, tx->c);
+    json_decref(tx->settings);
     cd_free(tx);
 }
 

@@ -121,6 +121,8 @@ int store_webhook_list(store_tx *tx, int64_t interaction_id, json_t **out);
  * attempts}]); then reports each: sent, or failed with an error and a
  * retry time (0: give up). CD_ECONFLICT when the lease passed on. */
 int store_webhook_claim(store_tx *tx, const char *who, int64_t lease_ms, int limit, json_t **out);
+/* 1 in *any when a delivery is due (a read; cheap). */
+int store_webhook_due(store_tx *tx, int *any);
 int store_webhook_done(store_tx *tx, int64_t id, const char *who, int ok, const char *error,
                        int64_t retry_at);
 
@@ -171,6 +173,13 @@ int store_migrate(store *s, int *applied);
 int store_begin(store *s, const store_ctx *ctx, int64_t now_ms, int write, store_tx **out);
 int store_commit(store_tx *tx);
 void store_rollback(store_tx *tx);
+
+/* What a transaction wrote that background followers act on, so the
+ * server wakes only the ones concerned after the commit. */
+#define STORE_FX_KB 0x1u      /* an article changed */
+#define STORE_FX_INTENT 0x2u  /* a resolved interaction was logged for learning */
+#define STORE_FX_WEBHOOK 0x4u /* a webhook delivery was queued */
+unsigned store_tx_effects(const store_tx *tx);
 
 /* After a CD_EINVAL/CD_ECONFLICT/CD_ESTATE, the field at fault (or "") and
  * a message for the caller; borrowed until the transaction ends. */

@@ -280,6 +280,7 @@ int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
         (rc = check_timezone(tx, patch)) || (rc = check_intent(tx, json_object_get(patch, "intent"))) ||
         (rc = store__calendar_check(tx, json_object_get(patch, "calendar"))))
         return rc;
+    tx->settings_client = 0; /* the settings read so far no longer hold */
     store__sqlb_init(&b, "UPDATE clients SET ");
     store__sqlb_param(&b, "updated_at = $?", json_integer(tx->now));
     privacy_columns(&b, json_object_get(patch, "privacy"));

@@ -50,13 +50,10 @@ int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, js
         return rc;
     if (c->predict(c->ctx, client, text, category, sizeof category, &confidence) != 0)
         return 0; /* no model for this client yet */
-    rc = store__q1(tx,
-                   "SELECT intent_threshold, triage_queue, intent_routes FROM clients "
-                   "WHERE id = $1",
-                   json_pack("[I]", (json_int_t)client), &cfg);
+    rc = store__client_settings(tx, client, &cfg);
     if (rc)
         return rc;
-    store__parse_column(cfg, "intent_routes", "{}");
+    json_incref(cfg);
     int sure = confidence >= json_number_value(json_object_get(cfg, "intent_threshold"));
     int set_category = sure && !json_object_get(in, "category");
     const char *queue = NULL;
@@ -100,6 +97,7 @@ int store__intent_resolved(store_tx *tx, int64_t client, int64_t id, json_t *row
     json_t *head = NULL;
     if (!category || !*category)
         return 0;
+    tx->effects |= STORE_FX_INTENT;
     int rc = interaction_text(tx, id, row, text, sizeof text);
     if (!rc)
         rc = store__q1(tx, "UPDATE intent_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,

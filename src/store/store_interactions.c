@@ -91,14 +91,15 @@ static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, co
         return 0;
     sentiment_score(tx->s->sentiment, body, strlen(body), &res);
     *score = round(res.score * 1000) / 1000;
-    int rc = store__q1(tx,
-                       "SELECT i.sentiment_end, c.sentiment_alert_below FROM interactions i "
-                       "JOIN clients c ON c.id = i.client_id WHERE i.id = $1",
+    json_t *settings = NULL;
+    int rc = store__client_settings(tx, client, &settings);
+    if (!rc)
+        rc = store__q1(tx, "SELECT sentiment_end FROM interactions WHERE id = $1",
                        json_pack("[I]", (json_int_t)interaction), &row);
     if (rc)
         return rc;
     json_t *prev = json_object_get(row, "sentiment_end");
-    double threshold = json_number_value(json_object_get(row, "sentiment_alert_below"));
+    double threshold = json_number_value(json_object_get(settings, "sentiment_alert_below"));
     int fell = *score < threshold && (!json_is_number(prev) || json_number_value(prev) >= threshold);
     json_decref(row);
     rc = store__exec(tx,
@@ -107,7 +108,6 @@ static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, co
                      "sentiment_low > $1 THEN $1 ELSE sentiment_low END WHERE id = $2",
                      json_pack("[fI]", *score, (json_int_t)interaction), NULL);
     *alert_below = fell ? threshold : NAN;
-    (void)client;
     return rc;
 }
 
@@ -358,8 +358,8 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
         rc = store__sla_on(tx, client, id, "created", NULL);
     if (!rc)
         rc = store__rules_fire(tx, client, id, "created", NULL);
-    json_t *fresh = NULL; /* rules and intent may have changed it: answer what is stored */
-    if (!rc && store_interaction_get(tx, id, &fresh) == 0) {
+    json_t *fresh = NULL; /* rules may have changed it: answer what is stored */
+    if (!rc && tx->rules_fired && store_interaction_get(tx, id, &fresh) == 0) {
         json_decref(row);
         row = fresh;
     }

@@ -29,8 +29,12 @@ struct store_tx {
     int64_t now;
     int write;
     int in_rules; /* rule actions are running: they fire no rules */
+    unsigned effects;      /* STORE_FX_*: what the transaction wrote that others follow */
+    int rules_fired;       /* rules changed something in this transaction */
     int64_t redact_client; /* the client whose redaction policy was read, and it */
     unsigned redact_opts;
+    int64_t settings_client; /* the client whose settings row was read, and it */
+    json_t *settings;
     char err_field[64];
     char err_msg[256];
 };
@@ -166,6 +170,10 @@ int store__mail_reply(store_tx *tx, int64_t client, int64_t interaction, json_t 
 /* Queues the client's satisfaction survey (if it wants one) for a resolved
  * email interaction. */
 int store__mail_survey(store_tx *tx, int64_t client, int64_t interaction);
+
+/* A client's settings row (redaction, sentiment threshold, intent), read
+ * once per transaction; borrowed until the transaction ends. */
+int store__client_settings(store_tx *tx, int64_t client, json_t **row);
 
 /* Int from a JSON query, 0 when absent. */
 int64_t store__int(json_t *obj, const char *key);

@@ -37,6 +37,7 @@ static json_t *article_shape(json_t *row)
 static int kb_changed(store_tx *tx, int64_t article)
 {
     json_t *head = NULL;
+    tx->effects |= STORE_FX_KB;
     int rc = store__q1(tx, "UPDATE kb_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,
                        &head);
     if (!rc)

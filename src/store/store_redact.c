@@ -9,15 +9,31 @@
 
 #include <string.h>
 
+int store__client_settings(store_tx *tx, int64_t client, json_t **row)
+{
+    if (tx->settings && tx->settings_client == client) {
+        *row = tx->settings;
+        return 0;
+    }
+    json_t *r = NULL;
+    int rc = store__q1(tx,
+                       "SELECT redact_emails, redact_phones, sentiment_alert_below, "
+                       "intent_threshold, triage_queue, intent_routes FROM clients WHERE id = $1",
+                       json_pack("[I]", (json_int_t)client), &r);
+    if (rc)
+        return rc;
+    store__parse_column(r, "intent_routes", "{}");
+    json_decref(tx->settings);
+    tx->settings = r;
+    tx->settings_client = client;
+    *row = r;
+    return 0;
+}
+
 int store__redact_opts(store_tx *tx, int64_t client_id, unsigned *opts)
 {
     json_t *row = NULL;
-    if (tx->redact_client == client_id && client_id) { /* asked already in this transaction */
-        *opts = tx->redact_opts;
-        return 0;
-    }
-    int rc = store__q1(tx, "SELECT redact_emails, redact_phones FROM clients WHERE id = $1",
-                       json_pack("[I]", (json_int_t)client_id), &row);
+    int rc = store__client_settings(tx, client_id, &row);
     *opts = 0;
     if (rc)
         return rc;
@@ -25,9 +41,6 @@ int store__redact_opts(store_tx *tx, int64_t client_id, unsigned *opts)
         *opts |= REDACT_EMAIL;
     if (store__int(row, "redact_phones"))
         *opts |= REDACT_PHONE;
-    json_decref(row);
-    tx->redact_client = client_id;
-    tx->redact_opts = *opts;
     return 0;
 }
 

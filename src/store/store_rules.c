@@ -247,6 +247,7 @@ int store_webhook_enqueue(store_tx *tx, int64_t client, int64_t interaction, con
                            json_t *payload)
 {
     unsigned opts;
+    tx->effects |= STORE_FX_WEBHOOK;
     int rc = store__redact_opts(tx, client, &opts);
     if (!rc)
         rc = store__redact_json(payload, opts, NULL);
@@ -289,6 +290,18 @@ int store_webhook_list(store_tx *tx, int64_t interaction_id, json_t **out)
                       json_pack("[I]", (json_int_t)interaction_id), &rows);
     if (!rc)
         *out = json_pack("{s:o, s:n}", "items", rows, "next_cursor");
+    return rc;
+}
+
+int store_webhook_due(store_tx *tx, int *any)
+{
+    json_t *rows = NULL;
+    int rc = store__q(tx,
+                      "SELECT id FROM webhook_deliveries WHERE status = 'queued' AND next_at <= $1 "
+                      "AND claimed_until <= $1 LIMIT 1",
+                      json_pack("[I]", (json_int_t)tx->now), &rows);
+    *any = !rc && json_array_size(rows) > 0;
+    json_decref(rows);
     return rc;
 }
 
@@ -534,6 +547,7 @@ static int fire(store_tx *tx, int64_t client, int64_t interaction, const char *e
         }
         if (!holds)
             continue;
+        tx->rules_fired = 1;
         store__parse_column(rule, "actions", "[]");
         json_t *a, *done = json_array();
         size_t k;

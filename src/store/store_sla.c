@@ -569,6 +569,8 @@ int store__sla_on(store_tx *tx, int64_t client, int64_t interaction, const char 
                        json_pack("[I]", (json_int_t)client), &it);
     json_decref(it);
     it = NULL;
+    if (rc == CD_ENOTFOUND && !strcmp(what, "created"))
+        return 0; /* no policies, and a new interaction has no clocks */
     if (rc == CD_ENOTFOUND) { /* no policies: nothing to keep, but clocks may run */
         rc = store__q(tx, "SELECT id FROM sla_clocks WHERE interaction_id = $1 LIMIT 1",
                       json_pack("[I]", (json_int_t)interaction), &clocks);
