@@ -87,6 +87,7 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
     int64_t due, id;
     uint64_t gen;
     uint32_t slot;
+    uint32_t bucket; /* the item's bucket when set (a hint for prefetching) */
 } tent;
 
 /* A timer lane: a FIFO of entries that were all set the same delay ahead of
@@ -133,7 +134,6 @@ typedef struct item {
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
-    uint8_t counted;   /* counted in its bucket's nclean */
     uint8_t local;     /* every required skill is local to the client: mmask is valid */
     uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
 } item;
@@ -141,7 +141,6 @@ typedef struct item {
 typedef struct bucket {
     uint64_t hash;
     uint32_t queue, hnext, n, cap;
-    uint32_t nclean; /* settled items without exclusions: see best_agent */
     uint64_t sig;    /* bit (skill index % 64) for each skill required */
     uint8_t channel, nreq, live;
     uint8_t local;                          /* every skill is local to the client: need is valid */
@@ -539,7 +538,7 @@ static void timer_drop_first(route_engine *e, const lane *from)
     e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
 #ifndef ROUTE_NO_PREFETCH
     /* The lane's next entries come due soon: fetch the item of the one after
-     * next meanwhile, and the bucket of the next (its item fetched already). */
+     * next meanwhile, and the bucket of the next (the entry knows it). */
     if (l->n > 1) {
         const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
         __builtin_prefetch(&e->tgen[h->slot]);
@@ -547,11 +546,8 @@ static void timer_drop_first(route_engine *e, const lane *from)
         __builtin_prefetch((const char *)&e->items[h->slot] + 64);
         __builtin_prefetch((const char *)&e->items[h->slot] + 128);
     }
-    if (l->n) {
-        const item *it = &e->items[l->ring[l->head].slot];
-        if (it->bucket < e->nbuckets)
-            __builtin_prefetch(&e->buckets[it->bucket]);
-    }
+    if (l->n && l->ring[l->head].bucket < e->nbuckets)
+        __builtin_prefetch(&e->buckets[l->ring[l->head].bucket]);
 #endif
     if (!l->n)
         e->lane_delay[from - e->lanes] = LANE_EMPTY;
@@ -566,7 +562,7 @@ static void set_timer(route_engine *e, uint32_t s, int64_t due)
     it->due = due;
     if (due == NEVER)
         return;
-    timer_push(e, (tent){due, it->id, e->tgen[s], s});
+    timer_push(e, (tent){due, it->id, e->tgen[s], s, it->bucket});
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -577,7 +573,7 @@ static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
         return;
     if (e->nwraps == e->capwraps)
         theap_compact(e, e->wraps, &e->nwraps, wrap_live);
-    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as});
+    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as, NONE});
 }
 
 /* --- decisions ------------------------------------------------------------ */
@@ -710,15 +706,12 @@ static void mark_agent(route_engine *e, uint32_t as)
     }
 }
 
-static void recount(route_engine *e, uint32_t s);
-
 static void mark_item(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
     if (!it->dirty) {
         it->dirty = 1;
         e->dirty_items[e->ndirty_items++] = s;
-        recount(e, s);
     }
 }
 
@@ -946,7 +939,6 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
         memcpy(k->req_skill, rs, n * sizeof *rs);
         memcpy(k->req_level, rl, (size_t)n);
         k->n = 0;
-        k->nclean = 0;
         e->bqpos[b] = NONE;
         k->live = 1;
         uint32_t head = map_get(&e->bucket_ids, (int64_t)h);
@@ -1027,26 +1019,10 @@ static void bucket_erase(route_engine *e, uint32_t b, uint32_t s)
         bucket_sync(e, b);
 }
 
-/* Keeps bucket->nclean = the items of the bucket without exclusions that
- * are not waiting to be settled. */
-static void recount(route_engine *e, uint32_t s)
-{
-    item *it = &e->items[s];
-    bool want = it->at == AT_BUCKET && it->nexcl == 0 && !it->dirty;
-    if (want != it->counted) {
-        e->buckets[it->bucket].nclean += want ? 1 : (uint32_t)-1;
-        it->counted = want;
-    }
-}
-
 /* Takes a waiting item out of wherever it is kept. */
 static void unplace(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
-    if (it->counted) {
-        e->buckets[it->bucket].nclean--;
-        it->counted = 0;
-    }
     if (it->at == AT_BUCKET) {
         bucket_erase(e, it->bucket, s);
         it->bucket = NONE;
@@ -1138,7 +1114,6 @@ static int place(route_engine *e, uint32_t s)
             it->bucket = b;
             it->at = AT_BUCKET;
             bucket_insert(e, b, s);
-            recount(e, s);
         }
     }
     it->step = (uint8_t)step;
@@ -1401,14 +1376,14 @@ static uint32_t best_of_dirty(const route_engine *e, const item *it, const uint3
 
 /* The item's first choice: its best eligible free agent (NONE: nobody).
  *
- * Two shortcuts follow from the invariant "before the event, no free agent
+ * A shortcut follows from the invariant "before the event, no free agent
  * could take any waiting item": every pair made possible since involves a
  * dirty agent or a dirty item. While dirty agents settle (first), an item
  * that is not dirty can only go to a dirty agent not yet settled (settled
- * ones found nothing, and matching only ever takes capacity away). While
- * dirty items settle (after all agents), a bucket holding a settled item
- * without exclusions proves that no free agent meets the bucket's
- * requirements. The property tests check the result against a full scan. */
+ * ones found nothing, and matching only ever takes capacity away). Else the
+ * client's free agents on the channel are scanned (their entries are
+ * compact, a bitmap says which). The property tests check the result
+ * against a full scan. */
 static uint32_t best_agent(const route_engine *e, uint32_t s)
 {
     const item *it = &e->items[s];
@@ -1418,8 +1393,6 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
         return NONE;
     if (e->settling != NONE && !it->dirty)
         return best_of_dirty(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling);
-    if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
-        return NONE;
     const client *c = &e->clients[it->client];
     if (!c->nfree[it->channel])
         return NONE;
@@ -1521,10 +1494,8 @@ static int match(route_engine *e)
     for (i = 0; i < e->ndirty_items && !rc; i++) {
         uint32_t s = e->dirty_items[i];
         rc = settle_item(e, s);
-        if (!rc) { /* settled: from now on a witness for its bucket */
+        if (!rc)
             e->items[s].dirty = 0;
-            recount(e, s);
-        }
     }
     if (rc) {
         memmove(e->dirty_items, e->dirty_items + i - 1,
