@@ -141,7 +141,7 @@ typedef struct item {
 typedef struct bucket {
     uint64_t hash;
     uint32_t queue, hnext, n, cap;
-    uint64_t sig;    /* bit (skill index % 64) for each skill required */
+    uint64_t sig; /* bit (skill index % 64) for each skill required */
     uint8_t channel, nreq, live;
     uint8_t local;                          /* every skill is local to the client: need is valid */
     uint64_t need[2];                       /* the required levels as client-local 4-bit fields */
