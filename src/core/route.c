@@ -126,17 +126,25 @@ typedef struct agent {
     uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
 } agent;
 
+/* Three cache lines (the item array is aligned to them): the first holds
+ * what a due timer, an answer or a finish reads; the second what placing
+ * and choosing read; the third the rest. */
 typedef struct item {
-    int64_t id, arrived, entered, window_end, key, expires, due;
-    uint32_t client, queue, bucket, agent, pref, opos;
-    int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
-    uint32_t nexcl, capexcl;
+    _Alignas(64) int64_t id;
+    int64_t due, entered, expires;
+    uint32_t queue, bucket, agent, pref, nexcl;
+    uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
+    uint8_t local; /* every required skill is local to the client: mmask is valid */
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
-    uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
-    uint8_t local;     /* every required skill is local to the client: mmask is valid */
+    int64_t key, arrived;
+    uint32_t client, opos;
+    int64_t window_end;
+    int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
+    uint32_t capexcl;
     uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
 } item;
+_Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 128, "item lines");
 
 typedef struct bucket {
     uint64_t hash;
@@ -183,9 +191,10 @@ struct route_engine {
     idmap agent_ids, item_ids, queue_ids, client_ids, skill_ids, bucket_ids;
     agent *agents;
     uint32_t nagents, capagents;
-    item *items;
-    uint32_t *ipos; /* an item's place in its bucket heap or preferred list */
-    uint64_t *tgen; /* generation of an item's live timer entry (a new one when freed) */
+    item *items;     /* on 64-byte boundaries, inside items_raw */
+    void *items_raw; /* the block holding items */
+    uint32_t *ipos;  /* an item's place in its bucket heap or preferred list */
+    uint64_t *tgen;  /* generation of an item's live timer entry (a new one when freed) */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
     bucket *buckets;
@@ -226,6 +235,31 @@ static int grow(route_engine *e, void **p, uint32_t *cap, uint32_t need, size_t 
     e->bytes += (size_t)(nc - *cap) * elem;
     *p = q;
     *cap = (uint32_t)nc;
+    return 0;
+}
+
+/* Grows the item array as grow() does, keeping it on 64-byte boundaries:
+ * it sits in a block 63 bytes larger (realloc promises less alignment). */
+static int grow_items(route_engine *e, uint32_t need)
+{
+    if (need <= e->capitems)
+        return 0;
+    uint64_t nc = e->capitems ? (uint64_t)e->capitems * 2 : 8;
+    while (nc < need)
+        nc *= 2;
+    if (nc > UINT32_MAX - 1)
+        return CD_ENOMEM;
+    char *raw = cd_malloc((size_t)nc * sizeof(item) + 63);
+    if (!raw)
+        return CD_ENOMEM;
+    item *a = (item *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    if (e->nitems)
+        memcpy(a, e->items, (size_t)e->nitems * sizeof(item));
+    cd_free(e->items_raw);
+    e->bytes += (size_t)(nc - e->capitems) * sizeof(item) + (e->capitems ? 0 : 63);
+    e->items_raw = raw;
+    e->items = a;
+    e->capitems = (uint32_t)nc;
     return 0;
 }
 
@@ -1737,7 +1771,7 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,  e->items,        e->ipos,        e->tgen,    e->ifree,
+    void *arrays[] = {e->agents,  e->items_raw,    e->ipos,        e->tgen,    e->ifree,
                       e->buckets, e->bqpos,        e->queues,      e->clients, e->timers,
                       e->wraps,   e->dirty_agents, e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
@@ -2047,7 +2081,7 @@ static int item_reserve(route_engine *e)
         return CD_ENOMEM;
     if (e->nifree)
         return 0;
-    if (grow(e, (void **)&e->items, &e->capitems, e->nitems + 1, sizeof(item)) ||
+    if (grow_items(e, e->nitems + 1) ||
         grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->tgen, &e->captgen, e->capitems, sizeof(uint64_t)) ||
         grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
