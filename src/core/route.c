@@ -146,17 +146,21 @@ typedef struct item {
 } item;
 _Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 128, "item lines");
 
+/* Two cache lines (the bucket array is aligned to them): what pull and
+ * moving items read in the first, the requirement lists in the second. */
 typedef struct bucket {
+    _Alignas(64) hent *heap;
+    uint32_t n, cap;
+    uint64_t need[2]; /* the required levels as client-local 4-bit fields */
+    uint64_t sig;     /* bit (skill index % 64) for each skill required */
     uint64_t hash;
-    uint32_t queue, hnext, n, cap;
-    uint64_t sig; /* bit (skill index % 64) for each skill required */
+    uint32_t queue, hnext;
     uint8_t channel, nreq, live;
     uint8_t local;                          /* every skill is local to the client: need is valid */
-    uint64_t need[2];                       /* the required levels as client-local 4-bit fields */
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
-    hent *heap;
 } bucket;
+_Static_assert(offsetof(bucket, local) < 64 && sizeof(bucket) == 128, "bucket lines");
 
 typedef struct queue {
     route_queue cfg;
@@ -197,8 +201,9 @@ struct route_engine {
     uint64_t *tgen;  /* generation of an item's live timer entry (a new one when freed) */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
-    bucket *buckets;
-    uint32_t *bqpos; /* a bucket's place in its queue's heap (NONE: not there); compact */
+    bucket *buckets;   /* on 64-byte boundaries, inside buckets_raw */
+    void *buckets_raw; /* the block holding buckets */
+    uint32_t *bqpos;   /* a bucket's place in its queue's heap (NONE: not there); compact */
     uint32_t nbuckets, capbuckets, bfree, capbqpos;
     queue *queues;
     uint32_t nqueues, capqueues;
@@ -238,28 +243,30 @@ static int grow(route_engine *e, void **p, uint32_t *cap, uint32_t need, size_t 
     return 0;
 }
 
-/* Grows the item array as grow() does, keeping it on 64-byte boundaries:
- * it sits in a block 63 bytes larger (realloc promises less alignment). */
-static int grow_items(route_engine *e, uint32_t need)
+/* Grows an array as grow() does, keeping it on 64-byte boundaries: it sits
+ * in a block (*raw) 63 bytes larger, as realloc promises less alignment;
+ * the first `used` elements are kept. */
+static int grow_aligned(route_engine *e, void **raw, void **p, uint32_t *cap, uint32_t used,
+                        uint32_t need, size_t elem)
 {
-    if (need <= e->capitems)
+    if (need <= *cap)
         return 0;
-    uint64_t nc = e->capitems ? (uint64_t)e->capitems * 2 : 8;
+    uint64_t nc = *cap ? (uint64_t)*cap * 2 : 8;
     while (nc < need)
         nc *= 2;
     if (nc > UINT32_MAX - 1)
         return CD_ENOMEM;
-    char *raw = cd_malloc((size_t)nc * sizeof(item) + 63);
-    if (!raw)
+    char *r = cd_malloc((size_t)nc * elem + 63);
+    if (!r)
         return CD_ENOMEM;
-    item *a = (item *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
-    if (e->nitems)
-        memcpy(a, e->items, (size_t)e->nitems * sizeof(item));
-    cd_free(e->items_raw);
-    e->bytes += (size_t)(nc - e->capitems) * sizeof(item) + (e->capitems ? 0 : 63);
-    e->items_raw = raw;
-    e->items = a;
-    e->capitems = (uint32_t)nc;
+    void *a = (void *)(((uintptr_t)r + 63) & ~(uintptr_t)63);
+    if (used)
+        memcpy(a, *p, (size_t)used * elem);
+    cd_free(*raw);
+    e->bytes += (size_t)(nc - *cap) * elem + (*cap ? 0 : 63);
+    *raw = r;
+    *p = a;
+    *cap = (uint32_t)nc;
     return 0;
 }
 
@@ -946,7 +953,8 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
             b = e->bfree;
             e->bfree = e->buckets[b].hnext;
         } else {
-            if (grow(e, (void **)&e->buckets, &e->capbuckets, e->nbuckets + 1, sizeof(bucket)) ||
+            if (grow_aligned(e, &e->buckets_raw, (void **)&e->buckets, &e->capbuckets, e->nbuckets,
+                             e->nbuckets + 1, sizeof(bucket)) ||
                 grow(e, (void **)&e->bqpos, &e->capbqpos, e->capbuckets, sizeof(uint32_t)))
                 return CD_ENOMEM;
             b = e->nbuckets++;
@@ -1771,9 +1779,9 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,  e->items_raw,    e->ipos,        e->tgen,    e->ifree,
-                      e->buckets, e->bqpos,        e->queues,      e->clients, e->timers,
-                      e->wraps,   e->dirty_agents, e->dirty_items, e->limbo,   e->log};
+    void *arrays[] = {e->agents,      e->items_raw,    e->ipos,        e->tgen,    e->ifree,
+                      e->buckets_raw, e->bqpos,        e->queues,      e->clients, e->timers,
+                      e->wraps,       e->dirty_agents, e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
     cd_free(e);
@@ -2081,7 +2089,8 @@ static int item_reserve(route_engine *e)
         return CD_ENOMEM;
     if (e->nifree)
         return 0;
-    if (grow_items(e, e->nitems + 1) ||
+    if (grow_aligned(e, &e->items_raw, (void **)&e->items, &e->capitems, e->nitems, e->nitems + 1,
+                     sizeof(item)) ||
         grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->tgen, &e->captgen, e->capitems, sizeof(uint64_t)) ||
         grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
