@@ -101,30 +101,34 @@ typedef struct lane {
     uint32_t head, n, cap;
 } lane;
 
+/* On cache-line boundaries (the agent array is aligned to them): the first
+ * line holds what offers, answers, releases and pull's capacity check read,
+ * the next two its clients and its entries' places there. */
 typedef struct agent {
-    /* first cache line: what choosing among eligible agents reads */
-    uint64_t sig; /* bit (skill index % 64) for each skill held */
-    int64_t id;
+    _Alignas(64) int64_t id;
     int64_t idle_since;
+    uint64_t idle; /* idle_key() as written into its client entries */
     uint32_t handled;
     uint16_t used; /* units held; above capacity only through route_assign */
+    uint16_t noffers, nassigned;
     uint8_t state, nvoice, nskills, nclients;
+    uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
     uint8_t weight[ROUTE_CHANNELS];
+    uint32_t npref;
+    uint32_t *pref;                      /* waiting items whose window for this agent is open */
+    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
+    uint32_t cpos[ROUTE_MAX_CLIENTS];    /* its entry's place in each client's ents */
+    uint64_t lv[ROUTE_MAX_CLIENTS][2];   /* levels on each client's local skills (see fent) */
+    uint32_t offers[ROUTE_CAPACITY];     /* each offer holds >= 1 unit */
+    uint64_t sig;                        /* bit (skill index % 64) for each skill held */
     uint8_t level[ROUTE_MAX_SKILLS];
     uint32_t skill[ROUTE_MAX_SKILLS]; /* dense skill indices, ascending */
     int64_t wrapup_until;
     uint64_t wgen; /* generation of its live wrap-up timer entry */
     int32_t away_reason;
-    uint8_t missed, free_mask, dirty;  /* free_mask: channels it is listed free for */
-    uint64_t idle;                     /* idle_key() as written into its client entries */
-    uint64_t lv[ROUTE_MAX_CLIENTS][2]; /* levels on each client's local skills (see fent) */
-    uint16_t noffers, nassigned;
-    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
-    uint32_t cpos[ROUTE_MAX_CLIENTS];    /* its entry's place in each client's ents */
-    uint32_t *pref;                      /* waiting items whose window for this agent is open */
-    uint32_t npref, cappref;
-    uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
+    uint32_t cappref;
 } agent;
+_Static_assert(offsetof(agent, clients) == 64 && offsetof(agent, lv) == 192, "agent lines");
 
 /* Three cache lines (the item array is aligned to them): the first holds
  * what a due timer, an answer or a finish reads; the second what placing
@@ -193,7 +197,8 @@ struct route_engine {
     uint64_t gen;
     size_t bytes;
     idmap agent_ids, item_ids, queue_ids, client_ids, skill_ids, bucket_ids;
-    agent *agents;
+    agent *agents;    /* on 64-byte boundaries, inside agents_raw */
+    void *agents_raw; /* the block holding agents */
     uint32_t nagents, capagents;
     item *items;     /* on 64-byte boundaries, inside items_raw */
     void *items_raw; /* the block holding items */
@@ -1779,7 +1784,7 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,      e->items_raw,    e->ipos,        e->tgen,    e->ifree,
+    void *arrays[] = {e->agents_raw,  e->items_raw,    e->ipos,        e->tgen,    e->ifree,
                       e->buckets_raw, e->bqpos,        e->queues,      e->clients, e->timers,
                       e->wraps,       e->dirty_agents, e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
@@ -1930,7 +1935,8 @@ int route_queue_set(route_engine *e, const route_queue *q, int64_t now)
 static int agent_reserve(route_engine *e)
 {
     if (map_reserve(e, &e->agent_ids, 1) ||
-        grow(e, (void **)&e->agents, &e->capagents, e->nagents + 1, sizeof(agent)) ||
+        grow_aligned(e, &e->agents_raw, (void **)&e->agents, &e->capagents, e->nagents,
+                     e->nagents + 1, sizeof(agent)) ||
         grow(e, (void **)&e->dirty_agents, &e->capdagents, e->capagents, sizeof(uint32_t)) ||
         grow(e, (void **)&e->wraps, &e->capwraps, 2 * e->capagents, sizeof(tent)))
         return CD_ENOMEM;
