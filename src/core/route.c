@@ -75,6 +75,7 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
  * takes the general path. */
 #define LOCAL_SKILLS 32
 #define NIB_HIGH 0x8888888888888888ULL
+#define SKILL_BITS (LOCAL_SKILLS * 5)
 
 typedef struct fent { /* a client's entry for an agent: what choosing among free agents reads */
     uint64_t lv[2];   /* level on each client-local skill, 4 bits each */
@@ -183,6 +184,9 @@ typedef struct client {
     uint32_t nents, capents;
     uint64_t *free[ROUTE_CHANNELS];
     uint32_t nfree[ROUTE_CHANNELS], capwords;
+    /* for each 64 entries, SKILL_BITS bitmaps: (local skill l, level v) at
+     * l * 5 + v - 1 marks the entries whose level on l is at least v */
+    uint64_t *skill_bits;
     uint32_t local[LOCAL_SKILLS]; /* dense skill indices numbered for this client */
     uint32_t nlocal;
 } client;
@@ -835,6 +839,24 @@ static inline void lv_set(uint64_t *lv, int l, uint64_t v)
     lv[l / 16] |= v << (l % 16 * 4);
 }
 
+/* Marks entry `pos` in the client's skill bitmaps with the levels lv. */
+static void skill_bits_set(client *c, uint32_t pos, const uint64_t *lv)
+{
+    uint64_t *w = c->skill_bits + (size_t)(pos / 64) * SKILL_BITS, bit = 1ULL << (pos % 64);
+    for (uint32_t l = 0; l < c->nlocal; l++) {
+        unsigned lvl = (unsigned)(lv[l / 16] >> (l % 16 * 4) & 0xF);
+        for (unsigned v = 0; v < lvl; v++)
+            w[l * 5 + v] |= bit;
+    }
+}
+
+static void skill_bits_clear(client *c, uint32_t pos)
+{
+    uint64_t *w = c->skill_bits + (size_t)(pos / 64) * SKILL_BITS, bit = ~(1ULL << (pos % 64));
+    for (int k = 0; k < SKILL_BITS; k++)
+        w[k] &= bit;
+}
+
 /* The agent's levels on the local skills of its ci-th client. */
 static void agent_local_levels(const route_engine *e, agent *a, int ci)
 {
@@ -862,6 +884,9 @@ static int client_learn(route_engine *e, uint32_t cs, uint32_t skill)
             continue;
         lv_set(a->lv[ci], l, (uint64_t)lvl);
         memcpy(c->ents[a->cpos[ci]].lv, a->lv[ci], sizeof a->lv[ci]);
+        uint64_t bit = 1ULL << (a->cpos[ci] % 64);
+        for (int v = 0; v < lvl; v++)
+            c->skill_bits[(size_t)(a->cpos[ci] / 64) * SKILL_BITS + (size_t)l * 5 + v] |= bit;
     }
     return l;
 }
@@ -1385,10 +1410,23 @@ static uint32_t best_of_local(const route_engine *e, const item *it, const clien
     const route_queue *cfg = &e->queues[it->queue].cfg;
     const uint64_t n0 = k->need[0], n1 = k->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
     const uint64_t *bits = cl->free[it->channel];
-    uint32_t nw = (cl->nents + 63) / 64;
+    uint32_t nw = (cl->nents + 63) / 64, req[LOCAL_SKILLS];
+    int nr = 0;
+    for (int h = 0; h < 2; h++) { /* the skill bitmaps to intersect: one per required level */
+        uint64_t x = h ? n1 : n0;
+        while (x) {
+            int f = __builtin_ctzll(x) / 4;
+            req[nr++] = (uint32_t)(h * 16 + f) * 5 + (uint32_t)(x >> (f * 4) & 0xF) - 1;
+            x &= ~(0xFULL << (f * 4));
+        }
+    }
     lcand top = {NONE, 0, 0};
-    for (uint32_t w = 0; w < nw; w++)
-        for (uint64_t m = bits[w]; m; m &= m - 1) {
+    for (uint32_t w = 0; w < nw; w++) {
+        uint64_t cands = bits[w];
+        const uint64_t *sb = cl->skill_bits + (size_t)w * SKILL_BITS;
+        for (int r = 0; r < nr && cands; r++)
+            cands &= sb[req[r]];
+        for (uint64_t m = cands; m; m &= m - 1) {
             const fent *x = &cl->ents[w * 64 + (uint32_t)__builtin_ctzll(m)];
             if ((((x->lv[0] | NIB_HIGH) - n0) & ((x->lv[1] | NIB_HIGH) - n1) & NIB_HIGH) !=
                 NIB_HIGH)
@@ -1400,6 +1438,7 @@ static uint32_t best_of_local(const route_engine *e, const item *it, const clien
                 continue;
             top = c;
         }
+    }
     return top.slot;
 }
 
@@ -1777,6 +1816,7 @@ void route_destroy(route_engine *e)
     for (uint32_t i = 0; i < e->nclients; i++) {
         cd_free(e->clients[i].queues);
         cd_free(e->clients[i].ents);
+        cd_free(e->clients[i].skill_bits);
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->clients[i].free[ch]);
     }
@@ -1958,7 +1998,13 @@ static int client_reserve(route_engine *e, client *c)
         memset(p + c->capwords, 0, (size_t)(words - c->capwords) * sizeof(uint64_t));
         c->free[ch] = p;
     }
-    e->bytes += (size_t)(words - c->capwords) * sizeof(uint64_t) * ROUTE_CHANNELS;
+    uint64_t *sb = cd_realloc(c->skill_bits, (size_t)words * SKILL_BITS * sizeof(uint64_t));
+    if (!sb)
+        return CD_ENOMEM;
+    memset(sb + (size_t)c->capwords * SKILL_BITS, 0,
+           (size_t)(words - c->capwords) * SKILL_BITS * sizeof(uint64_t));
+    c->skill_bits = sb;
+    e->bytes += (size_t)(words - c->capwords) * sizeof(uint64_t) * (ROUTE_CHANNELS + SKILL_BITS);
     c->capwords = words;
     return 0;
 }
@@ -1974,10 +2020,13 @@ static void agent_unlink_clients(route_engine *e, uint32_t as)
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
         uint32_t pos = a->cpos[i], last = --c->nents;
+        skill_bits_clear(c, pos);
         if (pos == last)
             continue;
         fent m = c->ents[last];
         c->ents[pos] = m;
+        skill_bits_set(c, pos, m.lv);
+        skill_bits_clear(c, last);
         e->agents[m.slot].cpos[m.ci] = pos;
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             if (bit_get(c->free[ch], last)) {
@@ -2045,6 +2094,7 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
         agent_local_levels(e, a, i);
         a->cpos[i] = c->nents++;
         c->ents[a->cpos[i]] = (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as, (uint32_t)i};
+        skill_bits_set(c, a->cpos[i], a->lv[i]);
     }
     agent_refresh(e, as);
     mark_agent(e, as);
