@@ -1255,14 +1255,21 @@ static bool can_take(const route_engine *e, const agent *a, uint32_t as, const i
     return meets(a, rs, rl, n);
 }
 
-/* The agent's first choice: the highest-scored waiting item it may take. */
-static uint32_t pull(const route_engine *e, uint32_t as)
+/* The agent's first choice: the highest-scored waiting item it may take.
+ * `seed` (NONE or an item the agent may take) starts the search as the best
+ * so far, so that only what beats it is looked at; the answer is the same. */
+static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
 {
     const agent *a = &e->agents[as];
     unsigned fit = fit_mask(a);
     best b = {NONE, 0, 0, 0};
     if (!fit)
         return NONE;
+    if (seed != NONE) { /* only what beats it needs a look */
+        const item *it = &e->items[seed];
+        int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
+        b = (best){seed, score, it->arrived, it->id};
+    }
     for (uint32_t i = 0; i < a->npref; i++) {
         const item *it = &e->items[a->pref[i]];
         int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
@@ -1520,7 +1527,7 @@ static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled, uint32_t k
         uint32_t b = known != NONE ? known : best_agent(e, x);
         known = NONE;
         if (b != pulled) {
-            uint32_t z = pull(e, b);
+            uint32_t z = pull(e, b, x);
             if (z != x) {
                 x = z;
                 pulled = b;
@@ -1534,7 +1541,7 @@ static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled, uint32_t k
 static int settle_agent(route_engine *e, uint32_t as)
 {
     for (;;) {
-        uint32_t x = pull(e, as);
+        uint32_t x = pull(e, as, NONE);
         if (x == NONE)
             return 0;
         int rc = settle_chain(e, x, as, NONE);
@@ -1549,7 +1556,7 @@ static int settle_item(route_engine *e, uint32_t s)
         uint32_t b = best_agent(e, s);
         if (b == NONE)
             return 0;
-        uint32_t x = pull(e, b);
+        uint32_t x = pull(e, b, s);
         int rc = settle_chain(e, x, b, x == s ? b : NONE);
         if (rc)
             return rc;
