@@ -172,6 +172,7 @@ typedef struct queue {
     uint32_t client;
     hent *bh[ROUTE_CHANNELS]; /* buckets (hent.slot) ordered by their top item */
     uint32_t bn[ROUTE_CHANNELS], bcap[ROUTE_CHANNELS];
+    unsigned held; /* the channels with waiting items, as bits (bn[ch] > 0) */
     size_t waiting, offered;
 } queue;
 
@@ -1039,6 +1040,8 @@ static void bucket_drop(route_engine *e, uint32_t b)
     queue *q = &e->queues[k->queue];
     if (e->bqpos[b] != NONE)
         heap_remove(e, q->bh[k->channel], &q->bn[k->channel], e->bqpos[b], POS_BUCKET);
+    if (!q->bn[k->channel])
+        q->held &= ~(1u << k->channel);
     uint32_t head = map_get(&e->bucket_ids, (int64_t)k->hash);
     if (head == b) {
         if (k->hnext == NONE)
@@ -1066,6 +1069,7 @@ static void bucket_sync(route_engine *e, uint32_t b)
     top.slot = b;
     if (e->bqpos[b] == NONE)
         e->bqpos[b] = q->bn[k->channel]++;
+    q->held |= 1u << k->channel;
     q->bh[k->channel][e->bqpos[b]] = top;
     heap_fix(e, q->bh[k->channel], q->bn[k->channel], e->bqpos[b], POS_BUCKET);
 }
@@ -1280,11 +1284,13 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
         const client *c = &e->clients[a->clients[ci]];
         for (uint32_t qi = 0; qi < c->nqueues; qi++) {
             const queue *q = &e->queues[c->queues[qi]];
+            unsigned chans = fit & q->held;
+            if (!chans)
+                continue;
             int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
-            for (unsigned m = fit; m; m &= m - 1) {
+            for (unsigned m = chans; m; m &= m - 1) {
                 int ch = __builtin_ctz(m);
-                if (q->bn[ch])
-                    visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
+                visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
             }
         }
     }
