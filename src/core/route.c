@@ -75,6 +75,7 @@ typedef struct hent { /* an entry of an ordered (max-)heap */
  * takes the general path. */
 #define LOCAL_SKILLS 32
 #define NIB_HIGH 0x8888888888888888ULL
+#define SKILL_BITS (LOCAL_SKILLS * 5)
 
 typedef struct fent { /* a client's entry for an agent: what choosing among free agents reads */
     uint64_t lv[2];   /* level on each client-local skill, 4 bits each */
@@ -87,6 +88,7 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
     int64_t due, id;
     uint64_t gen;
     uint32_t slot;
+    uint32_t bucket; /* the item's bucket when set (a hint for prefetching) */
 } tent;
 
 /* A timer lane: a FIFO of entries that were all set the same delay ahead of
@@ -100,62 +102,77 @@ typedef struct lane {
     uint32_t head, n, cap;
 } lane;
 
+/* On cache-line boundaries (the agent array is aligned to them): the first
+ * line holds what offers, answers, releases and pull's capacity check read,
+ * the next two its clients and its entries' places there. */
 typedef struct agent {
-    /* first cache line: what choosing among eligible agents reads */
-    uint64_t sig; /* bit (skill index % 64) for each skill held */
-    int64_t id;
+    _Alignas(64) int64_t id;
     int64_t idle_since;
+    uint64_t idle; /* idle_key() as written into its client entries */
     uint32_t handled;
     uint16_t used; /* units held; above capacity only through route_assign */
+    uint16_t noffers, nassigned;
     uint8_t state, nvoice, nskills, nclients;
+    uint8_t missed, free_mask, dirty; /* free_mask: channels it is listed free for */
     uint8_t weight[ROUTE_CHANNELS];
+    uint32_t npref;
+    uint32_t *pref;                      /* waiting items whose window for this agent is open */
+    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
+    uint32_t cpos[ROUTE_MAX_CLIENTS];    /* its entry's place in each client's ents */
+    uint64_t lv[ROUTE_MAX_CLIENTS][2];   /* levels on each client's local skills (see fent) */
+    uint32_t offers[ROUTE_CAPACITY];     /* each offer holds >= 1 unit */
+    uint64_t sig;                        /* bit (skill index % 64) for each skill held */
     uint8_t level[ROUTE_MAX_SKILLS];
     uint32_t skill[ROUTE_MAX_SKILLS]; /* dense skill indices, ascending */
     int64_t wrapup_until;
     uint64_t wgen; /* generation of its live wrap-up timer entry */
     int32_t away_reason;
-    uint8_t missed, free_mask, dirty;  /* free_mask: channels it is listed free for */
-    uint64_t idle;                     /* idle_key() as written into its client entries */
-    uint64_t lv[ROUTE_MAX_CLIENTS][2]; /* levels on each client's local skills (see fent) */
-    uint16_t noffers, nassigned;
-    uint32_t clients[ROUTE_MAX_CLIENTS]; /* client slots */
-    uint32_t cpos[ROUTE_MAX_CLIENTS];    /* its entry's place in each client's ents */
-    uint32_t *pref;                      /* waiting items whose window for this agent is open */
-    uint32_t npref, cappref;
-    uint32_t offers[ROUTE_CAPACITY]; /* each offer holds >= 1 unit */
+    uint32_t cappref;
 } agent;
+_Static_assert(offsetof(agent, clients) == 64 && offsetof(agent, lv) == 192, "agent lines");
 
+/* Three cache lines (the item array is aligned to them): the first holds
+ * what a due timer, an answer or a finish reads; the second what placing
+ * and choosing read; the third the rest. */
 typedef struct item {
-    int64_t id, arrived, entered, window_end, key, expires, due;
-    uint32_t client, queue, bucket, agent, pref, opos;
-    int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
-    uint32_t nexcl, capexcl;
+    _Alignas(64) int64_t id;
+    int64_t due, entered, expires;
+    uint32_t queue, bucket, agent, pref, nexcl;
+    uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
+    uint8_t local; /* every required skill is local to the client: mmask is valid */
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
-    uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
-    uint8_t counted;   /* counted in its bucket's nclean */
-    uint8_t local;     /* every required skill is local to the client: mmask is valid */
+    int64_t key, arrived;
+    uint32_t client, opos;
+    int64_t window_end;
+    int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
+    uint32_t capexcl;
     uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
 } item;
+_Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 128, "item lines");
 
+/* Two cache lines (the bucket array is aligned to them): what pull and
+ * moving items read in the first, the requirement lists in the second. */
 typedef struct bucket {
+    _Alignas(64) hent *heap;
+    uint32_t n, cap;
+    uint64_t need[2]; /* the required levels as client-local 4-bit fields */
+    uint64_t sig;     /* bit (skill index % 64) for each skill required */
     uint64_t hash;
-    uint32_t queue, hnext, n, cap;
-    uint32_t nclean; /* settled items without exclusions: see best_agent */
-    uint64_t sig;    /* bit (skill index % 64) for each skill required */
+    uint32_t queue, hnext;
     uint8_t channel, nreq, live;
     uint8_t local;                          /* every skill is local to the client: need is valid */
-    uint64_t need[2];                       /* the required levels as client-local 4-bit fields */
     uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
-    hent *heap;
 } bucket;
+_Static_assert(offsetof(bucket, local) < 64 && sizeof(bucket) == 128, "bucket lines");
 
 typedef struct queue {
     route_queue cfg;
     uint32_t client;
     hent *bh[ROUTE_CHANNELS]; /* buckets (hent.slot) ordered by their top item */
     uint32_t bn[ROUTE_CHANNELS], bcap[ROUTE_CHANNELS];
+    unsigned held; /* the channels with waiting items, as bits (bn[ch] > 0) */
     size_t waiting, offered;
 } queue;
 
@@ -168,6 +185,9 @@ typedef struct client {
     uint32_t nents, capents;
     uint64_t *free[ROUTE_CHANNELS];
     uint32_t nfree[ROUTE_CHANNELS], capwords;
+    /* for each 64 entries, SKILL_BITS bitmaps: (local skill l, level v) at
+     * l * 5 + v - 1 marks the entries whose level on l is at least v */
+    uint64_t *skill_bits;
     uint32_t local[LOCAL_SKILLS]; /* dense skill indices numbered for this client */
     uint32_t nlocal;
 } client;
@@ -182,15 +202,18 @@ struct route_engine {
     uint64_t gen;
     size_t bytes;
     idmap agent_ids, item_ids, queue_ids, client_ids, skill_ids, bucket_ids;
-    agent *agents;
+    agent *agents;    /* on 64-byte boundaries, inside agents_raw */
+    void *agents_raw; /* the block holding agents */
     uint32_t nagents, capagents;
-    item *items;
-    uint32_t *ipos; /* an item's place in its bucket heap or preferred list */
-    uint64_t *tgen; /* generation of an item's live timer entry (a new one when freed) */
+    item *items;     /* on 64-byte boundaries, inside items_raw */
+    void *items_raw; /* the block holding items */
+    uint32_t *ipos;  /* an item's place in its bucket heap or preferred list */
+    uint64_t *tgen;  /* generation of an item's live timer entry (a new one when freed) */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
-    bucket *buckets;
-    uint32_t *bqpos; /* a bucket's place in its queue's heap (NONE: not there); compact */
+    bucket *buckets;   /* on 64-byte boundaries, inside buckets_raw */
+    void *buckets_raw; /* the block holding buckets */
+    uint32_t *bqpos;   /* a bucket's place in its queue's heap (NONE: not there); compact */
     uint32_t nbuckets, capbuckets, bfree, capbqpos;
     queue *queues;
     uint32_t nqueues, capqueues;
@@ -226,6 +249,33 @@ static int grow(route_engine *e, void **p, uint32_t *cap, uint32_t need, size_t 
         return CD_ENOMEM;
     e->bytes += (size_t)(nc - *cap) * elem;
     *p = q;
+    *cap = (uint32_t)nc;
+    return 0;
+}
+
+/* Grows an array as grow() does, keeping it on 64-byte boundaries: it sits
+ * in a block (*raw) 63 bytes larger, as realloc promises less alignment;
+ * the first `used` elements are kept. */
+static int grow_aligned(route_engine *e, void **raw, void **p, uint32_t *cap, uint32_t used,
+                        uint32_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    uint64_t nc = *cap ? (uint64_t)*cap * 2 : 8;
+    while (nc < need)
+        nc *= 2;
+    if (nc > UINT32_MAX - 1)
+        return CD_ENOMEM;
+    char *r = cd_malloc((size_t)nc * elem + 63);
+    if (!r)
+        return CD_ENOMEM;
+    void *a = (void *)(((uintptr_t)r + 63) & ~(uintptr_t)63);
+    if (used)
+        memcpy(a, *p, (size_t)used * elem);
+    cd_free(*raw);
+    e->bytes += (size_t)(nc - *cap) * elem + (*cap ? 0 : 63);
+    *raw = r;
+    *p = a;
     *cap = (uint32_t)nc;
     return 0;
 }
@@ -539,7 +589,7 @@ static void timer_drop_first(route_engine *e, const lane *from)
     e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
 #ifndef ROUTE_NO_PREFETCH
     /* The lane's next entries come due soon: fetch the item of the one after
-     * next meanwhile, and the bucket of the next (its item fetched already). */
+     * next meanwhile, and the bucket of the next (the entry knows it). */
     if (l->n > 1) {
         const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
         __builtin_prefetch(&e->tgen[h->slot]);
@@ -547,11 +597,8 @@ static void timer_drop_first(route_engine *e, const lane *from)
         __builtin_prefetch((const char *)&e->items[h->slot] + 64);
         __builtin_prefetch((const char *)&e->items[h->slot] + 128);
     }
-    if (l->n) {
-        const item *it = &e->items[l->ring[l->head].slot];
-        if (it->bucket < e->nbuckets)
-            __builtin_prefetch(&e->buckets[it->bucket]);
-    }
+    if (l->n && l->ring[l->head].bucket < e->nbuckets)
+        __builtin_prefetch(&e->buckets[l->ring[l->head].bucket]);
 #endif
     if (!l->n)
         e->lane_delay[from - e->lanes] = LANE_EMPTY;
@@ -566,7 +613,7 @@ static void set_timer(route_engine *e, uint32_t s, int64_t due)
     it->due = due;
     if (due == NEVER)
         return;
-    timer_push(e, (tent){due, it->id, e->tgen[s], s});
+    timer_push(e, (tent){due, it->id, e->tgen[s], s, it->bucket});
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -577,7 +624,7 @@ static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
         return;
     if (e->nwraps == e->capwraps)
         theap_compact(e, e->wraps, &e->nwraps, wrap_live);
-    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as});
+    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as, NONE});
 }
 
 /* --- decisions ------------------------------------------------------------ */
@@ -710,15 +757,12 @@ static void mark_agent(route_engine *e, uint32_t as)
     }
 }
 
-static void recount(route_engine *e, uint32_t s);
-
 static void mark_item(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
     if (!it->dirty) {
         it->dirty = 1;
         e->dirty_items[e->ndirty_items++] = s;
-        recount(e, s);
     }
 }
 
@@ -796,6 +840,24 @@ static inline void lv_set(uint64_t *lv, int l, uint64_t v)
     lv[l / 16] |= v << (l % 16 * 4);
 }
 
+/* Marks entry `pos` in the client's skill bitmaps with the levels lv. */
+static void skill_bits_set(client *c, uint32_t pos, const uint64_t *lv)
+{
+    uint64_t *w = c->skill_bits + (size_t)(pos / 64) * SKILL_BITS, bit = 1ULL << (pos % 64);
+    for (uint32_t l = 0; l < c->nlocal; l++) {
+        unsigned lvl = (unsigned)(lv[l / 16] >> (l % 16 * 4) & 0xF);
+        for (unsigned v = 0; v < lvl; v++)
+            w[l * 5 + v] |= bit;
+    }
+}
+
+static void skill_bits_clear(client *c, uint32_t pos)
+{
+    uint64_t *w = c->skill_bits + (size_t)(pos / 64) * SKILL_BITS, bit = ~(1ULL << (pos % 64));
+    for (int k = 0; k < SKILL_BITS; k++)
+        w[k] &= bit;
+}
+
 /* The agent's levels on the local skills of its ci-th client. */
 static void agent_local_levels(const route_engine *e, agent *a, int ci)
 {
@@ -823,6 +885,9 @@ static int client_learn(route_engine *e, uint32_t cs, uint32_t skill)
             continue;
         lv_set(a->lv[ci], l, (uint64_t)lvl);
         memcpy(c->ents[a->cpos[ci]].lv, a->lv[ci], sizeof a->lv[ci]);
+        uint64_t bit = 1ULL << (a->cpos[ci] % 64);
+        for (int v = 0; v < lvl; v++)
+            c->skill_bits[(size_t)(a->cpos[ci] / 64) * SKILL_BITS + (size_t)l * 5 + v] |= bit;
     }
     return l;
 }
@@ -919,7 +984,8 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
             b = e->bfree;
             e->bfree = e->buckets[b].hnext;
         } else {
-            if (grow(e, (void **)&e->buckets, &e->capbuckets, e->nbuckets + 1, sizeof(bucket)) ||
+            if (grow_aligned(e, &e->buckets_raw, (void **)&e->buckets, &e->capbuckets, e->nbuckets,
+                             e->nbuckets + 1, sizeof(bucket)) ||
                 grow(e, (void **)&e->bqpos, &e->capbqpos, e->capbuckets, sizeof(uint32_t)))
                 return CD_ENOMEM;
             b = e->nbuckets++;
@@ -946,7 +1012,6 @@ static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_
         memcpy(k->req_skill, rs, n * sizeof *rs);
         memcpy(k->req_level, rl, (size_t)n);
         k->n = 0;
-        k->nclean = 0;
         e->bqpos[b] = NONE;
         k->live = 1;
         uint32_t head = map_get(&e->bucket_ids, (int64_t)h);
@@ -975,6 +1040,8 @@ static void bucket_drop(route_engine *e, uint32_t b)
     queue *q = &e->queues[k->queue];
     if (e->bqpos[b] != NONE)
         heap_remove(e, q->bh[k->channel], &q->bn[k->channel], e->bqpos[b], POS_BUCKET);
+    if (!q->bn[k->channel])
+        q->held &= ~(1u << k->channel);
     uint32_t head = map_get(&e->bucket_ids, (int64_t)k->hash);
     if (head == b) {
         if (k->hnext == NONE)
@@ -1002,6 +1069,7 @@ static void bucket_sync(route_engine *e, uint32_t b)
     top.slot = b;
     if (e->bqpos[b] == NONE)
         e->bqpos[b] = q->bn[k->channel]++;
+    q->held |= 1u << k->channel;
     q->bh[k->channel][e->bqpos[b]] = top;
     heap_fix(e, q->bh[k->channel], q->bn[k->channel], e->bqpos[b], POS_BUCKET);
 }
@@ -1027,26 +1095,10 @@ static void bucket_erase(route_engine *e, uint32_t b, uint32_t s)
         bucket_sync(e, b);
 }
 
-/* Keeps bucket->nclean = the items of the bucket without exclusions that
- * are not waiting to be settled. */
-static void recount(route_engine *e, uint32_t s)
-{
-    item *it = &e->items[s];
-    bool want = it->at == AT_BUCKET && it->nexcl == 0 && !it->dirty;
-    if (want != it->counted) {
-        e->buckets[it->bucket].nclean += want ? 1 : (uint32_t)-1;
-        it->counted = want;
-    }
-}
-
 /* Takes a waiting item out of wherever it is kept. */
 static void unplace(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
-    if (it->counted) {
-        e->buckets[it->bucket].nclean--;
-        it->counted = 0;
-    }
     if (it->at == AT_BUCKET) {
         bucket_erase(e, it->bucket, s);
         it->bucket = NONE;
@@ -1138,7 +1190,6 @@ static int place(route_engine *e, uint32_t s)
             it->bucket = b;
             it->at = AT_BUCKET;
             bucket_insert(e, b, s);
-            recount(e, s);
         }
     }
     it->step = (uint8_t)step;
@@ -1208,14 +1259,21 @@ static bool can_take(const route_engine *e, const agent *a, uint32_t as, const i
     return meets(a, rs, rl, n);
 }
 
-/* The agent's first choice: the highest-scored waiting item it may take. */
-static uint32_t pull(const route_engine *e, uint32_t as)
+/* The agent's first choice: the highest-scored waiting item it may take.
+ * `seed` (NONE or an item the agent may take) starts the search as the best
+ * so far, so that only what beats it is looked at; the answer is the same. */
+static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
 {
     const agent *a = &e->agents[as];
     unsigned fit = fit_mask(a);
     best b = {NONE, 0, 0, 0};
     if (!fit)
         return NONE;
+    if (seed != NONE) { /* only what beats it needs a look */
+        const item *it = &e->items[seed];
+        int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
+        b = (best){seed, score, it->arrived, it->id};
+    }
     for (uint32_t i = 0; i < a->npref; i++) {
         const item *it = &e->items[a->pref[i]];
         int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
@@ -1226,11 +1284,13 @@ static uint32_t pull(const route_engine *e, uint32_t as)
         const client *c = &e->clients[a->clients[ci]];
         for (uint32_t qi = 0; qi < c->nqueues; qi++) {
             const queue *q = &e->queues[c->queues[qi]];
+            unsigned chans = fit & q->held;
+            if (!chans)
+                continue;
             int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
-            for (unsigned m = fit; m; m &= m - 1) {
+            for (unsigned m = chans; m; m &= m - 1) {
                 int ch = __builtin_ctz(m);
-                if (q->bn[ch])
-                    visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
+                visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
             }
         }
     }
@@ -1363,10 +1423,23 @@ static uint32_t best_of_local(const route_engine *e, const item *it, const clien
     const route_queue *cfg = &e->queues[it->queue].cfg;
     const uint64_t n0 = k->need[0], n1 = k->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
     const uint64_t *bits = cl->free[it->channel];
-    uint32_t nw = (cl->nents + 63) / 64;
+    uint32_t nw = (cl->nents + 63) / 64, req[LOCAL_SKILLS];
+    int nr = 0;
+    for (int h = 0; h < 2; h++) { /* the skill bitmaps to intersect: one per required level */
+        uint64_t x = h ? n1 : n0;
+        while (x) {
+            int f = __builtin_ctzll(x) / 4;
+            req[nr++] = (uint32_t)(h * 16 + f) * 5 + (uint32_t)(x >> (f * 4) & 0xF) - 1;
+            x &= ~(0xFULL << (f * 4));
+        }
+    }
     lcand top = {NONE, 0, 0};
-    for (uint32_t w = 0; w < nw; w++)
-        for (uint64_t m = bits[w]; m; m &= m - 1) {
+    for (uint32_t w = 0; w < nw; w++) {
+        uint64_t cands = bits[w];
+        const uint64_t *sb = cl->skill_bits + (size_t)w * SKILL_BITS;
+        for (int r = 0; r < nr && cands; r++)
+            cands &= sb[req[r]];
+        for (uint64_t m = cands; m; m &= m - 1) {
             const fent *x = &cl->ents[w * 64 + (uint32_t)__builtin_ctzll(m)];
             if ((((x->lv[0] | NIB_HIGH) - n0) & ((x->lv[1] | NIB_HIGH) - n1) & NIB_HIGH) !=
                 NIB_HIGH)
@@ -1378,6 +1451,7 @@ static uint32_t best_of_local(const route_engine *e, const item *it, const clien
                 continue;
             top = c;
         }
+    }
     return top.slot;
 }
 
@@ -1401,14 +1475,14 @@ static uint32_t best_of_dirty(const route_engine *e, const item *it, const uint3
 
 /* The item's first choice: its best eligible free agent (NONE: nobody).
  *
- * Two shortcuts follow from the invariant "before the event, no free agent
+ * A shortcut follows from the invariant "before the event, no free agent
  * could take any waiting item": every pair made possible since involves a
  * dirty agent or a dirty item. While dirty agents settle (first), an item
  * that is not dirty can only go to a dirty agent not yet settled (settled
- * ones found nothing, and matching only ever takes capacity away). While
- * dirty items settle (after all agents), a bucket holding a settled item
- * without exclusions proves that no free agent meets the bucket's
- * requirements. The property tests check the result against a full scan. */
+ * ones found nothing, and matching only ever takes capacity away). Else the
+ * client's free agents on the channel are scanned (their entries are
+ * compact, a bitmap says which). The property tests check the result
+ * against a full scan. */
 static uint32_t best_agent(const route_engine *e, uint32_t s)
 {
     const item *it = &e->items[s];
@@ -1418,8 +1492,6 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
         return NONE;
     if (e->settling != NONE && !it->dirty)
         return best_of_dirty(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling);
-    if (e->settling == NONE && e->buckets[it->bucket].nclean > it->counted)
-        return NONE;
     const client *c = &e->clients[it->client];
     if (!c->nfree[it->channel])
         return NONE;
@@ -1461,7 +1533,7 @@ static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled, uint32_t k
         uint32_t b = known != NONE ? known : best_agent(e, x);
         known = NONE;
         if (b != pulled) {
-            uint32_t z = pull(e, b);
+            uint32_t z = pull(e, b, x);
             if (z != x) {
                 x = z;
                 pulled = b;
@@ -1475,7 +1547,7 @@ static int settle_chain(route_engine *e, uint32_t x, uint32_t pulled, uint32_t k
 static int settle_agent(route_engine *e, uint32_t as)
 {
     for (;;) {
-        uint32_t x = pull(e, as);
+        uint32_t x = pull(e, as, NONE);
         if (x == NONE)
             return 0;
         int rc = settle_chain(e, x, as, NONE);
@@ -1490,7 +1562,7 @@ static int settle_item(route_engine *e, uint32_t s)
         uint32_t b = best_agent(e, s);
         if (b == NONE)
             return 0;
-        uint32_t x = pull(e, b);
+        uint32_t x = pull(e, b, s);
         int rc = settle_chain(e, x, b, x == s ? b : NONE);
         if (rc)
             return rc;
@@ -1521,10 +1593,8 @@ static int match(route_engine *e)
     for (i = 0; i < e->ndirty_items && !rc; i++) {
         uint32_t s = e->dirty_items[i];
         rc = settle_item(e, s);
-        if (!rc) { /* settled: from now on a witness for its bucket */
+        if (!rc)
             e->items[s].dirty = 0;
-            recount(e, s);
-        }
     }
     if (rc) {
         memmove(e->dirty_items, e->dirty_items + i - 1,
@@ -1759,6 +1829,7 @@ void route_destroy(route_engine *e)
     for (uint32_t i = 0; i < e->nclients; i++) {
         cd_free(e->clients[i].queues);
         cd_free(e->clients[i].ents);
+        cd_free(e->clients[i].skill_bits);
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->clients[i].free[ch]);
     }
@@ -1766,9 +1837,9 @@ void route_destroy(route_engine *e)
                      &e->client_ids, &e->skill_ids, &e->bucket_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents,  e->items,        e->ipos,        e->tgen,    e->ifree,
-                      e->buckets, e->bqpos,        e->queues,      e->clients, e->timers,
-                      e->wraps,   e->dirty_agents, e->dirty_items, e->limbo,   e->log};
+    void *arrays[] = {e->agents_raw,  e->items_raw,    e->ipos,        e->tgen,    e->ifree,
+                      e->buckets_raw, e->bqpos,        e->queues,      e->clients, e->timers,
+                      e->wraps,       e->dirty_agents, e->dirty_items, e->limbo,   e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
     cd_free(e);
@@ -1917,7 +1988,8 @@ int route_queue_set(route_engine *e, const route_queue *q, int64_t now)
 static int agent_reserve(route_engine *e)
 {
     if (map_reserve(e, &e->agent_ids, 1) ||
-        grow(e, (void **)&e->agents, &e->capagents, e->nagents + 1, sizeof(agent)) ||
+        grow_aligned(e, &e->agents_raw, (void **)&e->agents, &e->capagents, e->nagents,
+                     e->nagents + 1, sizeof(agent)) ||
         grow(e, (void **)&e->dirty_agents, &e->capdagents, e->capagents, sizeof(uint32_t)) ||
         grow(e, (void **)&e->wraps, &e->capwraps, 2 * e->capagents, sizeof(tent)))
         return CD_ENOMEM;
@@ -1939,7 +2011,13 @@ static int client_reserve(route_engine *e, client *c)
         memset(p + c->capwords, 0, (size_t)(words - c->capwords) * sizeof(uint64_t));
         c->free[ch] = p;
     }
-    e->bytes += (size_t)(words - c->capwords) * sizeof(uint64_t) * ROUTE_CHANNELS;
+    uint64_t *sb = cd_realloc(c->skill_bits, (size_t)words * SKILL_BITS * sizeof(uint64_t));
+    if (!sb)
+        return CD_ENOMEM;
+    memset(sb + (size_t)c->capwords * SKILL_BITS, 0,
+           (size_t)(words - c->capwords) * SKILL_BITS * sizeof(uint64_t));
+    c->skill_bits = sb;
+    e->bytes += (size_t)(words - c->capwords) * sizeof(uint64_t) * (ROUTE_CHANNELS + SKILL_BITS);
     c->capwords = words;
     return 0;
 }
@@ -1955,10 +2033,13 @@ static void agent_unlink_clients(route_engine *e, uint32_t as)
     for (int i = 0; i < a->nclients; i++) {
         client *c = &e->clients[a->clients[i]];
         uint32_t pos = a->cpos[i], last = --c->nents;
+        skill_bits_clear(c, pos);
         if (pos == last)
             continue;
         fent m = c->ents[last];
         c->ents[pos] = m;
+        skill_bits_set(c, pos, m.lv);
+        skill_bits_clear(c, last);
         e->agents[m.slot].cpos[m.ci] = pos;
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             if (bit_get(c->free[ch], last)) {
@@ -2026,6 +2107,7 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
         agent_local_levels(e, a, i);
         a->cpos[i] = c->nents++;
         c->ents[a->cpos[i]] = (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as, (uint32_t)i};
+        skill_bits_set(c, a->cpos[i], a->lv[i]);
     }
     agent_refresh(e, as);
     mark_agent(e, as);
@@ -2076,7 +2158,8 @@ static int item_reserve(route_engine *e)
         return CD_ENOMEM;
     if (e->nifree)
         return 0;
-    if (grow(e, (void **)&e->items, &e->capitems, e->nitems + 1, sizeof(item)) ||
+    if (grow_aligned(e, &e->items_raw, (void **)&e->items, &e->capitems, e->nitems, e->nitems + 1,
+                     sizeof(item)) ||
         grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->tgen, &e->captgen, e->capitems, sizeof(uint64_t)) ||
         grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
