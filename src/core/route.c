@@ -60,8 +60,8 @@ typedef struct idmap { /* int64 key >= 0 -> slot; linear probing */
     uint32_t cap, n;
 } idmap;
 
-typedef struct hent { /* an entry of an ordered (max-)heap */
-    int64_t key, arrived, id;
+typedef struct hent { /* an entry of an ordered (max-)heap; ties are settled by the records */
+    int64_t key;
     uint32_t slot;
     uint32_t excl; /* the item has exclusions: look before taking it */
 } hent;
@@ -376,17 +376,24 @@ static void map_free(idmap *m)
 
 /* --- ordered heaps: items in a bucket, buckets in a queue ------------------ */
 
+enum { POS_ITEM, POS_BUCKET };
+
+/* The item an entry stands for: itself, or a bucket's top item. */
+static inline const item *hent_item(const route_engine *e, const hent *h, int kind)
+{
+    return &e->items[kind == POS_ITEM ? h->slot : e->buckets[h->slot].heap[0].slot];
+}
+
 /* Higher key first; ties: earlier arrival, then lower id. */
-static inline bool hent_before(const hent *a, const hent *b)
+static inline bool hent_before(const route_engine *e, const hent *a, const hent *b, int kind)
 {
     if (a->key != b->key)
         return a->key > b->key;
-    if (a->arrived != b->arrived)
-        return a->arrived < b->arrived;
-    return a->id < b->id;
+    const item *x = hent_item(e, a, kind), *y = hent_item(e, b, kind);
+    if (x->arrived != y->arrived)
+        return x->arrived < y->arrived;
+    return x->id < y->id;
 }
-
-enum { POS_ITEM, POS_BUCKET };
 
 static inline void hent_place(route_engine *e, hent *h, uint32_t i, int kind)
 {
@@ -399,7 +406,7 @@ static inline void hent_place(route_engine *e, hent *h, uint32_t i, int kind)
 static void heap_fix(route_engine *e, hent *h, uint32_t n, uint32_t i, int kind)
 {
     hent x = h[i];
-    while (i > 0 && hent_before(&x, &h[(i - 1) / 2])) {
+    while (i > 0 && hent_before(e, &x, &h[(i - 1) / 2], kind)) {
         h[i] = h[(i - 1) / 2];
         hent_place(e, h, i, kind);
         i = (i - 1) / 2;
@@ -408,9 +415,9 @@ static void heap_fix(route_engine *e, hent *h, uint32_t n, uint32_t i, int kind)
         uint32_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && hent_before(&h[c + 1], &h[c]))
+        if (c + 1 < n && hent_before(e, &h[c + 1], &h[c], kind))
             c++;
-        if (!hent_before(&h[c], &x))
+        if (!hent_before(e, &h[c], &x, kind))
             break;
         h[i] = h[c];
         hent_place(e, h, i, kind);
@@ -943,7 +950,7 @@ static int current_req(const queue *q, const item *it, int step, uint32_t *rs, u
 
 static hent item_entry(const item *it, uint32_t s)
 {
-    return (hent){it->key, it->arrived, it->id, s, it->nexcl > 0};
+    return (hent){it->key, s, it->nexcl > 0};
 }
 
 static uint64_t req_hash(uint32_t qs, int ch, int n, const uint32_t *rs, const uint8_t *rl)
@@ -1211,6 +1218,17 @@ static inline bool beats(int64_t score, int64_t arrived, int64_t id, const best 
     return id < b->id;
 }
 
+/* Does an entry with this score beat the best so far? Its item (see
+ * hent_item) is read only on a tie of scores. */
+static inline bool entry_beats(const route_engine *e, int64_t score, const hent *h, int kind,
+                               const best *b)
+{
+    if (b->slot == NONE || score != b->score)
+        return b->slot == NONE || score > b->score;
+    const item *x = hent_item(e, h, kind);
+    return beats(score, x->arrived, x->id, b);
+}
+
 /* Best-first walk of a bucket's item heap: an entry that cannot beat the best
  * so far prunes its subtree; an excluded one is skipped, its children not. */
 static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int64_t aging_now,
@@ -1218,10 +1236,11 @@ static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int6
 {
     while (i < k->n) {
         const hent *h = &k->heap[i];
-        if (!beats(h->key + aging_now, h->arrived, h->id, b))
+        if (!entry_beats(e, h->key + aging_now, h, POS_ITEM, b))
             return;
         if (!h->excl || !excluded(&e->items[h->slot], e->agents[as].id)) {
-            *b = (best){h->slot, h->key + aging_now, h->arrived, h->id};
+            const item *x = &e->items[h->slot];
+            *b = (best){h->slot, h->key + aging_now, x->arrived, x->id};
             return;
         }
         visit_items(e, k, 2 * i + 1, aging_now, as, b);
@@ -1235,7 +1254,7 @@ static void visit_buckets(const route_engine *e, const hent *bh, uint32_t n, uin
 {
     while (i < n) {
         const hent *h = &bh[i];
-        if (!beats(h->key + aging_now, h->arrived, h->id, b))
+        if (!entry_beats(e, h->key + aging_now, h, POS_BUCKET, b))
             return;
         const bucket *k = &e->buckets[h->slot];
         if (k->local ? lv_meets(lv, k->need) : meets_bucket(a, k))
