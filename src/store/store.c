@@ -93,6 +93,11 @@ static void conn_release(store *s, store_conn *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+void store_set_importing(store *s, int on)
+{
+    s->importing = on;
+}
+
 unsigned store_tx_effects(const store_tx *tx)
 {
     return tx ? tx->effects : 0;

@@ -159,6 +159,10 @@ int store_redact_text(store_tx *tx, int64_t client_id, int64_t interaction_id, c
 struct sentiment_model;
 void store_set_sentiment(store *s, const struct sentiment_model *m);
 
+/* While on, the store writes history: agent replies on email interactions
+ * are stored but not queued for sending (the demo's past conversations). */
+void store_set_importing(store *s, int on);
+
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const store *s);
 

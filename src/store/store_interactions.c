@@ -608,7 +608,8 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
     json_decref(cur);
     rc = message_insert(tx, client, interaction_id, in, out);
     /* A reply on an email interaction goes out by email. */
-    if (!rc && email && strcmp(store__str(*out, "direction"), "outbound") == 0)
+    if (!rc && email && !tx->s->importing &&
+        strcmp(store__str(*out, "direction"), "outbound") == 0)
         rc = store__mail_reply(tx, client, interaction_id, *out);
     if (!rc)
         rc = store__exec(tx, "UPDATE interactions SET updated_at = $1 WHERE id = $2",

@@ -19,6 +19,7 @@ struct store {
     const vault *vault;   /* keys for sensitive fields, or NULL */
     const struct sentiment_model *sentiment; /* scores inbound text, or NULL */
     const store_classifier *classifier;      /* predicts intent, or NULL */
+    int importing; /* history is being written: replies are not emailed */
     char vault_why[256];  /* why there is no vault */
 };
 
