@@ -233,8 +233,14 @@ def append(dc, user, folder, raws):
     c = dc.client(user)
     c.create(folder)
     for raw in raws:
-        typ, _ = c.append(folder, None, None, raw)
-        assert typ == "OK"
+        # A folder just made again while the poller reads it may need Dovecot a
+        # moment to rebuild its index: try again before calling it a failure.
+        for attempt in range(10):
+            typ, _ = c.append(folder, None, None, raw)
+            if typ == "OK":
+                break
+            time.sleep(0.2)
+        assert typ == "OK", "APPEND to %s failed" % folder
     c.logout()
 
 
