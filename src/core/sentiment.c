@@ -13,6 +13,7 @@
 
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -363,36 +364,6 @@ static inline unsigned char low(unsigned char c)
 static inline int is_alnum(unsigned char c)
 {
     return CLS[c] >= L && CLS[c] <= D;
-}
-
-static inline size_t utf8_dec(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, v = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, v = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (p[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
 }
 
 static inline int is_emoji(uint32_t cp)
