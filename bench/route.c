@@ -23,7 +23,10 @@
  * medians are reported.
  *
  *   bench_route              full run; last line: the 100k figures
- *   bench_route --callgrind  reduced instance (10k waiting) for
+ *   bench_route EVENTS [N]   EVENTS per run; with N, only the backlog of N
+ *                            waiting (three runs, medians)
+ *   bench_route --callgrind [N]
+ *                            reduced instance (N waiting, default 10k) for
  *                            valgrind --tool=callgrind; prints the offers
  *                            made while statistics were on */
 #include "core/cd_err.h"
@@ -85,6 +88,7 @@ typedef struct bench {
     uint32_t *lat; /* ns, of events that made offers */
     size_t nlat, caplat;
     double engine_ns;
+    uint64_t hash; /* of every decision, in order: engines that decide alike agree */
     int timing;
     route_decision d[4096];
 } bench;
@@ -171,6 +175,9 @@ static unsigned absorb(bench *b)
     while ((n = route_decisions(b->e, b->d, sizeof b->d / sizeof *b->d)) > 0) {
         for (size_t i = 0; i < n; i++) {
             const route_decision *d = &b->d[i];
+            int64_t f[5] = {d->kind, d->interaction_id, d->agent_id, d->at_ms, d->expires_ms};
+            for (int k = 0; k < 5; k++)
+                b->hash = (b->hash ^ (uint64_t)f[k]) * 0x100000001b3ULL;
             switch (d->kind) {
             case ROUTE_D_OFFER:
                 move(b, d->interaction_id, B_OFFERED);
@@ -469,6 +476,7 @@ static int cmp_double(const void *x, const void *y)
 typedef struct result {
     double dps, p50, p99, bytes;
     unsigned long offers;
+    uint64_t hash;
 } result;
 
 static bench *bench_new(uint64_t seed)
@@ -512,6 +520,7 @@ static result run(size_t target, long events, uint64_t seed)
         step(b);
     qsort(b->lat, b->nlat, sizeof *b->lat, cmp_u32);
     r.offers = b->offers;
+    r.hash = b->hash;
     r.dps = b->offers / (b->engine_ns / 1e9);
     r.p50 = b->nlat ? b->lat[b->nlat / 2] / 1e3 : 0;
     r.p99 = b->nlat ? b->lat[b->nlat * 99 / 100] / 1e3 : 0;
@@ -526,11 +535,11 @@ static double median3(double a, double b, double c)
     return v[1];
 }
 
-static int callgrind_run(void)
+static int callgrind_run(size_t target)
 {
     bench *b = bench_new(7);
     configure(b);
-    build(b, 10000);
+    build(b, target);
     for (int i = 0; i < 20000; i++)
         step(b);
     b->offers = 0;
@@ -545,24 +554,32 @@ static int callgrind_run(void)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--callgrind") == 0)
-        return callgrind_run();
-    static const size_t sizes[] = {1000, 10000, 100000};
+        return callgrind_run(argc > 2 ? (size_t)atol(argv[2]) : 10000);
+    static const size_t all_sizes[] = {1000, 10000, 100000};
+    const size_t *sizes = all_sizes;
+    size_t nsizes = sizeof all_sizes / sizeof *all_sizes, one;
     const long events = argc > 1 ? atol(argv[1]) : 1000000;
+    if (argc > 2) { /* bench_route EVENTS WAITING: one size only */
+        one = (size_t)atol(argv[2]);
+        sizes = &one;
+        nsizes = 1;
+    }
     result last = {0};
     printf("%-9s %12s %9s %9s %10s %9s\n", "waiting", "decisions/s", "p50_us", "p99_us",
            "bytes/wait", "offers");
-    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    for (size_t s = 0; s < nsizes; s++) {
         result r[3];
         for (int k = 0; k < 3; k++)
             r[k] = run(sizes[s], events, 42 + (uint64_t)k);
         result m = {median3(r[0].dps, r[1].dps, r[2].dps), median3(r[0].p50, r[1].p50, r[2].p50),
                     median3(r[0].p99, r[1].p99, r[2].p99),
-                    median3(r[0].bytes, r[1].bytes, r[2].bytes), r[1].offers};
+                    median3(r[0].bytes, r[1].bytes, r[2].bytes), r[1].offers,
+                    r[0].hash ^ r[1].hash ^ r[2].hash};
         printf("%-9zu %12.0f %9.2f %9.2f %10.0f %9lu\n", sizes[s], m.dps, m.p50, m.p99, m.bytes,
                m.offers);
         printf("RESULT waiting=%zu decisions_per_s=%.0f p50_us=%.2f p99_us=%.2f "
-               "bytes_per_waiting=%.0f\n",
-               sizes[s], m.dps, m.p50, m.p99, m.bytes);
+               "bytes_per_waiting=%.0f decision_hash=%016llx\n",
+               sizes[s], m.dps, m.p50, m.p99, m.bytes, (unsigned long long)m.hash);
         fflush(stdout);
         last = m;
     }

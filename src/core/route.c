@@ -192,9 +192,9 @@ typedef struct client {
     uint32_t nlocal;
 } client;
 
-typedef struct best { /* the best item found so far by a scan */
+typedef struct best { /* the best item found so far by a scan; its record is read only on ties */
     uint32_t slot;
-    int64_t score, arrived, id;
+    int64_t score;
 } best;
 
 struct route_engine {
@@ -1207,15 +1207,18 @@ static int place(route_engine *e, uint32_t s)
 
 /* --- matching ---------------------------------------------------------------- */
 
-static inline bool beats(int64_t score, int64_t arrived, int64_t id, const best *b)
+/* Does item x, of this score, beat the best so far? Ties of scores go to
+ * the earlier arrival, then the lower id: only then are records read. */
+static inline bool beats(const route_engine *e, int64_t score, const item *x, const best *b)
 {
     if (b->slot == NONE)
         return true;
     if (score != b->score)
         return score > b->score;
-    if (arrived != b->arrived)
-        return arrived < b->arrived;
-    return id < b->id;
+    const item *y = &e->items[b->slot];
+    if (x->arrived != y->arrived)
+        return x->arrived < y->arrived;
+    return x->id < y->id;
 }
 
 /* Does an entry with this score beat the best so far? Its item (see
@@ -1225,8 +1228,7 @@ static inline bool entry_beats(const route_engine *e, int64_t score, const hent 
 {
     if (b->slot == NONE || score != b->score)
         return b->slot == NONE || score > b->score;
-    const item *x = hent_item(e, h, kind);
-    return beats(score, x->arrived, x->id, b);
+    return beats(e, score, hent_item(e, h, kind), b);
 }
 
 /* Best-first walk of a bucket's item heap: an entry that cannot beat the best
@@ -1239,8 +1241,7 @@ static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int6
         if (!entry_beats(e, h->key + aging_now, h, POS_ITEM, b))
             return;
         if (!h->excl || !excluded(&e->items[h->slot], e->agents[as].id)) {
-            const item *x = &e->items[h->slot];
-            *b = (best){h->slot, h->key + aging_now, x->arrived, x->id};
+            *b = (best){h->slot, h->key + aging_now};
             return;
         }
         visit_items(e, k, 2 * i + 1, aging_now, as, b);
@@ -1285,19 +1286,19 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
 {
     const agent *a = &e->agents[as];
     unsigned fit = fit_mask(a);
-    best b = {NONE, 0, 0, 0};
+    best b = {NONE, 0};
     if (!fit)
         return NONE;
     if (seed != NONE) { /* only what beats it needs a look */
         const item *it = &e->items[seed];
         int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
-        b = (best){seed, score, it->arrived, it->id};
+        b = (best){seed, score};
     }
     for (uint32_t i = 0; i < a->npref; i++) {
         const item *it = &e->items[a->pref[i]];
         int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
-        if (beats(score, it->arrived, it->id, &b) && can_take(e, a, as, it))
-            b = (best){a->pref[i], score, it->arrived, it->id};
+        if (beats(e, score, it, &b) && can_take(e, a, as, it))
+            b = (best){a->pref[i], score};
     }
     for (int ci = 0; ci < a->nclients; ci++) {
         const client *c = &e->clients[a->clients[ci]];
