@@ -4,11 +4,12 @@
  * Layout of the state (every entity lives in a dense array, found through
  * an id -> slot hash map; decisions never depend on hash order):
  *
- *   queue   per channel, a max-heap of buckets ordered by their top item
- *   bucket  the waiting items of one queue and channel with identical current
- *           requirements, in a max-heap by a static key (see item_key): all
- *           items of a queue age at the same rate, so the order never changes
- *           while they wait and nothing is re-sorted as time passes
+ *   queue   per channel, its waiting items in a max-heap by a static key (see
+ *           item_key): all items of a queue age at the same rate, so the order
+ *           never changes while they wait and nothing is re-sorted as time
+ *           passes. Each heap entry carries the item's current requirements as
+ *           a level vector, so that choosing reads no item, and widening
+ *           rewrites the entry in place: nothing moves
  *   agent   its clients, skills (sorted by dense skill index), load, and the
  *           items whose preferred-agent window for it is still open
  *   client  its queues, up to 32 numbered ("local") skills, an entry per
@@ -44,7 +45,7 @@
 #define MAX_AGING 1000
 
 enum { IT_FREE, IT_WAITING, IT_OFFERED, IT_ASSIGNED };
-enum { AT_NONE, AT_BUCKET, AT_PREF, AT_LIMBO }; /* where a waiting item is kept */
+enum { AT_NONE, AT_HEAP, AT_PREF, AT_LIMBO }; /* where a waiting item is kept */
 
 static const uint8_t default_weight[ROUTE_CHANNELS] = {60, 20, 12, 12, 12};
 
@@ -60,10 +61,16 @@ typedef struct idmap { /* int64 key >= 0 -> slot; linear probing */
     uint32_t cap, n;
 } idmap;
 
-typedef struct hent { /* an entry of an ordered (max-)heap; ties are settled by the records */
+/* An entry of a queue's heap of waiting items (a max-heap by key; ties are
+ * settled by the records). Half a cache line: the key, and what deciding
+ * whether an agent may take the item needs. */
+enum { HENT_EXCL = 1, HENT_GENERAL = 2 };
+typedef struct hent {
     int64_t key;
     uint32_t slot;
-    uint32_t excl; /* the item has exclusions: look before taking it */
+    uint32_t flags;   /* HENT_EXCL: has exclusions, look before taking it; HENT_GENERAL:
+                       * a skill its client could not number, need is not valid */
+    uint64_t need[2]; /* the required levels at its current step (see fent) */
 } hent;
 
 /* Client-local skills: each client numbers up to LOCAL_SKILLS of the skills
@@ -88,7 +95,6 @@ typedef struct tent { /* a timer entry (min-heap by due, then id) */
     int64_t due, id;
     uint64_t gen;
     uint32_t slot;
-    uint32_t bucket; /* the item's bucket when set (a hint for prefetching) */
 } tent;
 
 /* A timer lane: a FIFO of entries that were all set the same delay ahead of
@@ -137,42 +143,30 @@ _Static_assert(offsetof(agent, clients) == 64 && offsetof(agent, lv) == 192, "ag
 typedef struct item {
     _Alignas(64) int64_t id;
     int64_t due, entered, expires;
-    uint32_t queue, bucket, agent, pref, nexcl;
+    uint32_t queue, agent, pref, nexcl;
     uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
-    uint8_t local; /* every required skill is local to the client: mmask is valid */
-    uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
+    uint8_t local; /* every required skill is local to the client: mmask and need are valid */
+    _Alignas(64) uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
     int64_t key, arrived;
     uint32_t client, opos;
     int64_t window_end;
     int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
     uint32_t capexcl;
+    uint8_t req_local[ROUTE_MAX_REQUIRED]; /* the client's local index of each required skill */
     uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
+    uint64_t need[2];  /* the required levels at the current step (see fent) */
 } item;
-_Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 128, "item lines");
-
-/* Two cache lines (the bucket array is aligned to them): what pull and
- * moving items read in the first, the requirement lists in the second. */
-typedef struct bucket {
-    _Alignas(64) hent *heap;
-    uint32_t n, cap;
-    uint64_t need[2]; /* the required levels as client-local 4-bit fields */
-    uint64_t sig;     /* bit (skill index % 64) for each skill required */
-    uint64_t hash;
-    uint32_t queue, hnext;
-    uint8_t channel, nreq, live;
-    uint8_t local;                          /* every skill is local to the client: need is valid */
-    uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* ascending */
-    uint8_t req_level[ROUTE_MAX_REQUIRED];
-} bucket;
-_Static_assert(offsetof(bucket, local) < 64 && sizeof(bucket) == 128, "bucket lines");
+_Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 128 &&
+                   sizeof(item) == 192,
+               "item lines");
 
 typedef struct queue {
     route_queue cfg;
     uint32_t client;
-    hent *bh[ROUTE_CHANNELS]; /* buckets (hent.slot) ordered by their top item */
-    uint32_t bn[ROUTE_CHANNELS], bcap[ROUTE_CHANNELS];
-    unsigned held; /* the channels with waiting items, as bits (bn[ch] > 0) */
+    hent *heap[ROUTE_CHANNELS]; /* its waiting items on each channel */
+    uint32_t n[ROUTE_CHANNELS], cap[ROUTE_CHANNELS];
+    unsigned held; /* the channels with waiting items, as bits (n[ch] > 0) */
     size_t waiting, offered;
 } queue;
 
@@ -201,20 +195,16 @@ struct route_engine {
     int64_t now;
     uint64_t gen;
     size_t bytes;
-    idmap agent_ids, item_ids, queue_ids, client_ids, skill_ids, bucket_ids;
+    idmap agent_ids, item_ids, queue_ids, client_ids, skill_ids;
     agent *agents;    /* on 64-byte boundaries, inside agents_raw */
     void *agents_raw; /* the block holding agents */
     uint32_t nagents, capagents;
     item *items;     /* on 64-byte boundaries, inside items_raw */
     void *items_raw; /* the block holding items */
-    uint32_t *ipos;  /* an item's place in its bucket heap or preferred list */
+    uint32_t *ipos;  /* an item's place in its queue's heap or preferred list */
     uint64_t *tgen;  /* generation of an item's live timer entry (a new one when freed) */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
-    bucket *buckets;   /* on 64-byte boundaries, inside buckets_raw */
-    void *buckets_raw; /* the block holding buckets */
-    uint32_t *bqpos;   /* a bucket's place in its queue's heap (NONE: not there); compact */
-    uint32_t nbuckets, capbuckets, bfree, capbqpos;
     queue *queues;
     uint32_t nqueues, capqueues;
     client *clients;
@@ -310,14 +300,6 @@ static void map_put(idmap *m, int64_t k, uint32_t v) /* room reserved, k absent 
     m->n++;
 }
 
-static void map_set(idmap *m, int64_t k, uint32_t v) /* k present */
-{
-    uint32_t mask = m->cap - 1, i = map_home(m, k);
-    while (m->s[i].key != k)
-        i = (i + 1) & mask;
-    m->s[i].val = v;
-}
-
 /* Room for `extra` more keys at a load factor under 3/4. */
 static int map_reserve(route_engine *e, idmap *m, uint32_t extra)
 {
@@ -374,64 +356,48 @@ static void map_free(idmap *m)
     cd_free(m->s);
 }
 
-/* --- ordered heaps: items in a bucket, buckets in a queue ------------------ */
-
-enum { POS_ITEM, POS_BUCKET };
-
-/* The item an entry stands for: itself, or a bucket's top item. */
-static inline const item *hent_item(const route_engine *e, const hent *h, int kind)
-{
-    return &e->items[kind == POS_ITEM ? h->slot : e->buckets[h->slot].heap[0].slot];
-}
+/* --- a queue's heaps of waiting items ------------------------------------- */
 
 /* Higher key first; ties: earlier arrival, then lower id. */
-static inline bool hent_before(const route_engine *e, const hent *a, const hent *b, int kind)
+static inline bool hent_before(const route_engine *e, const hent *a, const hent *b)
 {
     if (a->key != b->key)
         return a->key > b->key;
-    const item *x = hent_item(e, a, kind), *y = hent_item(e, b, kind);
+    const item *x = &e->items[a->slot], *y = &e->items[b->slot];
     if (x->arrived != y->arrived)
         return x->arrived < y->arrived;
     return x->id < y->id;
 }
 
-static inline void hent_place(route_engine *e, hent *h, uint32_t i, int kind)
-{
-    if (kind == POS_ITEM)
-        e->ipos[h[i].slot] = i;
-    else
-        e->bqpos[h[i].slot] = i;
-}
-
-static void heap_fix(route_engine *e, hent *h, uint32_t n, uint32_t i, int kind)
+static void heap_fix(route_engine *e, hent *h, uint32_t n, uint32_t i)
 {
     hent x = h[i];
-    while (i > 0 && hent_before(e, &x, &h[(i - 1) / 2], kind)) {
+    while (i > 0 && hent_before(e, &x, &h[(i - 1) / 2])) {
         h[i] = h[(i - 1) / 2];
-        hent_place(e, h, i, kind);
+        e->ipos[h[i].slot] = i;
         i = (i - 1) / 2;
     }
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && hent_before(e, &h[c + 1], &h[c], kind))
+        if (c + 1 < n && hent_before(e, &h[c + 1], &h[c]))
             c++;
-        if (!hent_before(e, &h[c], &x, kind))
+        if (!hent_before(e, &h[c], &x))
             break;
         h[i] = h[c];
-        hent_place(e, h, i, kind);
+        e->ipos[h[i].slot] = i;
         i = c;
     }
     h[i] = x;
-    hent_place(e, h, i, kind);
+    e->ipos[x.slot] = i;
 }
 
-static void heap_remove(route_engine *e, hent *h, uint32_t *n, uint32_t i, int kind)
+static void heap_remove(route_engine *e, hent *h, uint32_t *n, uint32_t i)
 {
     if (i != --*n) {
         h[i] = h[*n];
-        heap_fix(e, h, *n, i, kind);
+        heap_fix(e, h, *n, i);
     }
 }
 
@@ -596,16 +562,15 @@ static void timer_drop_first(route_engine *e, const lane *from)
     e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
 #ifndef ROUTE_NO_PREFETCH
     /* The lane's next entries come due soon: fetch the item of the one after
-     * next meanwhile, and the bucket of the next (the entry knows it). */
+     * next meanwhile. */
     if (l->n > 1) {
         const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
         __builtin_prefetch(&e->tgen[h->slot]);
         __builtin_prefetch(&e->items[h->slot]);
         __builtin_prefetch((const char *)&e->items[h->slot] + 64);
         __builtin_prefetch((const char *)&e->items[h->slot] + 128);
+        __builtin_prefetch(&e->ipos[h->slot]);
     }
-    if (l->n && l->ring[l->head].bucket < e->nbuckets)
-        __builtin_prefetch(&e->buckets[l->ring[l->head].bucket]);
 #endif
     if (!l->n)
         e->lane_delay[from - e->lanes] = LANE_EMPTY;
@@ -620,7 +585,7 @@ static void set_timer(route_engine *e, uint32_t s, int64_t due)
     it->due = due;
     if (due == NEVER)
         return;
-    timer_push(e, (tent){due, it->id, e->tgen[s], s, it->bucket});
+    timer_push(e, (tent){due, it->id, e->tgen[s], s});
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -631,7 +596,7 @@ static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
         return;
     if (e->nwraps == e->capwraps)
         theap_compact(e, e->wraps, &e->nwraps, wrap_live);
-    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as, NONE});
+    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as});
 }
 
 /* --- decisions ------------------------------------------------------------ */
@@ -776,15 +741,6 @@ static void mark_item(route_engine *e, uint32_t s)
 static bool serves(const agent *a, uint32_t cs)
 {
     return client_index(a, cs) >= 0;
-}
-
-static bool meets(const agent *a, const uint32_t *rs, const uint8_t *rl, int n);
-
-/* Does the agent meet the bucket's requirements? The signature rejects
- * most agents without reading their skills. */
-static inline bool meets_bucket(const agent *a, const bucket *k)
-{
-    return (k->sig & ~a->sig) == 0 && meets(a, k->req_skill, k->req_level, k->nreq);
 }
 
 /* Does the agent hold every (skill, level) of the ascending list? */
@@ -948,167 +904,39 @@ static int current_req(const queue *q, const item *it, int step, uint32_t *rs, u
     return n;
 }
 
+/* The required levels at widening step `step` as client-local fields
+ * (meaningful when every required skill is local to the client). */
+static void step_need(const queue *q, const item *it, int step, uint64_t *need)
+{
+    int n = it->nreq, relax = 0;
+    if (step > 0) {
+        const route_step *st = &q->cfg.steps[step - 1];
+        if (st->keep < n)
+            n = st->keep;
+        relax = st->relax;
+    }
+    need[0] = need[1] = 0;
+    for (int i = 0; i < n; i++) {
+        int lv = it->req_level[i] - relax;
+        lv_set(need, it->req_local[i], (uint64_t)(lv < 1 ? 1 : lv));
+    }
+}
+
 static hent item_entry(const item *it, uint32_t s)
 {
-    return (hent){it->key, s, it->nexcl > 0};
-}
-
-static uint64_t req_hash(uint32_t qs, int ch, int n, const uint32_t *rs, const uint8_t *rl)
-{
-    uint64_t h = ((uint64_t)qs << 8 | (uint64_t)ch) * 0x9e3779b97f4a7c15ULL;
-    for (int i = 0; i < n; i++)
-        h = (h ^ h >> 29 ^ ((uint64_t)rs[i] << 8 | rl[i])) * 0xbf58476d1ce4e5b9ULL;
-    return (h ^ h >> 32) & (uint64_t)INT64_MAX;
-}
-
-static uint32_t bucket_find(const route_engine *e, uint64_t h, uint32_t qs, int ch, int n,
-                            const uint32_t *rs, const uint8_t *rl)
-{
-    for (uint32_t b = map_get(&e->bucket_ids, (int64_t)h); b != NONE; b = e->buckets[b].hnext) {
-        const bucket *k = &e->buckets[b];
-        if (k->queue != qs || k->channel != ch || k->nreq != n)
-            continue;
-        int i = 0;
-        while (i < n && k->req_skill[i] == rs[i] && k->req_level[i] == rl[i])
-            i++;
-        if (i == n)
-            return b;
-    }
-    return NONE;
-}
-
-/* Finds or creates the bucket, with room for one more item in it and in its
- * queue's heap of buckets. */
-static int bucket_get(route_engine *e, uint32_t qs, int ch, int n, const uint32_t *rs,
-                      const uint8_t *rl, uint32_t *out)
-{
-    uint64_t h = req_hash(qs, ch, n, rs, rl);
-    uint32_t b = bucket_find(e, h, qs, ch, n, rs, rl);
-    if (b == NONE) {
-        if (map_reserve(e, &e->bucket_ids, 1))
-            return CD_ENOMEM;
-        if (e->bfree != NONE) {
-            b = e->bfree;
-            e->bfree = e->buckets[b].hnext;
-        } else {
-            if (grow_aligned(e, &e->buckets_raw, (void **)&e->buckets, &e->capbuckets, e->nbuckets,
-                             e->nbuckets + 1, sizeof(bucket)) ||
-                grow(e, (void **)&e->bqpos, &e->capbqpos, e->capbuckets, sizeof(uint32_t)))
-                return CD_ENOMEM;
-            b = e->nbuckets++;
-            e->buckets[b] = (bucket){.heap = NULL, .cap = 0};
-        }
-        bucket *k = &e->buckets[b];
-        k->hash = h;
-        k->queue = qs;
-        k->channel = (uint8_t)ch;
-        k->nreq = (uint8_t)n;
-        k->sig = 0;
-        for (int i = 0; i < n; i++)
-            k->sig |= 1ULL << (rs[i] % 64);
-        const client *c = &e->clients[e->queues[qs].client];
-        k->local = 1;
-        k->need[0] = k->need[1] = 0;
-        for (int i = 0; i < n; i++) {
-            int l = local_index(c, rs[i]);
-            if (l < 0)
-                k->local = 0;
-            else
-                lv_set(k->need, l, rl[i]);
-        }
-        memcpy(k->req_skill, rs, n * sizeof *rs);
-        memcpy(k->req_level, rl, (size_t)n);
-        k->n = 0;
-        e->bqpos[b] = NONE;
-        k->live = 1;
-        uint32_t head = map_get(&e->bucket_ids, (int64_t)h);
-        k->hnext = head;
-        if (head == NONE)
-            map_put(&e->bucket_ids, (int64_t)h, b);
-        else
-            map_set(&e->bucket_ids, (int64_t)h, b);
-    }
-    bucket *k = &e->buckets[b];
-    queue *q = &e->queues[qs];
-    if (grow(e, (void **)&k->heap, &k->cap, k->n + 1, sizeof(hent)) ||
-        grow(e, (void **)&q->bh[ch], &q->bcap[ch], q->bn[ch] + 1, sizeof(hent)))
-        return CD_ENOMEM; /* an empty new bucket is released by bucket_drop */
-    *out = b;
-    return 0;
-}
-
-/* Releases an empty bucket: out of its queue's heap, the map and into the
- * free list (its heap array is kept for reuse). */
-static void bucket_drop(route_engine *e, uint32_t b)
-{
-    bucket *k = &e->buckets[b];
-    if (k->n > 0 || !k->live)
-        return;
-    queue *q = &e->queues[k->queue];
-    if (e->bqpos[b] != NONE)
-        heap_remove(e, q->bh[k->channel], &q->bn[k->channel], e->bqpos[b], POS_BUCKET);
-    if (!q->bn[k->channel])
-        q->held &= ~(1u << k->channel);
-    uint32_t head = map_get(&e->bucket_ids, (int64_t)k->hash);
-    if (head == b) {
-        if (k->hnext == NONE)
-            map_del(&e->bucket_ids, (int64_t)k->hash);
-        else
-            map_set(&e->bucket_ids, (int64_t)k->hash, k->hnext);
-    } else {
-        uint32_t p = head;
-        while (e->buckets[p].hnext != b)
-            p = e->buckets[p].hnext;
-        e->buckets[p].hnext = k->hnext;
-    }
-    k->live = 0;
-    e->bqpos[b] = NONE;
-    k->hnext = e->bfree;
-    e->bfree = b;
-}
-
-/* The bucket's top changed: move its entry in the queue's heap. */
-static void bucket_sync(route_engine *e, uint32_t b)
-{
-    bucket *k = &e->buckets[b];
-    queue *q = &e->queues[k->queue];
-    hent top = k->heap[0];
-    top.slot = b;
-    if (e->bqpos[b] == NONE)
-        e->bqpos[b] = q->bn[k->channel]++;
-    q->held |= 1u << k->channel;
-    q->bh[k->channel][e->bqpos[b]] = top;
-    heap_fix(e, q->bh[k->channel], q->bn[k->channel], e->bqpos[b], POS_BUCKET);
-}
-
-static void bucket_insert(route_engine *e, uint32_t b, uint32_t s)
-{
-    bucket *k = &e->buckets[b];
-    uint32_t pos = k->n++;
-    k->heap[pos] = item_entry(&e->items[s], s);
-    heap_fix(e, k->heap, k->n, pos, POS_ITEM);
-    if (e->ipos[s] == 0)
-        bucket_sync(e, b);
-}
-
-static void bucket_erase(route_engine *e, uint32_t b, uint32_t s)
-{
-    bucket *k = &e->buckets[b];
-    uint32_t pos = e->ipos[s];
-    heap_remove(e, k->heap, &k->n, pos, POS_ITEM);
-    if (k->n == 0)
-        bucket_drop(e, b);
-    else if (pos == 0) /* elsewhere the root stays: it beats every element */
-        bucket_sync(e, b);
+    uint32_t flags = (it->nexcl > 0 ? HENT_EXCL : 0) | (it->local ? 0 : HENT_GENERAL);
+    return (hent){it->key, s, flags, {it->need[0], it->need[1]}};
 }
 
 /* Takes a waiting item out of wherever it is kept. */
 static void unplace(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
-    if (it->at == AT_BUCKET) {
-        bucket_erase(e, it->bucket, s);
-        it->bucket = NONE;
+    if (it->at == AT_HEAP) {
+        queue *q = &e->queues[it->queue];
+        heap_remove(e, q->heap[it->channel], &q->n[it->channel], e->ipos[s]);
+        if (!q->n[it->channel])
+            q->held &= ~(1u << it->channel);
     } else if (it->at == AT_PREF) {
         agent *a = &e->agents[it->pref];
         uint32_t pos = e->ipos[s], last = a->pref[--a->npref];
@@ -1135,14 +963,17 @@ static int64_t waiting_due(const queue *q, const item *it)
 
 /* Puts a waiting item where it belongs at e->now: overflowed if its queue's
  * overflow time has come, in its preferred agent's list while the window is
- * open, else in the bucket of its current requirements. Memory is reserved
- * before anything moves: on CD_ENOMEM the item keeps its place (an item that
- * had none goes to limbo, retried at the next event). */
+ * open, else in its queue's heap for its channel, with the requirements of
+ * its current step (a widening step rewrites its entry there: nothing
+ * moves). Memory is reserved before anything moves: on CD_ENOMEM the item
+ * keeps its place (an item that had none goes to limbo, retried at the next
+ * event). */
 static int place(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
     uint32_t qs = it->queue;
     int64_t entered = it->entered, now = e->now;
+    int ch = it->channel;
     const queue *q = &e->queues[qs];
     bool ovf = q->cfg.overflow_after_s > 0 && now >= entered + q->cfg.overflow_after_s * 1000LL;
     if (ovf) { /* validated at configuration: the target exists, same client */
@@ -1152,33 +983,34 @@ static int place(route_engine *e, uint32_t s)
     }
     int step = current_step(q, entered, now);
     bool window = it->pref != NONE && now < it->window_end && !excluded(it, e->agents[it->pref].id);
-    uint32_t b = NONE;
+    bool same = !ovf && (window ? it->at == AT_PREF : it->at == AT_HEAP);
     int rc = 0;
-    if (window) {
-        agent *a = &e->agents[it->pref];
-        if (it->at != AT_PREF)
+    if (!same) {
+        if (window) {
+            agent *a = &e->agents[it->pref];
             rc = grow(e, (void **)&a->pref, &a->cappref, a->npref + 1, sizeof(uint32_t));
-    } else {
-        uint32_t rs[ROUTE_MAX_REQUIRED];
-        uint8_t rl[ROUTE_MAX_REQUIRED];
-        int n = current_req(q, it, step, rs, rl);
-        rc = bucket_get(e, qs, it->channel, n, rs, rl, &b);
-        if (rc && b != NONE)
-            bucket_drop(e, b);
+        } else {
+            queue *t = &e->queues[qs];
+            rc = grow(e, (void **)&t->heap[ch], &t->cap[ch], t->n[ch] + 1, sizeof(hent));
+        }
     }
     if (!rc && ovf)
         rc = log_reserve(e, 1);
     if (rc) {
-        if (b != NONE)
-            bucket_drop(e, b);
         if (it->at == AT_NONE) {
             it->at = AT_LIMBO;
             e->limbo[e->nlimbo++] = s;
         }
         return rc;
     }
-    bool same = !ovf && ((window && it->at == AT_PREF) || (b != NONE && it->bucket == b));
-    if (!same) {
+    it->step = (uint8_t)step;
+    if (it->local)
+        step_need(q, it, step, it->need);
+    if (same && !window) { /* widened where it is */
+        hent *h = &e->queues[qs].heap[ch][e->ipos[s]];
+        h->need[0] = it->need[0];
+        h->need[1] = it->need[1];
+    } else if (!same) {
         unplace(e, s);
         if (ovf) {
             e->queues[it->queue].waiting--;
@@ -1194,12 +1026,14 @@ static int place(route_engine *e, uint32_t s)
             a->pref[a->npref++] = s;
             it->at = AT_PREF;
         } else {
-            it->bucket = b;
-            it->at = AT_BUCKET;
-            bucket_insert(e, b, s);
+            queue *t = &e->queues[qs];
+            uint32_t pos = t->n[ch]++;
+            t->heap[ch][pos] = item_entry(it, s);
+            heap_fix(e, t->heap[ch], t->n[ch], pos);
+            t->held |= 1u << ch;
+            it->at = AT_HEAP;
         }
     }
-    it->step = (uint8_t)step;
     it->window = window;
     set_timer(e, s, waiting_due(q, it));
     return 0;
@@ -1221,62 +1055,58 @@ static inline bool beats(const route_engine *e, int64_t score, const item *x, co
     return x->id < y->id;
 }
 
-/* Does an entry with this score beat the best so far? Its item (see
- * hent_item) is read only on a tie of scores. */
-static inline bool entry_beats(const route_engine *e, int64_t score, const hent *h, int kind,
-                               const best *b)
+/* Does an entry with this score beat the best so far? Its item is read
+ * only on a tie of scores. */
+static inline bool entry_beats(const route_engine *e, int64_t score, const hent *h, const best *b)
 {
     if (b->slot == NONE || score != b->score)
         return b->slot == NONE || score > b->score;
-    return beats(e, score, hent_item(e, h, kind), b);
+    return beats(e, score, &e->items[h->slot], b);
 }
 
-/* Best-first walk of a bucket's item heap: an entry that cannot beat the best
- * so far prunes its subtree; an excluded one is skipped, its children not. */
-static void visit_items(const route_engine *e, const bucket *k, uint32_t i, int64_t aging_now,
-                        uint32_t as, best *b)
+/* Does the agent hold what the waiting item requires at its current step?
+ * (lv: the agent's levels on the local skills of the item's client.) */
+static bool meets_item(const route_engine *e, const agent *a, const uint64_t *lv, const item *it)
 {
-    while (i < k->n) {
-        const hent *h = &k->heap[i];
-        if (!entry_beats(e, h->key + aging_now, h, POS_ITEM, b))
-            return;
-        if (!h->excl || !excluded(&e->items[h->slot], e->agents[as].id)) {
-            *b = (best){h->slot, h->key + aging_now};
-            return;
-        }
-        visit_items(e, k, 2 * i + 1, aging_now, as, b);
-        i = 2 * i + 2;
-    }
+    if (it->local)
+        return lv_meets(lv, it->need);
+    uint32_t rs[ROUTE_MAX_REQUIRED];
+    uint8_t rl[ROUTE_MAX_REQUIRED];
+    int n = current_req(&e->queues[it->queue], it, it->step, rs, rl);
+    return meets(a, rs, rl, n);
 }
 
-static void visit_buckets(const route_engine *e, const hent *bh, uint32_t n, uint32_t i,
-                          int64_t aging_now, const agent *a, uint32_t as, const uint64_t *lv,
-                          best *b)
+/* Best-first walk of a queue's heap: an entry that cannot beat the best so
+ * far prunes its subtree; one the agent may not take is skipped, its
+ * children not. The entry says what the item requires: its record is read
+ * only for exclusions, ties and skills its client could not number. */
+static void visit(const route_engine *e, const hent *h, uint32_t n, uint32_t i, int64_t aging_now,
+                  const agent *a, const uint64_t *lv, best *b)
 {
     while (i < n) {
-        const hent *h = &bh[i];
-        if (!entry_beats(e, h->key + aging_now, h, POS_BUCKET, b))
+        const hent *x = &h[i];
+        if (!entry_beats(e, x->key + aging_now, x, b))
             return;
-        const bucket *k = &e->buckets[h->slot];
-        if (k->local ? lv_meets(lv, k->need) : meets_bucket(a, k))
-            visit_items(e, k, 0, aging_now, as, b);
-        visit_buckets(e, bh, n, 2 * i + 1, aging_now, a, as, lv, b);
+        bool ok = x->flags & HENT_GENERAL ? meets_item(e, a, lv, &e->items[x->slot])
+                                          : lv_meets(lv, x->need);
+        if (ok && (!(x->flags & HENT_EXCL) || !excluded(&e->items[x->slot], a->id))) {
+            *b = (best){x->slot, x->key + aging_now};
+            return;
+        }
+        visit(e, h, n, 2 * i + 1, aging_now, a, lv, b);
         i = 2 * i + 2;
     }
 }
 
 /* Can the agent take this waiting item now (all rules but the window)? */
-static bool can_take(const route_engine *e, const agent *a, uint32_t as, const item *it)
+static bool can_take(const route_engine *e, const agent *a, const item *it)
 {
-    if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || !serves(a, it->client))
+    if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel))
         return false;
-    if (it->nexcl && excluded(it, a->id))
+    int ci = client_index(a, it->client);
+    if (ci < 0 || (it->nexcl && excluded(it, a->id)))
         return false;
-    const queue *q = &e->queues[it->queue];
-    uint32_t rs[ROUTE_MAX_REQUIRED];
-    uint8_t rl[ROUTE_MAX_REQUIRED];
-    int n = current_req(q, it, it->step, rs, rl);
-    return meets(a, rs, rl, n);
+    return meets_item(e, a, a->lv[ci], it);
 }
 
 /* The agent's first choice: the highest-scored waiting item it may take.
@@ -1297,7 +1127,7 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
     for (uint32_t i = 0; i < a->npref; i++) {
         const item *it = &e->items[a->pref[i]];
         int64_t score = it->key + (int64_t)e->queues[it->queue].cfg.aging_points_per_s * e->now;
-        if (beats(e, score, it, &b) && can_take(e, a, as, it))
+        if (beats(e, score, it, &b) && can_take(e, a, it))
             b = (best){a->pref[i], score};
     }
     for (int ci = 0; ci < a->nclients; ci++) {
@@ -1310,7 +1140,7 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
             int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
             for (unsigned m = chans; m; m &= m - 1) {
                 int ch = __builtin_ctz(m);
-                visit_buckets(e, q->bh[ch], q->bn[ch], 0, aging_now, a, as, a->lv[ci], &b);
+                visit(e, q->heap[ch], q->n[ch], 0, aging_now, a, a->lv[ci], &b);
             }
         }
     }
@@ -1368,14 +1198,36 @@ static bool agent_before(const route_queue *cfg, const item *it, cand *x, cand *
     return xa->id < ya->id;
 }
 
-/* Offers candidate `as` to the running best of best_of. */
+/* An item's requirements at its current step as an ascending list, and
+ * their signature (bit skill index % 64 of each). */
+typedef struct reqs {
+    uint32_t rs[ROUTE_MAX_REQUIRED];
+    uint8_t rl[ROUTE_MAX_REQUIRED];
+    int n;
+    uint64_t sig;
+} reqs;
+
+static void reqs_of(const route_engine *e, const item *it, reqs *r)
+{
+    r->n = current_req(&e->queues[it->queue], it, it->step, r->rs, r->rl);
+    r->sig = 0;
+    for (int i = 0; i < r->n; i++)
+        r->sig |= 1ULL << (r->rs[i] % 64);
+}
+
+/* Does the agent meet the requirements? The signature rejects most agents
+ * without reading their skills. */
+static inline bool meets_reqs(const agent *a, const reqs *r)
+{
+    return (r->sig & ~a->sig) == 0 && meets(a, r->rs, r->rl, r->n);
+}
+
+/* Offers eligible candidate `as` to the running best of best_of. */
 static inline void best_consider(const route_engine *e, const item *it, const route_queue *cfg,
                                  uint32_t as, uint32_t *best_as, cand *best_c)
 {
     const agent *a = &e->agents[as];
-    if (!meets(a, e->buckets[it->bucket].req_skill, e->buckets[it->bucket].req_level,
-               e->buckets[it->bucket].nreq) ||
-        (it->nexcl && excluded(it, a->id)))
+    if (it->nexcl && excluded(it, a->id))
         return;
     cand c = {a, -1};
     if (*best_as == NONE || agent_before(cfg, it, &c, best_c)) {
@@ -1385,19 +1237,21 @@ static inline void best_consider(const route_engine *e, const item *it, const ro
 }
 
 /* Among the free agents of the item's client on its channel, the best
- * eligible one by the queue's criteria. Free-set membership already says
- * available, serving the client and with room on the channel. */
+ * eligible one by the queue's criteria, for an item needing a skill its
+ * client could not number. Free-set membership already says available,
+ * serving the client and with room on the channel. */
 static uint32_t best_of_free(const route_engine *e, const item *it, const client *c)
 {
-    const bucket *k = &e->buckets[it->bucket];
     const route_queue *cfg = &e->queues[it->queue].cfg;
-    const uint64_t need = k->sig, *bits = c->free[it->channel];
+    const uint64_t *bits = c->free[it->channel];
     uint32_t best_as = NONE, nw = (c->nents + 63) / 64;
     cand best_c = {NULL, -1};
+    reqs r;
+    reqs_of(e, it, &r);
     for (uint32_t w = 0; w < nw; w++)
         for (uint64_t m = bits[w]; m; m &= m - 1) {
             uint32_t as = c->ents[w * 64 + (uint32_t)__builtin_ctzll(m)].slot;
-            if ((need & ~e->agents[as].sig) == 0)
+            if (meets_reqs(&e->agents[as], &r))
                 best_consider(e, it, cfg, as, &best_as, &best_c);
         }
     return best_as;
@@ -1439,9 +1293,8 @@ static bool lcand_before(const route_engine *e, const route_queue *cfg, const lc
  * level vectors of the entries decide eligibility and match points. */
 static uint32_t best_of_local(const route_engine *e, const item *it, const client *cl)
 {
-    const bucket *k = &e->buckets[it->bucket];
     const route_queue *cfg = &e->queues[it->queue].cfg;
-    const uint64_t n0 = k->need[0], n1 = k->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
+    const uint64_t n0 = it->need[0], n1 = it->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
     const uint64_t *bits = cl->free[it->channel];
     uint32_t nw = (cl->nents + 63) / 64, req[LOCAL_SKILLS];
     int nr = 0;
@@ -1479,14 +1332,18 @@ static uint32_t best_of_local(const route_engine *e, const item *it, const clien
 static uint32_t best_of_dirty(const route_engine *e, const item *it, const uint32_t *cands,
                               uint32_t n)
 {
-    const bucket *k = &e->buckets[it->bucket];
     const route_queue *cfg = &e->queues[it->queue].cfg;
     uint32_t best_as = NONE;
     cand best_c = {NULL, -1};
+    reqs r;
+    if (!it->local)
+        reqs_of(e, it, &r);
     for (uint32_t i = 0; i < n; i++) {
         const agent *a = &e->agents[cands[i]];
-        if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel) || (k->sig & ~a->sig) != 0 ||
-            !serves(a, it->client))
+        if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel))
+            continue;
+        int ci = client_index(a, it->client);
+        if (ci < 0 || !(it->local ? lv_meets(a->lv[ci], it->need) : meets_reqs(a, &r)))
             continue;
         best_consider(e, it, cfg, cands[i], &best_as, &best_c);
     }
@@ -1507,8 +1364,8 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
 {
     const item *it = &e->items[s];
     if (it->at == AT_PREF)
-        return can_take(e, &e->agents[it->pref], it->pref, it) ? it->pref : NONE;
-    if (it->at != AT_BUCKET)
+        return can_take(e, &e->agents[it->pref], it) ? it->pref : NONE;
+    if (it->at != AT_HEAP)
         return NONE;
     if (e->settling != NONE && !it->dirty)
         return best_of_dirty(e, it, e->dirty_agents + e->settling, e->ndirty_agents - e->settling);
@@ -1820,7 +1677,6 @@ route_engine *route_create(void)
     route_engine *e = cd_calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    e->bfree = NONE;
     e->settling = NONE;
     e->tnext = NEVER;
     for (int i = 0; i < LANES; i++) {
@@ -1839,13 +1695,11 @@ void route_destroy(route_engine *e)
         cd_free(e->agents[i].pref);
     for (uint32_t i = 0; i < e->nitems; i++)
         cd_free(e->items[i].excl);
-    for (uint32_t i = 0; i < e->nbuckets; i++)
-        cd_free(e->buckets[i].heap);
     for (int i = 0; i < LANES; i++)
         cd_free(e->lanes[i].ring);
     for (uint32_t i = 0; i < e->nqueues; i++)
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
-            cd_free(e->queues[i].bh[ch]);
+            cd_free(e->queues[i].heap[ch]);
     for (uint32_t i = 0; i < e->nclients; i++) {
         cd_free(e->clients[i].queues);
         cd_free(e->clients[i].ents);
@@ -1854,12 +1708,12 @@ void route_destroy(route_engine *e)
             cd_free(e->clients[i].free[ch]);
     }
     idmap *maps[] = {&e->agent_ids,  &e->item_ids,  &e->queue_ids,
-                     &e->client_ids, &e->skill_ids, &e->bucket_ids};
+                     &e->client_ids, &e->skill_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents_raw,  e->items_raw,    e->ipos,        e->tgen,    e->ifree,
-                      e->buckets_raw, e->bqpos,        e->queues,      e->clients, e->timers,
-                      e->wraps,       e->dirty_agents, e->dirty_items, e->limbo,   e->log};
+    void *arrays[] = {e->agents_raw, e->items_raw,    e->ipos,        e->tgen,  e->ifree,
+                      e->queues,     e->clients,      e->timers,      e->wraps, e->dirty_agents,
+                      e->dirty_items, e->limbo,       e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
     cd_free(e);
@@ -2258,7 +2112,6 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
                  .due = CONSUMED,
                  .client = e->queues[qs].client,
                  .queue = qs,
-                 .bucket = NONE,
                  .agent = NONE,
                  .pref = NONE,
                  .nreq = in->nrequired,
@@ -2275,10 +2128,12 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
     for (int i = 0; i < in->nrequired; i++) {
         it->req_skill[i] = sk[i];
         it->req_level[i] = in->required[i].level;
-        if (li[i] < 0)
+        if (li[i] < 0) {
             it->local = 0;
-        else
+        } else {
+            it->req_local[i] = (uint8_t)li[i];
             lv_set(it->mmask, li[i], 0xF);
+        }
     }
     uint32_t ps = in->preferred_agent ? map_get(&e->agent_ids, in->preferred_agent) : NONE;
     if (ps != NONE && in->preferred_timeout_s > 0 && serves(&e->agents[ps], it->client)) {
