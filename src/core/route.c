@@ -38,7 +38,7 @@
 
 #define NONE UINT32_MAX
 #define NEVER INT64_MAX
-#define CONSUMED INT64_MIN          /* item->due when no live timer entry exists */
+#define CONSUMED INT64_MIN          /* item->due when no live waiting timer entry exists */
 #define MAX_TIME 1000000000000000LL /* ms; keeps every product inside int64 */
 #define MAX_SECONDS 100000000       /* any configured duration, in seconds */
 #define MAX_POINTS 1000000
@@ -91,10 +91,17 @@ typedef struct fent { /* a client's entry for an agent: what choosing among free
     uint32_t ci; /* the client's index in the agent's list */
 } fent;
 
+/* An item has two timers: its waiting timeline (the next widening step,
+ * overflow or window end; it runs on while the item is offered, so that an
+ * offer that comes back finds it still set) and, while offered, the offer's
+ * expiry. */
+enum { T_WAIT, T_OFFER };
+
 typedef struct tent { /* a timer entry (min-heap by due, then id) */
     int64_t due, id;
     uint64_t gen;
     uint32_t slot;
+    uint32_t kind; /* T_WAIT or T_OFFER (wrap-up entries: unused) */
 } tent;
 
 /* A timer lane: a FIFO of entries that were all set the same delay ahead of
@@ -202,7 +209,7 @@ struct route_engine {
     item *items;     /* on 64-byte boundaries, inside items_raw */
     void *items_raw; /* the block holding items */
     uint32_t *ipos;  /* an item's place in its queue's heap or preferred list */
-    uint64_t *tgen;  /* generation of an item's live timer entry (a new one when freed) */
+    uint64_t *tgen;  /* generation of an item's live timer entries, [2 * slot + kind] */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
     queue *queues;
@@ -214,6 +221,7 @@ struct route_engine {
     uint32_t ntimers, captimers, nwraps, capwraps;
     lane lanes[LANES];
     int64_t lane_due[LANES];   /* due of each lane's first entry; NEVER when empty */
+    int64_t lane_id[LANES];    /* its id (INT64_MAX when empty): the order needs no entry */
     int64_t lane_delay[LANES]; /* the delay of each lane's entries; LANE_EMPTY */
     int64_t tnext;             /* no item timer entry is due before this */
     uint32_t *dirty_agents, *dirty_items, *limbo;
@@ -440,7 +448,7 @@ static void theap_pop(tent *h, uint32_t *n)
 
 static bool timer_live(const route_engine *e, const tent *t)
 {
-    return e->tgen[t->slot] == t->gen; /* a freed item's generation moved on */
+    return e->tgen[2 * (size_t)t->slot + t->kind] == t->gen; /* freed: generations moved on */
 }
 
 static bool wrap_live(const route_engine *e, const tent *t)
@@ -448,8 +456,9 @@ static bool wrap_live(const route_engine *e, const tent *t)
     return e->agents[t->slot].wgen == t->gen;
 }
 
-/* Drops stale entries and re-heapifies; room is guaranteed by sizing the
- * heap at twice the number of slots that can hold a live entry. */
+/* Drops stale entries and re-heapifies; room is guaranteed by sizing each
+ * heap above the number of its entries that can be live at once (two per
+ * item slot, one per agent). */
 static void theap_compact(route_engine *e, tent *h, uint32_t *n,
                           bool (*live)(const route_engine *, const tent *))
 {
@@ -497,6 +506,7 @@ static bool lane_push(route_engine *e, lane *l, tent t)
     }
     l->ring[(l->head + i) & mask] = t;
     e->lane_due[l - e->lanes] = l->ring[l->head].due;
+    e->lane_id[l - e->lanes] = l->ring[l->head].id;
     return true;
 }
 
@@ -533,21 +543,24 @@ static void timer_push(route_engine *e, tent t)
  * (NULL: the heap). */
 static const tent *timer_first(const route_engine *e, const lane **from)
 {
-    int64_t due = e->ntimers ? e->timers[0].due : NEVER;
-    for (int i = 0; i < LANES; i++)
-        due = e->lane_due[i] < due ? e->lane_due[i] : due;
-    *from = NULL;
-    if (due == NEVER)
-        return NULL;
-    const tent *first = e->ntimers && e->timers[0].due == due ? &e->timers[0] : NULL;
-    for (int i = 0; i < LANES; i++) { /* equal dues: the lowest id */
-        const lane *l = &e->lanes[i];
-        if (e->lane_due[i] == due && (!first || l->ring[l->head].id < first->id)) {
-            first = &l->ring[l->head];
-            *from = l;
+    int64_t due = NEVER, id = INT64_MAX;
+    int at = -1; /* -1: the heap */
+    if (e->ntimers) {
+        due = e->timers[0].due;
+        id = e->timers[0].id;
+    }
+    for (int i = 0; i < LANES; i++) { /* one pass over the heads' (due, id) */
+        int64_t d = e->lane_due[i], k = e->lane_id[i];
+        if (d < due || (d == due && k < id)) {
+            due = d;
+            id = k;
+            at = i;
         }
     }
-    return first;
+    *from = at < 0 ? NULL : &e->lanes[at];
+    if (due == NEVER)
+        return NULL;
+    return at < 0 ? &e->timers[0] : &e->lanes[at].ring[e->lanes[at].head];
 }
 
 static void timer_drop_first(route_engine *e, const lane *from)
@@ -560,12 +573,13 @@ static void timer_drop_first(route_engine *e, const lane *from)
     l->head = (l->head + 1) & (l->cap - 1);
     l->n--;
     e->lane_due[from - e->lanes] = l->n ? l->ring[l->head].due : NEVER;
+    e->lane_id[from - e->lanes] = l->n ? l->ring[l->head].id : INT64_MAX;
 #ifndef ROUTE_NO_PREFETCH
     /* The lane's next entries come due soon: fetch the item of the one after
      * next meanwhile. */
     if (l->n > 1) {
         const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
-        __builtin_prefetch(&e->tgen[h->slot]);
+        __builtin_prefetch(&e->tgen[2 * (size_t)h->slot]);
         __builtin_prefetch(&e->items[h->slot]);
         __builtin_prefetch((const char *)&e->items[h->slot] + 64);
         __builtin_prefetch((const char *)&e->items[h->slot] + 128);
@@ -576,16 +590,34 @@ static void timer_drop_first(route_engine *e, const lane *from)
         e->lane_delay[from - e->lanes] = LANE_EMPTY;
 }
 
+/* Sets the waiting timer of item s (NEVER: none); one already set for
+ * that moment stays. */
 static void set_timer(route_engine *e, uint32_t s, int64_t due)
 {
     item *it = &e->items[s];
     if (due == it->due)
         return;
-    e->tgen[s] = ++e->gen;
+    uint64_t gen = e->tgen[2 * (size_t)s + T_WAIT] = ++e->gen;
     it->due = due;
     if (due == NEVER)
         return;
-    timer_push(e, (tent){due, it->id, e->tgen[s], s});
+    timer_push(e, (tent){due, it->id, gen, s, T_WAIT});
+}
+
+/* Sets the offer timer of item s (NEVER: none). */
+static void set_offer_timer(route_engine *e, uint32_t s, int64_t due)
+{
+    uint64_t gen = e->tgen[2 * (size_t)s + T_OFFER] = ++e->gen;
+    if (due != NEVER)
+        timer_push(e, (tent){due, e->items[s].id, gen, s, T_OFFER});
+}
+
+/* Forgets both timers of item s: their entries are stale from now on. */
+static void clear_timers(route_engine *e, uint32_t s)
+{
+    e->tgen[2 * (size_t)s + T_WAIT] = ++e->gen;
+    e->tgen[2 * (size_t)s + T_OFFER] = ++e->gen;
+    e->items[s].due = NEVER;
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -596,7 +628,7 @@ static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
         return;
     if (e->nwraps == e->capwraps)
         theap_compact(e, e->wraps, &e->nwraps, wrap_live);
-    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as});
+    theap_push(e->wraps, &e->nwraps, (tent){due, a->id, a->wgen, as, 0});
 }
 
 /* --- decisions ------------------------------------------------------------ */
@@ -736,6 +768,19 @@ static void mark_item(route_engine *e, uint32_t s)
         it->dirty = 1;
         e->dirty_items[e->ndirty_items++] = s;
     }
+}
+
+/* Marks an item that was just placed (arrived or reached a timer) dirty,
+ * unless no agent of its client is free on its channel: then nobody may take
+ * it now, and an agent that frees up later in this event is dirty itself
+ * and pulls, seeing the item as it is. So nothing is lost, and settling
+ * skips the items of a busy contact center. */
+static void mark_placed(route_engine *e, uint32_t s)
+{
+    const item *it = &e->items[s];
+    if ((it->at == AT_HEAP || it->at == AT_PREF) && !e->clients[it->client].nfree[it->channel])
+        return;
+    mark_item(e, s);
 }
 
 static bool serves(const agent *a, uint32_t cs)
@@ -957,6 +1002,23 @@ static int64_t waiting_due(const queue *q, const item *it)
         due = o < due ? o : due;
     }
     if (it->window && it->window_end < due)
+        due = it->window_end;
+    return due;
+}
+
+/* For an offered item, the next moment after now at which waiting would
+ * change (a widening step, overflow, its window's end), or NEVER: the
+ * waiting timer runs on while an offer is open, so that an item that comes
+ * back usually finds it set for the moment place() asks for. */
+static int64_t offered_due(const queue *q, const item *it, int64_t now)
+{
+    int step = current_step(q, it->entered, now);
+    int64_t due = step < q->cfg.nsteps ? it->entered + q->cfg.steps[step].after_s * 1000LL : NEVER;
+    if (q->cfg.overflow_after_s > 0) {
+        int64_t o = it->entered + q->cfg.overflow_after_s * 1000LL;
+        due = o > now && o < due ? o : due;
+    }
+    if (it->pref != NONE && it->window_end > now && it->window_end < due)
         due = it->window_end;
     return due;
 }
@@ -1393,7 +1455,7 @@ static int offer(route_engine *e, uint32_t s, uint32_t as)
     a->offers[a->noffers++] = s;
     q->waiting--;
     q->offered++;
-    set_timer(e, s, it->expires);
+    set_offer_timer(e, s, it->expires);
     agent_refresh(e, as);
     log_add(e, ROUTE_D_OFFER, it, a, it->expires);
     return 0;
@@ -1515,7 +1577,7 @@ static int requeue(route_engine *e, uint32_t s)
     item *it = &e->items[s];
     release(e, s);
     it->status = IT_WAITING;
-    it->due = CONSUMED;
+    set_offer_timer(e, s, NEVER);
     e->queues[it->queue].waiting++;
     mark_item(e, s);
     return place(e, s);
@@ -1626,16 +1688,20 @@ static int advance(route_engine *e)
             continue;
         }
         item *it = &e->items[t.slot];
-        if (it->status == IT_OFFERED && (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
+        if (t.kind == T_OFFER && (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
             return CD_ENOMEM; /* nothing moved; retried at the next event */
         timer_drop_first(e, from);
-        it->due = CONSUMED;
-        int r;
-        if (it->status == IT_OFFERED) {
+        int r = 0;
+        if (t.kind == T_OFFER) {
+            e->tgen[2 * (size_t)t.slot + T_OFFER] = ++e->gen;
             r = expire(e, t.slot);
+        } else if (it->status == IT_OFFERED) { /* runs on until the offer is answered */
+            it->due = CONSUMED;
+            set_timer(e, t.slot, offered_due(&e->queues[it->queue], it, e->now));
         } else {
+            it->due = CONSUMED;
             r = place(e, t.slot);
-            mark_item(e, t.slot);
+            mark_placed(e, t.slot);
         }
         rc = rc ? rc : r;
     }
@@ -1681,6 +1747,7 @@ route_engine *route_create(void)
     e->tnext = NEVER;
     for (int i = 0; i < LANES; i++) {
         e->lane_due[i] = NEVER;
+        e->lane_id[i] = INT64_MAX;
         e->lane_delay[i] = LANE_EMPTY;
     }
     e->bytes = sizeof *e;
@@ -2035,11 +2102,11 @@ static int item_reserve(route_engine *e)
     if (grow_aligned(e, &e->items_raw, (void **)&e->items, &e->capitems, e->nitems, e->nitems + 1,
                      sizeof(item)) ||
         grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
-        grow(e, (void **)&e->tgen, &e->captgen, e->capitems, sizeof(uint64_t)) ||
+        grow(e, (void **)&e->tgen, &e->captgen, 2 * e->capitems, sizeof(uint64_t)) ||
         grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->dirty_items, &e->capditems, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->limbo, &e->caplimbo, e->capitems, sizeof(uint32_t)) ||
-        grow(e, (void **)&e->timers, &e->captimers, 2 * e->capitems, sizeof(tent)))
+        grow(e, (void **)&e->timers, &e->captimers, 2 * e->capitems + 64, sizeof(tent)))
         return CD_ENOMEM;
     return 0;
 }
@@ -2058,7 +2125,7 @@ static void item_free(route_engine *e, uint32_t s)
     it->nexcl = it->capexcl = 0;
     it->status = IT_FREE;
     it->at = AT_NONE;
-    e->tgen[s] = ++e->gen;
+    clear_timers(e, s);
     e->ifree[e->nifree++] = s;
 }
 
@@ -2141,7 +2208,8 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
         it->window_end = in->arrived_ms + in->preferred_timeout_s * 1000LL;
     }
     it->key = item_key(&e->queues[qs], it);
-    e->tgen[s] = ++e->gen;
+    e->tgen[2 * (size_t)s + T_WAIT] = ++e->gen;
+    e->tgen[2 * (size_t)s + T_OFFER] = ++e->gen;
     map_put(&e->item_ids, in->id, s);
     e->queues[qs].waiting++;
     return s;
@@ -2178,7 +2246,7 @@ int route_arrive(route_engine *e, const route_interaction *in, int64_t now)
         item_free(e, s);
         return finish_event(e, CD_ENOMEM);
     }
-    mark_item(e, s);
+    mark_placed(e, s);
     return finish_event(e, rc);
 }
 
@@ -2278,7 +2346,7 @@ int route_accept(route_engine *e, int64_t interaction, int64_t agent_id, int64_t
     a->missed = 0;
     e->queues[it->queue].offered--;
     it->status = IT_ASSIGNED;
-    set_timer(e, s, NEVER);
+    clear_timers(e, s);
     return finish_event(e, rc);
 }
 
