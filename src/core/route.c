@@ -172,6 +172,7 @@ typedef struct queue {
     route_queue cfg;
     uint32_t client;
     hent *heap[ROUTE_CHANNELS]; /* its waiting items on each channel */
+    int64_t top[ROUTE_CHANNELS]; /* the key at the root of each (pull reads it here) */
     uint32_t n[ROUTE_CHANNELS], cap[ROUTE_CHANNELS];
     unsigned held; /* the channels with waiting items, as bits (n[ch] > 0) */
     size_t waiting, offered;
@@ -982,6 +983,8 @@ static void unplace(route_engine *e, uint32_t s)
         heap_remove(e, q->heap[it->channel], &q->n[it->channel], e->ipos[s]);
         if (!q->n[it->channel])
             q->held &= ~(1u << it->channel);
+        else
+            q->top[it->channel] = q->heap[it->channel][0].key;
     } else if (it->at == AT_PREF) {
         agent *a = &e->agents[it->pref];
         uint32_t pos = e->ipos[s], last = a->pref[--a->npref];
@@ -1092,6 +1095,7 @@ static int place(route_engine *e, uint32_t s)
             uint32_t pos = t->n[ch]++;
             t->heap[ch][pos] = item_entry(it, s);
             heap_fix(e, t->heap[ch], t->n[ch], pos);
+            t->top[ch] = t->heap[ch][0].key;
             t->held |= 1u << ch;
             it->at = AT_HEAP;
         }
@@ -1202,7 +1206,8 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
             int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
             for (unsigned m = chans; m; m &= m - 1) {
                 int ch = __builtin_ctz(m);
-                visit(e, q->heap[ch], q->n[ch], 0, aging_now, a, a->lv[ci], &b);
+                if (b.slot == NONE || q->top[ch] + aging_now >= b.score) /* else pruned at the root */
+                    visit(e, q->heap[ch], q->n[ch], 0, aging_now, a, a->lv[ci], &b);
             }
         }
     }
