@@ -63,15 +63,20 @@ typedef struct idmap { /* int64 key >= 0 -> slot; linear probing */
 
 /* An entry of a queue's heap of waiting items (a max-heap by key; ties are
  * settled by the records). Half a cache line: the key, and what deciding
- * whether an agent may take the item needs. */
+ * whether an agent may take the item needs: its requirements as given and
+ * when it entered the queue, from which its widening step at any moment
+ * follows; so widening changes nothing here. */
 enum { HENT_EXCL = 1, HENT_GENERAL = 2 };
 typedef struct hent {
     int64_t key;
+    int64_t entered;
     uint32_t slot;
-    uint32_t flags;   /* HENT_EXCL: has exclusions, look before taking it; HENT_GENERAL:
-                       * a skill its client could not number, need is not valid */
-    uint64_t need[2]; /* the required levels at its current step (see fent) */
+    uint8_t flags; /* HENT_EXCL: has exclusions, look before taking it; HENT_GENERAL: a
+                    * skill its client could not number, req is not valid */
+    uint8_t nreq;
+    uint8_t req[ROUTE_MAX_REQUIRED]; /* local skill << 3 | level, most important first */
 } hent;
+_Static_assert(sizeof(hent) == 32, "heap entry");
 
 /* Client-local skills: each client numbers up to LOCAL_SKILLS of the skills
  * its interactions require, and the client's entry for each agent carries its
@@ -91,17 +96,21 @@ typedef struct fent { /* a client's entry for an agent: what choosing among free
     uint32_t ci; /* the client's index in the agent's list */
 } fent;
 
-/* An item has two timers: its waiting timeline (the next widening step,
- * overflow or window end; it runs on while the item is offered, so that an
- * offer that comes back finds it still set) and, while offered, the offer's
- * expiry. */
-enum { T_WAIT, T_OFFER };
+/* An item's timers: T_WAIT, the next change of where it waits (its window's
+ * end, overflow; it runs on while the item is offered, so that an offer that
+ * comes back finds it still set); T_OFFER, while offered, the offer's expiry;
+ * T_STEP, one per widening step, set when it enters a queue. A widening step
+ * moves nothing (the step follows from the time), so its entry only matters
+ * when an agent of the item's client is free on its channel: the entry says
+ * which (kind | channel << 2 | client << 5), and is dropped unread otherwise. */
+enum { T_WAIT, T_OFFER, T_STEP, T_KINDS };
+#define T_NOCLIENT 7 /* in a T_STEP entry's channel bits: the client slot did not fit */
 
 typedef struct tent { /* a timer entry (min-heap by due, then id) */
     int64_t due, id;
     uint64_t gen;
     uint32_t slot;
-    uint32_t kind; /* T_WAIT or T_OFFER (wrap-up entries: unused) */
+    uint32_t kind; /* T_WAIT, T_OFFER or T_STEP (with its channel and client); wrap-ups: 0 */
 } tent;
 
 /* A timer lane: a FIFO of entries that were all set the same delay ahead of
@@ -151,7 +160,7 @@ typedef struct item {
     _Alignas(64) int64_t id;
     int64_t due, entered, expires;
     uint32_t queue, agent, pref, nexcl;
-    uint8_t nreq, channel, urgency, tier, status, at, step, units, window, dirty;
+    uint8_t nreq, channel, urgency, tier, status, at, sched, units, window, dirty;
     uint8_t local; /* every required skill is local to the client: mmask and need are valid */
     _Alignas(64) uint32_t req_skill[ROUTE_MAX_REQUIRED]; /* as given: most important first */
     uint8_t req_level[ROUTE_MAX_REQUIRED];
@@ -160,13 +169,13 @@ typedef struct item {
     int64_t window_end;
     int64_t *excl; /* ids of agents that rejected or missed it (maybe unknown ones) */
     uint32_t capexcl;
-    uint8_t req_local[ROUTE_MAX_REQUIRED]; /* the client's local index of each required skill */
+    uint8_t req_pack[ROUTE_MAX_REQUIRED]; /* local skill << 3 | level of each (when local) */
     uint64_t mmask[2]; /* 4-bit fields of the required skills as given (match points) */
-    uint64_t need[2];  /* the required levels at the current step (see fent) */
 } item;
 _Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 128 &&
                    sizeof(item) == 192,
                "item lines");
+/* item.sched: the T_STEP timers of its current queue and entry time are set. */
 
 typedef struct queue {
     route_queue cfg;
@@ -210,7 +219,7 @@ struct route_engine {
     item *items;     /* on 64-byte boundaries, inside items_raw */
     void *items_raw; /* the block holding items */
     uint32_t *ipos;  /* an item's place in its queue's heap or preferred list */
-    uint64_t *tgen;  /* generation of an item's live timer entries, [2 * slot + kind] */
+    uint64_t *tgen;  /* generation of an item's live timer entries, [T_KINDS * slot + kind] */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
     queue *queues;
@@ -449,7 +458,7 @@ static void theap_pop(tent *h, uint32_t *n)
 
 static bool timer_live(const route_engine *e, const tent *t)
 {
-    return e->tgen[2 * (size_t)t->slot + t->kind] == t->gen; /* freed: generations moved on */
+    return e->tgen[T_KINDS * (size_t)t->slot + (t->kind & 3)] == t->gen; /* freed: moved on */
 }
 
 static bool wrap_live(const route_engine *e, const tent *t)
@@ -535,9 +544,21 @@ static void timer_push(route_engine *e, tent t)
         if (!e->lanes[i].n)
             e->lane_delay[i] = LANE_EMPTY;
     }
-    if (e->ntimers == e->captimers)
-        theap_compact(e, e->timers, &e->ntimers, timer_live);
-    theap_push(e->timers, &e->ntimers, t);
+    theap_push(e->timers, &e->ntimers, t); /* room reserved by timer_room() */
+}
+
+/* Room in the timer heap for k more entries: every item timer entry may end
+ * up there when no lane takes it, so each path that sets timers reserves
+ * first. Stale entries are dropped before the heap grows; it grows when more
+ * than half stays live, so that compaction pays for itself. */
+static int timer_room(route_engine *e, uint32_t k)
+{
+    if (e->ntimers + k <= e->captimers)
+        return 0;
+    theap_compact(e, e->timers, &e->ntimers, timer_live);
+    if (e->ntimers + k <= e->captimers / 2)
+        return 0;
+    return grow(e, (void **)&e->timers, &e->captimers, 2 * (e->ntimers + k), sizeof(tent));
 }
 
 /* The first item timer entry by (due, id), or NULL; *from is its lane
@@ -580,7 +601,7 @@ static void timer_drop_first(route_engine *e, const lane *from)
      * next meanwhile. */
     if (l->n > 1) {
         const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
-        __builtin_prefetch(&e->tgen[2 * (size_t)h->slot]);
+        __builtin_prefetch(&e->tgen[T_KINDS * (size_t)h->slot]);
         __builtin_prefetch(&e->items[h->slot]);
         __builtin_prefetch((const char *)&e->items[h->slot] + 64);
         __builtin_prefetch((const char *)&e->items[h->slot] + 128);
@@ -598,7 +619,7 @@ static void set_timer(route_engine *e, uint32_t s, int64_t due)
     item *it = &e->items[s];
     if (due == it->due)
         return;
-    uint64_t gen = e->tgen[2 * (size_t)s + T_WAIT] = ++e->gen;
+    uint64_t gen = e->tgen[T_KINDS * (size_t)s + T_WAIT] = ++e->gen;
     it->due = due;
     if (due == NEVER)
         return;
@@ -608,17 +629,18 @@ static void set_timer(route_engine *e, uint32_t s, int64_t due)
 /* Sets the offer timer of item s (NEVER: none). */
 static void set_offer_timer(route_engine *e, uint32_t s, int64_t due)
 {
-    uint64_t gen = e->tgen[2 * (size_t)s + T_OFFER] = ++e->gen;
+    uint64_t gen = e->tgen[T_KINDS * (size_t)s + T_OFFER] = ++e->gen;
     if (due != NEVER)
         timer_push(e, (tent){due, e->items[s].id, gen, s, T_OFFER});
 }
 
-/* Forgets both timers of item s: their entries are stale from now on. */
+/* Forgets every timer of item s: their entries are stale from now on. */
 static void clear_timers(route_engine *e, uint32_t s)
 {
-    e->tgen[2 * (size_t)s + T_WAIT] = ++e->gen;
-    e->tgen[2 * (size_t)s + T_OFFER] = ++e->gen;
+    for (int k = 0; k < T_KINDS; k++)
+        e->tgen[T_KINDS * (size_t)s + k] = ++e->gen;
     e->items[s].due = NEVER;
+    e->items[s].sched = 0;
 }
 
 static void set_wrap_timer(route_engine *e, uint32_t as, int64_t due)
@@ -950,11 +972,12 @@ static int current_req(const queue *q, const item *it, int step, uint32_t *rs, u
     return n;
 }
 
-/* The required levels at widening step `step` as client-local fields
- * (meaningful when every required skill is local to the client). */
-static void step_need(const queue *q, const item *it, int step, uint64_t *need)
+/* The required levels at widening step `step`, as client-local fields,
+ * from packed requirements (local skill << 3 | level, most important first). */
+static inline void packed_need(const queue *q, const uint8_t *req, int nreq, int step,
+                               uint64_t *need)
 {
-    int n = it->nreq, relax = 0;
+    int n = nreq, relax = 0;
     if (step > 0) {
         const route_step *st = &q->cfg.steps[step - 1];
         if (st->keep < n)
@@ -963,15 +986,28 @@ static void step_need(const queue *q, const item *it, int step, uint64_t *need)
     }
     need[0] = need[1] = 0;
     for (int i = 0; i < n; i++) {
-        int lv = it->req_level[i] - relax;
-        lv_set(need, it->req_local[i], (uint64_t)(lv < 1 ? 1 : lv));
+        int lv = (req[i] & 7) - relax;
+        lv_set(need, req[i] >> 3, (uint64_t)(lv < 1 ? 1 : lv));
     }
+}
+
+static inline int item_step(const route_engine *e, const item *it)
+{
+    return current_step(&e->queues[it->queue], it->entered, e->now);
+}
+
+/* What a local item requires now, as client-local fields. */
+static void item_need(const route_engine *e, const item *it, uint64_t *need)
+{
+    packed_need(&e->queues[it->queue], it->req_pack, it->nreq, item_step(e, it), need);
 }
 
 static hent item_entry(const item *it, uint32_t s)
 {
-    uint32_t flags = (it->nexcl > 0 ? HENT_EXCL : 0) | (it->local ? 0 : HENT_GENERAL);
-    return (hent){it->key, s, flags, {it->need[0], it->need[1]}};
+    hent h = {.key = it->key, .entered = it->entered, .slot = s, .nreq = it->nreq};
+    h.flags = (uint8_t)((it->nexcl > 0 ? HENT_EXCL : 0) | (it->local ? 0 : HENT_GENERAL));
+    memcpy(h.req, it->req_pack, sizeof h.req);
+    return h;
 }
 
 /* Takes a waiting item out of wherever it is kept. */
@@ -995,11 +1031,11 @@ static void unplace(route_engine *e, uint32_t s)
     it->at = AT_NONE;
 }
 
+/* When the waiting item's place changes next (overflow, its window's end);
+ * widening steps have timers of their own. */
 static int64_t waiting_due(const queue *q, const item *it)
 {
     int64_t due = NEVER;
-    if (it->step < q->cfg.nsteps)
-        due = it->entered + q->cfg.steps[it->step].after_s * 1000LL;
     if (q->cfg.overflow_after_s > 0) {
         int64_t o = it->entered + q->cfg.overflow_after_s * 1000LL;
         due = o < due ? o : due;
@@ -1009,14 +1045,13 @@ static int64_t waiting_due(const queue *q, const item *it)
     return due;
 }
 
-/* For an offered item, the next moment after now at which waiting would
- * change (a widening step, overflow, its window's end), or NEVER: the
- * waiting timer runs on while an offer is open, so that an item that comes
- * back usually finds it set for the moment place() asks for. */
+/* For an offered item, the next moment after now at which its place would
+ * change (overflow, its window's end), or NEVER: the waiting timer runs on
+ * while an offer is open, so that an item that comes back usually finds it
+ * set for the moment place() asks for. */
 static int64_t offered_due(const queue *q, const item *it, int64_t now)
 {
-    int step = current_step(q, it->entered, now);
-    int64_t due = step < q->cfg.nsteps ? it->entered + q->cfg.steps[step].after_s * 1000LL : NEVER;
+    int64_t due = NEVER;
     if (q->cfg.overflow_after_s > 0) {
         int64_t o = it->entered + q->cfg.overflow_after_s * 1000LL;
         due = o > now && o < due ? o : due;
@@ -1026,13 +1061,28 @@ static int64_t offered_due(const queue *q, const item *it, int64_t now)
     return due;
 }
 
+/* Sets the T_STEP timers of item s for its current queue and entry time. */
+static void set_step_timers(route_engine *e, uint32_t s)
+{
+    item *it = &e->items[s];
+    const queue *q = &e->queues[it->queue];
+    uint64_t gen = e->tgen[T_KINDS * (size_t)s + T_STEP] = ++e->gen;
+    uint32_t tag = T_STEP | (it->client < (1u << 27) ? it->client << 5 | (uint32_t)it->channel << 2
+                                                     : (uint32_t)T_NOCLIENT << 2);
+    for (int k = 0; k < q->cfg.nsteps; k++) {
+        int64_t due = it->entered + q->cfg.steps[k].after_s * 1000LL;
+        if (due > e->now)
+            timer_push(e, (tent){due, it->id, gen, s, tag});
+    }
+    it->sched = 1;
+}
+
 /* Puts a waiting item where it belongs at e->now: overflowed if its queue's
  * overflow time has come, in its preferred agent's list while the window is
- * open, else in its queue's heap for its channel, with the requirements of
- * its current step (a widening step rewrites its entry there: nothing
- * moves). Memory is reserved before anything moves: on CD_ENOMEM the item
- * keeps its place (an item that had none goes to limbo, retried at the next
- * event). */
+ * open, else in its queue's heap for its channel (where widening moves
+ * nothing: the entry has what the step follows from). Memory is reserved
+ * before anything moves: on CD_ENOMEM the item keeps its place (an item that
+ * had none goes to limbo, retried at the next event). */
 static int place(route_engine *e, uint32_t s)
 {
     item *it = &e->items[s];
@@ -1046,11 +1096,10 @@ static int place(route_engine *e, uint32_t s)
         entered = now;
         q = &e->queues[qs];
     }
-    int step = current_step(q, entered, now);
     bool window = it->pref != NONE && now < it->window_end && !excluded(it, e->agents[it->pref].id);
     bool same = !ovf && (window ? it->at == AT_PREF : it->at == AT_HEAP);
-    int rc = 0;
-    if (!same) {
+    int rc = timer_room(e, (uint32_t)q->cfg.nsteps + 1);
+    if (!rc && !same) {
         if (window) {
             agent *a = &e->agents[it->pref];
             rc = grow(e, (void **)&a->pref, &a->cappref, a->npref + 1, sizeof(uint32_t));
@@ -1068,19 +1117,13 @@ static int place(route_engine *e, uint32_t s)
         }
         return rc;
     }
-    it->step = (uint8_t)step;
-    if (it->local)
-        step_need(q, it, step, it->need);
-    if (same && !window) { /* widened where it is */
-        hent *h = &e->queues[qs].heap[ch][e->ipos[s]];
-        h->need[0] = it->need[0];
-        h->need[1] = it->need[1];
-    } else if (!same) {
+    if (!same) {
         unplace(e, s);
         if (ovf) {
             e->queues[it->queue].waiting--;
             it->queue = qs;
             it->entered = entered;
+            it->sched = 0;
             it->key = item_key(q, it);
             e->queues[qs].waiting++;
             log_add(e, ROUTE_D_OVERFLOW, it, NULL, 0);
@@ -1101,6 +1144,8 @@ static int place(route_engine *e, uint32_t s)
         }
     }
     it->window = window;
+    if (!it->sched)
+        set_step_timers(e, s);
     set_timer(e, s, waiting_due(q, it));
     return 0;
 }
@@ -1134,32 +1179,42 @@ static inline bool entry_beats(const route_engine *e, int64_t score, const hent 
  * (lv: the agent's levels on the local skills of the item's client.) */
 static bool meets_item(const route_engine *e, const agent *a, const uint64_t *lv, const item *it)
 {
-    if (it->local)
-        return lv_meets(lv, it->need);
+    if (it->local) {
+        uint64_t need[2];
+        item_need(e, it, need);
+        return lv_meets(lv, need);
+    }
     uint32_t rs[ROUTE_MAX_REQUIRED];
     uint8_t rl[ROUTE_MAX_REQUIRED];
-    int n = current_req(&e->queues[it->queue], it, it->step, rs, rl);
+    int n = current_req(&e->queues[it->queue], it, item_step(e, it), rs, rl);
     return meets(a, rs, rl, n);
 }
 
 /* Best-first walk of a queue's heap: an entry that cannot beat the best so
  * far prunes its subtree; one the agent may not take is skipped, its
- * children not. The entry says what the item requires: its record is read
- * only for exclusions, ties and skills its client could not number. */
-static void visit(const route_engine *e, const hent *h, uint32_t n, uint32_t i, int64_t aging_now,
-                  const agent *a, const uint64_t *lv, best *b)
+ * children not. The entry says what the item requires at this step: its
+ * record is read only for exclusions, ties and skills its client could not
+ * number. */
+static void visit(const route_engine *e, const queue *q, const hent *h, uint32_t n, uint32_t i,
+                  int64_t aging_now, const agent *a, const uint64_t *lv, best *b)
 {
     while (i < n) {
         const hent *x = &h[i];
         if (!entry_beats(e, x->key + aging_now, x, b))
             return;
-        bool ok = x->flags & HENT_GENERAL ? meets_item(e, a, lv, &e->items[x->slot])
-                                          : lv_meets(lv, x->need);
+        bool ok;
+        if (x->flags & HENT_GENERAL) {
+            ok = meets_item(e, a, lv, &e->items[x->slot]);
+        } else {
+            uint64_t need[2];
+            packed_need(q, x->req, x->nreq, current_step(q, x->entered, e->now), need);
+            ok = lv_meets(lv, need);
+        }
         if (ok && (!(x->flags & HENT_EXCL) || !excluded(&e->items[x->slot], a->id))) {
             *b = (best){x->slot, x->key + aging_now};
             return;
         }
-        visit(e, h, n, 2 * i + 1, aging_now, a, lv, b);
+        visit(e, q, h, n, 2 * i + 1, aging_now, a, lv, b);
         i = 2 * i + 2;
     }
 }
@@ -1207,7 +1262,7 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
             for (unsigned m = chans; m; m &= m - 1) {
                 int ch = __builtin_ctz(m);
                 if (b.slot == NONE || q->top[ch] + aging_now >= b.score) /* else pruned at the root */
-                    visit(e, q->heap[ch], q->n[ch], 0, aging_now, a, a->lv[ci], &b);
+                    visit(e, q, q->heap[ch], q->n[ch], 0, aging_now, a, a->lv[ci], &b);
             }
         }
     }
@@ -1276,7 +1331,7 @@ typedef struct reqs {
 
 static void reqs_of(const route_engine *e, const item *it, reqs *r)
 {
-    r->n = current_req(&e->queues[it->queue], it, it->step, r->rs, r->rl);
+    r->n = current_req(&e->queues[it->queue], it, item_step(e, it), r->rs, r->rl);
     r->sig = 0;
     for (int i = 0; i < r->n; i++)
         r->sig |= 1ULL << (r->rs[i] % 64);
@@ -1361,7 +1416,9 @@ static bool lcand_before(const route_engine *e, const route_queue *cfg, const lc
 static uint32_t best_of_local(const route_engine *e, const item *it, const client *cl)
 {
     const route_queue *cfg = &e->queues[it->queue].cfg;
-    const uint64_t n0 = it->need[0], n1 = it->need[1], m0 = it->mmask[0], m1 = it->mmask[1];
+    uint64_t need[2];
+    item_need(e, it, need);
+    const uint64_t n0 = need[0], n1 = need[1], m0 = it->mmask[0], m1 = it->mmask[1];
     const uint64_t *bits = cl->free[it->channel];
     uint32_t nw = (cl->nents + 63) / 64, req[LOCAL_SKILLS];
     int nr = 0;
@@ -1403,14 +1460,17 @@ static uint32_t best_of_dirty(const route_engine *e, const item *it, const uint3
     uint32_t best_as = NONE;
     cand best_c = {NULL, -1};
     reqs r;
-    if (!it->local)
+    uint64_t need[2];
+    if (it->local)
+        item_need(e, it, need);
+    else
         reqs_of(e, it, &r);
     for (uint32_t i = 0; i < n; i++) {
         const agent *a = &e->agents[cands[i]];
         if (a->state != ROUTE_AVAILABLE || !fits(a, it->channel))
             continue;
         int ci = client_index(a, it->client);
-        if (ci < 0 || !(it->local ? lv_meets(a->lv[ci], it->need) : meets_reqs(a, &r)))
+        if (ci < 0 || !(it->local ? lv_meets(a->lv[ci], need) : meets_reqs(a, &r)))
             continue;
         best_consider(e, it, cfg, cands[i], &best_as, &best_c);
     }
@@ -1444,7 +1504,7 @@ static uint32_t best_agent(const route_engine *e, uint32_t s)
 
 static int offer(route_engine *e, uint32_t s, uint32_t as)
 {
-    if (log_reserve(e, 1))
+    if (log_reserve(e, 1) || timer_room(e, 1))
         return CD_ENOMEM;
     unplace(e, s);
     item *it = &e->items[s];
@@ -1688,6 +1748,15 @@ static int advance(route_engine *e)
         if (!first || first->due > e->now)
             break;
         tent t = *first;
+        if ((t.kind & 3) == T_STEP) { /* see T_STEP: usually nobody to tell */
+            timer_drop_first(e, from);
+            uint32_t ch = t.kind >> 2 & 7;
+            if (ch != T_NOCLIENT && !e->clients[t.kind >> 5].nfree[ch])
+                continue;
+            if (timer_live(e, &t) && e->items[t.slot].status == IT_WAITING)
+                mark_placed(e, t.slot);
+            continue;
+        }
         if (!timer_live(e, &t)) {
             timer_drop_first(e, from);
             continue;
@@ -1695,10 +1764,12 @@ static int advance(route_engine *e)
         item *it = &e->items[t.slot];
         if (t.kind == T_OFFER && (exclude_reserve(e, t.slot) || state_reserve(e, it->agent)))
             return CD_ENOMEM; /* nothing moved; retried at the next event */
+        if (t.kind == T_WAIT && it->status == IT_OFFERED && timer_room(e, 1))
+            return CD_ENOMEM;
         timer_drop_first(e, from);
         int r = 0;
         if (t.kind == T_OFFER) {
-            e->tgen[2 * (size_t)t.slot + T_OFFER] = ++e->gen;
+            e->tgen[T_KINDS * (size_t)t.slot + T_OFFER] = ++e->gen;
             r = expire(e, t.slot);
         } else if (it->status == IT_OFFERED) { /* runs on until the offer is answered */
             it->due = CONSUMED;
@@ -1885,6 +1956,7 @@ static int queue_rebuild(route_engine *e, uint32_t qs)
         if (it->status == IT_WAITING)
             unplace(e, s);
         it->key = item_key(&e->queues[qs], it);
+        it->sched = 0; /* its steps may have changed */
     }
     for (uint32_t s = 0; s < e->nitems; s++) {
         item *it = &e->items[s];
@@ -2107,11 +2179,10 @@ static int item_reserve(route_engine *e)
     if (grow_aligned(e, &e->items_raw, (void **)&e->items, &e->capitems, e->nitems, e->nitems + 1,
                      sizeof(item)) ||
         grow(e, (void **)&e->ipos, &e->capipos, e->capitems, sizeof(uint32_t)) ||
-        grow(e, (void **)&e->tgen, &e->captgen, 2 * e->capitems, sizeof(uint64_t)) ||
+        grow(e, (void **)&e->tgen, &e->captgen, T_KINDS * e->capitems, sizeof(uint64_t)) ||
         grow(e, (void **)&e->ifree, &e->capifree, e->capitems, sizeof(uint32_t)) ||
         grow(e, (void **)&e->dirty_items, &e->capditems, e->capitems, sizeof(uint32_t)) ||
-        grow(e, (void **)&e->limbo, &e->caplimbo, e->capitems, sizeof(uint32_t)) ||
-        grow(e, (void **)&e->timers, &e->captimers, 2 * e->capitems + 64, sizeof(tent)))
+        grow(e, (void **)&e->limbo, &e->caplimbo, e->capitems, sizeof(uint32_t)))
         return CD_ENOMEM;
     return 0;
 }
@@ -2203,7 +2274,7 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
         if (li[i] < 0) {
             it->local = 0;
         } else {
-            it->req_local[i] = (uint8_t)li[i];
+            it->req_pack[i] = (uint8_t)(li[i] << 3 | in->required[i].level);
             lv_set(it->mmask, li[i], 0xF);
         }
     }
@@ -2213,8 +2284,8 @@ static uint32_t item_new(route_engine *e, const route_interaction *in, uint32_t 
         it->window_end = in->arrived_ms + in->preferred_timeout_s * 1000LL;
     }
     it->key = item_key(&e->queues[qs], it);
-    e->tgen[2 * (size_t)s + T_WAIT] = ++e->gen;
-    e->tgen[2 * (size_t)s + T_OFFER] = ++e->gen;
+    for (int k = 0; k < T_KINDS; k++)
+        e->tgen[T_KINDS * (size_t)s + k] = ++e->gen;
     map_put(&e->item_ids, in->id, s);
     e->queues[qs].waiting++;
     return s;
