@@ -177,15 +177,21 @@ _Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 
                "item lines");
 /* item.sched: the T_STEP timers of its current queue and entry time are set. */
 
+/* On cache-line boundaries (the queue array is aligned to them): the first
+ * line holds all a pull reads to rule out the queue's heaps, the second
+ * where the heaps are. */
 typedef struct queue {
-    route_queue cfg;
-    uint32_t client;
+    _Alignas(64) int64_t top[ROUTE_CHANNELS]; /* the key at the root of each heap */
+    uint32_t n[ROUTE_CHANNELS];                /* entries in each heap */
+    uint16_t aging;                            /* cfg.aging_points_per_s */
+    uint8_t held; /* the channels with waiting items, as bits (n[ch] > 0) */
     hent *heap[ROUTE_CHANNELS]; /* its waiting items on each channel */
-    int64_t top[ROUTE_CHANNELS]; /* the key at the root of each (pull reads it here) */
-    uint32_t n[ROUTE_CHANNELS], cap[ROUTE_CHANNELS];
-    unsigned held; /* the channels with waiting items, as bits (n[ch] > 0) */
+    uint32_t cap[ROUTE_CHANNELS];
+    uint32_t client;
     size_t waiting, offered;
+    route_queue cfg;
 } queue;
+_Static_assert(offsetof(queue, heap) == 64, "queue lines");
 
 typedef struct client {
     int64_t id;
@@ -222,7 +228,8 @@ struct route_engine {
     uint64_t *tgen;  /* generation of an item's live timer entries, [T_KINDS * slot + kind] */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
-    queue *queues;
+    queue *queues;     /* on 64-byte boundaries, inside queues_raw */
+    void *queues_raw; /* the block holding queues */
     uint32_t nqueues, capqueues;
     client *clients;
     uint32_t nclients, capclients;
@@ -1258,7 +1265,7 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
             unsigned chans = fit & q->held;
             if (!chans)
                 continue;
-            int64_t aging_now = (int64_t)q->cfg.aging_points_per_s * e->now;
+            int64_t aging_now = (int64_t)q->aging * e->now;
             for (unsigned m = chans; m; m &= m - 1) {
                 int ch = __builtin_ctz(m);
                 if (b.slot == NONE || q->top[ch] + aging_now >= b.score) /* else pruned at the root */
@@ -1855,7 +1862,7 @@ void route_destroy(route_engine *e)
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
     void *arrays[] = {e->agents_raw, e->items_raw,    e->ipos,        e->tgen,  e->ifree,
-                      e->queues,     e->clients,      e->timers,      e->wraps, e->dirty_agents,
+                      e->queues_raw, e->clients,      e->timers,      e->wraps, e->dirty_agents,
                       e->dirty_items, e->limbo,       e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
@@ -1979,7 +1986,8 @@ int route_queue_set(route_engine *e, const route_queue *q, int64_t now)
         return CD_EINVAL;
     if (qs == NONE) {
         if (map_reserve(e, &e->queue_ids, 1) ||
-            grow(e, (void **)&e->queues, &e->capqueues, e->nqueues + 1, sizeof(queue)) ||
+            grow_aligned(e, &e->queues_raw, (void **)&e->queues, &e->capqueues, e->nqueues,
+                         e->nqueues + 1, sizeof(queue)) ||
             client_get(e, q->client_id, &cs))
             return CD_ENOMEM;
         client *c = &e->clients[cs];
@@ -1990,12 +1998,13 @@ int route_queue_set(route_engine *e, const route_queue *q, int64_t now)
     int rc = advance(e);
     if (qs == NONE) {
         qs = e->nqueues++;
-        e->queues[qs] = (queue){.cfg = *q, .client = cs};
+        e->queues[qs] = (queue){.cfg = *q, .client = cs, .aging = (uint16_t)q->aging_points_per_s};
         map_put(&e->queue_ids, q->id, qs);
         client *c = &e->clients[cs];
         c->queues[c->nqueues++] = qs;
     } else {
         e->queues[qs].cfg = *q;
+        e->queues[qs].aging = (uint16_t)q->aging_points_per_s;
         int r = queue_rebuild(e, qs);
         rc = rc ? rc : r;
     }
