@@ -571,9 +571,11 @@ int main(int argc, char **argv)
         result r[3];
         for (int k = 0; k < 3; k++)
             r[k] = run(sizes[s], events, 42 + (uint64_t)k);
-        result m = {median3(r[0].dps, r[1].dps, r[2].dps), median3(r[0].p50, r[1].p50, r[2].p50),
+        result m = {median3(r[0].dps, r[1].dps, r[2].dps),
+                    median3(r[0].p50, r[1].p50, r[2].p50),
                     median3(r[0].p99, r[1].p99, r[2].p99),
-                    median3(r[0].bytes, r[1].bytes, r[2].bytes), r[1].offers,
+                    median3(r[0].bytes, r[1].bytes, r[2].bytes),
+                    r[1].offers,
                     r[0].hash ^ r[1].hash ^ r[2].hash};
         printf("%-9zu %12.0f %9.2f %9.2f %10.0f %9lu\n", sizes[s], m.dps, m.p50, m.p99, m.bytes,
                m.offers);

@@ -7,9 +7,9 @@
  *   queue   per channel, its waiting items in a max-heap by a static key (see
  *           item_key): all items of a queue age at the same rate, so the order
  *           never changes while they wait and nothing is re-sorted as time
- *           passes. Each heap entry carries the item's current requirements as
- *           a level vector, so that choosing reads no item, and widening
- *           rewrites the entry in place: nothing moves
+ *           passes. Each heap entry carries the item's requirements as given
+ *           and the time it entered the queue, from which its widening step
+ *           follows: choosing reads no item, and widening moves nothing
  *   agent   its clients, skills (sorted by dense skill index), load, and the
  *           items whose preferred-agent window for it is still open
  *   client  its queues, up to 32 numbered ("local") skills, an entry per
@@ -17,10 +17,11 @@
  *           idle key, so choosing among agents reads no agent), and per
  *           channel a bitmap of its "free" agents (available, with room for
  *           one more item on it)
- *   timers  for interactions (next widening step, overflow, window end, or
- *           offer expiry): FIFO lanes by delay, a lazy min-heap for what
- *           finds no lane; a lazy min-heap for wrap-up ends; a stale entry
- *           is recognised by its generation and dropped when it surfaces
+ *   timers  for interactions (overflow or window end, offer expiry, and one
+ *           per widening step, see T_STEP): FIFO lanes by delay, a lazy
+ *           min-heap for what finds no lane; a lazy min-heap for wrap-up
+ *           ends; a stale entry is recognised by its generation and dropped
+ *           when it surfaces
  *
  * After every event the matching loop settles the agents and items the event
  * made "dirty" (more free, or eligible for more agents) until no free agent
@@ -182,9 +183,9 @@ _Static_assert(offsetof(item, req_skill) == 64 && offsetof(item, window_end) == 
  * where the heaps are. */
 typedef struct queue {
     _Alignas(64) int64_t top[ROUTE_CHANNELS]; /* the key at the root of each heap */
-    uint32_t n[ROUTE_CHANNELS];                /* entries in each heap */
-    uint16_t aging;                            /* cfg.aging_points_per_s */
-    uint8_t held; /* the channels with waiting items, as bits (n[ch] > 0) */
+    uint32_t n[ROUTE_CHANNELS];               /* entries in each heap */
+    uint16_t aging;                           /* cfg.aging_points_per_s */
+    uint8_t held;               /* the channels with waiting items, as bits (n[ch] > 0) */
     hent *heap[ROUTE_CHANNELS]; /* its waiting items on each channel */
     uint32_t cap[ROUTE_CHANNELS];
     uint32_t client;
@@ -228,7 +229,7 @@ struct route_engine {
     uint64_t *tgen;  /* generation of an item's live timer entries, [T_KINDS * slot + kind] */
     uint32_t *ifree;
     uint32_t nitems, capitems, nifree;
-    queue *queues;     /* on 64-byte boundaries, inside queues_raw */
+    queue *queues;    /* on 64-byte boundaries, inside queues_raw */
     void *queues_raw; /* the block holding queues */
     uint32_t nqueues, capqueues;
     client *clients;
@@ -1268,7 +1269,8 @@ static uint32_t pull(const route_engine *e, uint32_t as, uint32_t seed)
             int64_t aging_now = (int64_t)q->aging * e->now;
             for (unsigned m = chans; m; m &= m - 1) {
                 int ch = __builtin_ctz(m);
-                if (b.slot == NONE || q->top[ch] + aging_now >= b.score) /* else pruned at the root */
+                if (b.slot == NONE ||
+                    q->top[ch] + aging_now >= b.score) /* else pruned at the root */
                     visit(e, q, q->heap[ch], q->n[ch], 0, aging_now, a, a->lv[ci], &b);
             }
         }
@@ -1857,13 +1859,12 @@ void route_destroy(route_engine *e)
         for (int ch = 0; ch < ROUTE_CHANNELS; ch++)
             cd_free(e->clients[i].free[ch]);
     }
-    idmap *maps[] = {&e->agent_ids,  &e->item_ids,  &e->queue_ids,
-                     &e->client_ids, &e->skill_ids};
+    idmap *maps[] = {&e->agent_ids, &e->item_ids, &e->queue_ids, &e->client_ids, &e->skill_ids};
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++)
         map_free(maps[i]);
-    void *arrays[] = {e->agents_raw, e->items_raw,    e->ipos,        e->tgen,  e->ifree,
-                      e->queues_raw, e->clients,      e->timers,      e->wraps, e->dirty_agents,
-                      e->dirty_items, e->limbo,       e->log};
+    void *arrays[] = {e->agents_raw,  e->items_raw, e->ipos,   e->tgen,  e->ifree,
+                      e->queues_raw,  e->clients,   e->timers, e->wraps, e->dirty_agents,
+                      e->dirty_items, e->limbo,     e->log};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++)
         cd_free(arrays[i]);
     cd_free(e);
