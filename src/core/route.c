@@ -606,9 +606,9 @@ static void timer_drop_first(route_engine *e, const lane *from)
     e->lane_id[from - e->lanes] = l->n ? l->ring[l->head].id : INT64_MAX;
 #ifndef ROUTE_NO_PREFETCH
     /* The lane's next entries come due soon: fetch the item of the one after
-     * next meanwhile. */
-    if (l->n > 1) {
-        const tent *h = &l->ring[(l->head + 1) & (l->cap - 1)];
+     * next meanwhile (a step's entry reads none, see T_STEP). */
+    const tent *h = l->n > 1 ? &l->ring[(l->head + 1) & (l->cap - 1)] : NULL;
+    if (h && (h->kind & 3) != T_STEP) {
         __builtin_prefetch(&e->tgen[T_KINDS * (size_t)h->slot]);
         __builtin_prefetch(&e->items[h->slot]);
         __builtin_prefetch((const char *)&e->items[h->slot] + 64);
