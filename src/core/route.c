@@ -474,9 +474,9 @@ static bool wrap_live(const route_engine *e, const tent *t)
     return e->agents[t->slot].wgen == t->gen;
 }
 
-/* Drops stale entries and re-heapifies; room is guaranteed by sizing each
- * heap above the number of its entries that can be live at once (two per
- * item slot, one per agent). */
+/* Drops stale entries and re-heapifies. The wrap-up heap is sized at twice
+ * the agents (one live entry each), so compacting it always makes room; the
+ * item timer heap has room reserved by timer_room() before timers are set. */
 static void theap_compact(route_engine *e, tent *h, uint32_t *n,
                           bool (*live)(const route_engine *, const tent *))
 {
