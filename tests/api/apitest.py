@@ -86,6 +86,11 @@ def until(fn, seconds=8.0):
     return v
 
 
+def failures():
+    """How many checks failed so far."""
+    return _count["failed"]
+
+
 def finish(main):
     """Runs main, prints the summary line, exits 1 on any failure."""
     try:

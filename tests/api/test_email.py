@@ -27,16 +27,16 @@ Ends with `N passed, N failed`.
 """
 import email
 import email.policy
-import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 
-URL = os.environ["CAREDESK_URL"]
+import apitest
+from apitest import check, until
+
 ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
 BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
@@ -45,38 +45,11 @@ STORE = os.environ.get("CAREDESK_STORE", "sqlite")
 SRC = os.environ["CAREDESK_SRC"]
 API = "/api/v1"
 
-PASSED = FAILED = 0
-
-
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("PASS " + name)
-    else:
-        FAILED += 1
-        print("FAIL %s -- %s" % (name, str(detail)[:600]))
-    sys.stdout.flush()
-    return ok
-
 
 def call(token, method, path, body=None):
-    u = urllib.parse.urlsplit(URL)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    headers = {"Authorization": "Bearer " + token}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    c.request(method, path, data, headers)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    try:
-        v = json.loads(raw) if raw else {}
-    except ValueError:
-        v = {"_raw": raw}
-    return r.status, v
+    """apitest.call, answered as the (status, body) pair this script reads."""
+    r = apitest.call(token, method, path, body)
+    return r.status, (r["_"] if set(r) == {"_"} else dict(r))
 
 
 def admin(method, path, body=None):
@@ -87,6 +60,10 @@ def must(res, status, what):
     if not check("%s (HTTP %d)" % (what, status), res[0] == status, res):
         raise SystemExit("cannot go on: " + what)
     return res[1]
+
+
+def wait_for(pred, timeout=15):
+    return until(pred, timeout)
 
 
 def ingest(slug, raw):
@@ -279,14 +256,6 @@ class Sink:
         self.ctl.stop()
 
 
-def wait_for(pred, timeout=15):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
 
 
 def emails(iid):
@@ -429,9 +398,4 @@ def send_tests(sink, cid, iid):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit as e:
-        print(e)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED or not PASSED else 0)
+    apitest.finish(main)

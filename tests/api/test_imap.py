@@ -31,12 +31,13 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
 
-URL = os.environ["CAREDESK_URL"]
+import apitest
+from apitest import check, until
+
 ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
 BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
@@ -49,38 +50,11 @@ API = "/api/v1"
 PASSWORD_A = "pw-Quokka-7731-imap"
 PASSWORD_C = "pw-Wombat-4410-imap"
 
-PASSED = FAILED = 0
-
-
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("PASS " + name)
-    else:
-        FAILED += 1
-        print("FAIL %s -- %s" % (name, str(detail)[:800]))
-    sys.stdout.flush()
-    return ok
-
 
 def call(token, method, path, body=None):
-    u = urllib.parse.urlsplit(URL)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-    headers = {"Authorization": "Bearer " + token}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    c.request(method, path, data, headers)
-    r = c.getresponse()
-    raw = r.read()
-    c.close()
-    try:
-        v = json.loads(raw) if raw else {}
-    except ValueError:
-        v = {"_raw": raw}
-    return r.status, v
+    """apitest.call, answered as the (status, body) pair this script reads."""
+    r = apitest.call(token, method, path, body)
+    return r.status, (r["_"] if set(r) == {"_"} else dict(r))
 
 
 def admin(method, path, body=None):
@@ -94,13 +68,9 @@ def must(res, status, what):
 
 
 def wait_for(pred, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.2)
-    return pred()
+    return until(pred, timeout)
+
+
 
 
 def free_port():
@@ -471,17 +441,17 @@ def main(dc):
     check("no password in the server's log", PASSWORD_A not in log and PASSWORD_C not in log)
 
 
-if __name__ == "__main__":
+def run():
     dovecot = Dovecot()
     try:
         main(dovecot)
-    except SystemExit as e:
-        print(e)
     except Exception as e:  # noqa: BLE001 - report, then stop Dovecot
         check("no exception", False, repr(e))
     finally:
-        if FAILED:
+        if apitest.failures():
             print("dovecot log:\n" + dovecot.log())
         dovecot.stop()
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED or not PASSED else 0)
+
+
+if __name__ == "__main__":
+    apitest.finish(run)
