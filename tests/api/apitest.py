@@ -76,6 +76,24 @@ def must(r, status, what):
     return r
 
 
+def pair_call(token, method, path, body=None):
+    """call(), answered as a (status, body) pair, for scripts that read pairs."""
+    r = call(token, method, path, body)
+    return r.status, (r["_"] if set(r) == {"_"} else dict(r))
+
+
+def pair_admin(method, path, body=None):
+    """admin(), answered as a (status, body) pair."""
+    return pair_call(ADMIN, method, path, body)
+
+
+def pair_must(res, status, what):
+    """must() for a (status, body) pair; returns the body."""
+    if not check("%s (HTTP %d)" % (what, status), res[0] == status, res):
+        raise SystemExit("cannot go on: " + what)
+    return res[1]
+
+
 def until(fn, seconds=8.0):
     """Polls fn until it returns a true value or time is up; the last value."""
     deadline = time.time() + seconds

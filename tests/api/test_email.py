@@ -36,30 +36,14 @@ import time
 
 import apitest
 from apitest import check, until
+from apitest import pair_admin as admin, pair_call as call, pair_must as must
 
-ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
 BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
 KEY_FILE = os.environ["CAREDESK_KEY_FILE"]
 STORE = os.environ.get("CAREDESK_STORE", "sqlite")
 SRC = os.environ["CAREDESK_SRC"]
 API = "/api/v1"
-
-
-def call(token, method, path, body=None):
-    """apitest.call, answered as the (status, body) pair this script reads."""
-    r = apitest.call(token, method, path, body)
-    return r.status, (r["_"] if set(r) == {"_"} else dict(r))
-
-
-def admin(method, path, body=None):
-    return call(ADMIN, method, path, body)
-
-
-def must(res, status, what):
-    if not check("%s (HTTP %d)" % (what, status), res[0] == status, res):
-        raise SystemExit("cannot go on: " + what)
-    return res[1]
 
 
 def wait_for(pred, timeout=15):

@@ -37,6 +37,7 @@ import urllib.parse
 
 import apitest
 from apitest import check, until
+from apitest import pair_admin as admin, pair_call as call, pair_must as must
 
 ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
 BIN = os.environ["CAREDESK_BIN"]
@@ -49,22 +50,6 @@ TLS_KEY = os.environ["CAREDESK_TLS_KEY"]
 API = "/api/v1"
 PASSWORD_A = "pw-Quokka-7731-imap"
 PASSWORD_C = "pw-Wombat-4410-imap"
-
-
-def call(token, method, path, body=None):
-    """apitest.call, answered as the (status, body) pair this script reads."""
-    r = apitest.call(token, method, path, body)
-    return r.status, (r["_"] if set(r) == {"_"} else dict(r))
-
-
-def admin(method, path, body=None):
-    return call(ADMIN, method, path, body)
-
-
-def must(res, status, what):
-    if not check("%s (HTTP %d)" % (what, status), res[0] == status, res):
-        raise SystemExit("cannot go on: " + what)
-    return res[1]
 
 
 def wait_for(pred, timeout=20):
