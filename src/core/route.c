@@ -1183,6 +1183,30 @@ static inline bool entry_beats(const route_engine *e, int64_t score, const hent 
     return beats(e, score, &e->items[h->slot], b);
 }
 
+/* An item's requirements at its current step as an ascending list, and
+ * their signature (bit skill index % 64 of each). */
+typedef struct reqs {
+    uint32_t rs[ROUTE_MAX_REQUIRED];
+    uint8_t rl[ROUTE_MAX_REQUIRED];
+    int n;
+    uint64_t sig;
+} reqs;
+
+static void reqs_of(const route_engine *e, const item *it, reqs *r)
+{
+    r->n = current_req(&e->queues[it->queue], it, item_step(e, it), r->rs, r->rl);
+    r->sig = 0;
+    for (int i = 0; i < r->n; i++)
+        r->sig |= 1ULL << (r->rs[i] % 64);
+}
+
+/* Does the agent meet the requirements? The signature rejects most agents
+ * without reading their skills. */
+static inline bool meets_reqs(const agent *a, const reqs *r)
+{
+    return (r->sig & ~a->sig) == 0 && meets(a, r->rs, r->rl, r->n);
+}
+
 /* Does the agent hold what the waiting item requires at its current step?
  * (lv: the agent's levels on the local skills of the item's client.) */
 static bool meets_item(const route_engine *e, const agent *a, const uint64_t *lv, const item *it)
@@ -1192,10 +1216,9 @@ static bool meets_item(const route_engine *e, const agent *a, const uint64_t *lv
         item_need(e, it, need);
         return lv_meets(lv, need);
     }
-    uint32_t rs[ROUTE_MAX_REQUIRED];
-    uint8_t rl[ROUTE_MAX_REQUIRED];
-    int n = current_req(&e->queues[it->queue], it, item_step(e, it), rs, rl);
-    return meets(a, rs, rl, n);
+    reqs r;
+    reqs_of(e, it, &r);
+    return meets_reqs(a, &r);
 }
 
 /* Best-first walk of a queue's heap: an entry that cannot beat the best so
@@ -1327,30 +1350,6 @@ static bool agent_before(const route_queue *cfg, const item *it, cand *x, cand *
         }
     }
     return xa->id < ya->id;
-}
-
-/* An item's requirements at its current step as an ascending list, and
- * their signature (bit skill index % 64 of each). */
-typedef struct reqs {
-    uint32_t rs[ROUTE_MAX_REQUIRED];
-    uint8_t rl[ROUTE_MAX_REQUIRED];
-    int n;
-    uint64_t sig;
-} reqs;
-
-static void reqs_of(const route_engine *e, const item *it, reqs *r)
-{
-    r->n = current_req(&e->queues[it->queue], it, item_step(e, it), r->rs, r->rl);
-    r->sig = 0;
-    for (int i = 0; i < r->n; i++)
-        r->sig |= 1ULL << (r->rs[i] % 64);
-}
-
-/* Does the agent meet the requirements? The signature rejects most agents
- * without reading their skills. */
-static inline bool meets_reqs(const agent *a, const reqs *r)
-{
-    return (r->sig & ~a->sig) == 0 && meets(a, r->rs, r->rl, r->n);
 }
 
 /* Offers eligible candidate `as` to the running best of best_of. */
