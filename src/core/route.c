@@ -2505,6 +2505,11 @@ size_t route_decisions(route_engine *e, route_decision *out, size_t max)
     return n;
 }
 
+size_t route_decisions_pending(const route_engine *e)
+{
+    return e->logn - e->loghead;
+}
+
 int64_t route_next_deadline(const route_engine *e)
 {
     if (e->nlimbo)

@@ -221,6 +221,9 @@ void route_day_reset(route_engine *e);
 /* Copies out up to max decisions made since the last call, oldest first,
  * and forgets them; returns how many were copied. */
 size_t route_decisions(route_engine *e, route_decision *out, size_t max);
+
+/* How many decisions route_decisions() has yet to hand out. */
+size_t route_decisions_pending(const route_engine *e);
 /* The earliest moment a tick may change something (INT64_MAX: never);
  * may be early (a stale timer), never late. */
 int64_t route_next_deadline(const route_engine *e);

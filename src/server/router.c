@@ -721,8 +721,9 @@ static void iteration_failed(router *r)
 }
 
 /* Phase 1, in a read transaction: is this server the router, and what does
- * the engine decide? Nothing is written, so writers never wait for it. */
-static int iterate_read(router *r, int64_t now, int *lead)
+ * the engine decide? Nothing is written, so writers never wait for it.
+ * *settled: this server holds the lease with more than half of it left. */
+static int iterate_read(router *r, int64_t now, int *lead, int *settled)
 {
     store_ctx ctx;
     store_tx *tx = NULL;
@@ -734,6 +735,7 @@ static int iterate_read(router *r, int64_t now, int *lead)
         return rc;
     rc = store_router_lease_peek(tx, r->name, &mine, &until);
     *lead = !rc && (mine || until < now);
+    *settled = !rc && mine && until - now > LEASE_MS / 2;
     if (!rc && *lead) {
         rc = (!mine || !r->engine) ? rebuild(r, tx, now) : apply_events(r, tx, now);
         if (!rc && now / 86400000 != r->day) { /* a new UTC day: handled counts restart */
@@ -751,14 +753,23 @@ static int iterate_read(router *r, int64_t now, int *lead)
 int router_iterate(router *r)
 {
     int64_t now = now_ms(), epoch = 0;
-    int taken = 0, renewed = 0, lead = 0, rc;
+    int taken = 0, renewed = 0, lead = 0, settled = 0, rc;
     store_ctx ctx;
     store_tx *tx = NULL;
     r->last_iteration = now; /* also when the store fails: no busy loop */
-    rc = iterate_read(r, now, &lead);
+    rc = iterate_read(r, now, &lead, &settled);
     if (!rc && !lead) { /* another server routes */
         __atomic_store_n(&r->leading, 0, __ATOMIC_RELAXED);
         leader_reset(r);
+        return 0;
+    }
+    /* Nothing decided and the lease needs no renewal: no write transaction,
+     * so that the writers of a busy server do not queue behind the router. */
+    if (!rc && settled && !json_array_size(r->writes) && !json_array_size(r->outbox) &&
+        !route_decisions_pending(r->engine)) {
+        r->wrote = 0;
+        __atomic_store_n(&r->leading, 1, __ATOMIC_RELAXED);
+        publish(r, now);
         return 0;
     }
     /* Phase 2, in a write transaction: keep the lease and write what was

@@ -21,23 +21,29 @@ void store_set_classifier(store *s, const store_classifier *c)
     s->classifier = c;
 }
 
-/* The subject and the first customer message: what a classifier reads. */
-static int interaction_text(store_tx *tx, int64_t id, json_t *row, char *out, size_t cap)
+/* The subject and the first customer message: what a classifier reads.
+ * first: that message's body when the caller knows it, else NULL. */
+static int interaction_text(store_tx *tx, int64_t id, json_t *row, const char *first, char *out,
+                            size_t cap)
 {
     json_t *m = NULL;
-    int rc = store__q(tx,
-                      "SELECT body FROM messages WHERE interaction_id = $1 AND direction = "
-                      "'inbound' ORDER BY id LIMIT 1",
-                      json_pack("[I]", (json_int_t)id), &m);
-    if (rc)
-        return rc;
+    if (!first) {
+        int rc = store__q(tx,
+                          "SELECT body FROM messages WHERE interaction_id = $1 AND direction = "
+                          "'inbound' ORDER BY id LIMIT 1",
+                          json_pack("[I]", (json_int_t)id), &m);
+        if (rc)
+            return rc;
+        first = json_string_value(json_object_get(json_array_get(m, 0), "body")) ?: "";
+    }
     snprintf(out, cap, "%s\n%s", store__str(row, "subject") ? store__str(row, "subject") : "",
-             json_string_value(json_object_get(json_array_get(m, 0), "body")) ?: "");
+             first);
     json_decref(m);
     return 0;
 }
 
-int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, json_t *row)
+int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, json_t *row,
+                        const char *first)
 {
     const store_classifier *c = tx->s->classifier;
     char text[TEXT_MAX], category[INTENT_CATEGORY_CAP];
@@ -45,7 +51,7 @@ int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, js
     json_t *cfg = NULL;
     if (!c || (c->ready && !c->ready(c->ctx, client)))
         return 0;
-    int rc = interaction_text(tx, id, row, text, sizeof text);
+    int rc = interaction_text(tx, id, row, first, text, sizeof text);
     if (rc)
         return rc;
     if (c->predict(c->ctx, client, text, category, sizeof category, &confidence) != 0)
@@ -98,7 +104,7 @@ int store__intent_resolved(store_tx *tx, int64_t client, int64_t id, json_t *row
     if (!category || !*category)
         return 0;
     tx->effects |= STORE_FX_INTENT;
-    int rc = interaction_text(tx, id, row, text, sizeof text);
+    int rc = interaction_text(tx, id, row, NULL, text, sizeof text);
     if (!rc)
         rc = store__q1(tx, "UPDATE intent_head SET seq = seq + 1 WHERE id = 1 RETURNING seq", NULL,
                        &head);

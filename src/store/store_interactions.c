@@ -80,9 +80,10 @@ void store_set_sentiment(store *s, const sentiment_model *m)
 /* Scores an inbound message, keeps the interaction's trajectory (first,
  * latest, lowest) and records a "sentiment_alert" event when the customer's
  * sentiment falls below the client's threshold. *score is NaN when there is
- * no model. */
-static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, const char *body,
-                           double *score, double *alert_below)
+ * no model. fresh: the interaction was created in this transaction and has
+ * no score yet. */
+static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, int fresh,
+                           const char *body, double *score, double *alert_below)
 {
     sentiment_result res;
     json_t *row = NULL;
@@ -93,7 +94,7 @@ static int sentiment_track(store_tx *tx, int64_t client, int64_t interaction, co
     *score = round(res.score * 1000) / 1000;
     json_t *settings = NULL;
     int rc = store__client_settings(tx, client, &settings);
-    if (!rc)
+    if (!rc && !fresh)
         rc = store__q1(tx, "SELECT sentiment_end FROM interactions WHERE id = $1",
                        json_pack("[I]", (json_int_t)interaction), &row);
     if (rc)
@@ -222,8 +223,8 @@ static int resolve_customer(store_tx *tx, int64_t client, json_t *in, json_t **c
     return rc;
 }
 
-static int message_insert(store_tx *tx, int64_t client, int64_t interaction, json_t *in,
-                          json_t **out)
+static int message_insert(store_tx *tx, int64_t client, int64_t interaction, int fresh,
+                          json_t *in, json_t **out)
 {
     const char *dir = store__str(in, "direction"), *body = store__str(in, "body");
     if (!one_of(directions, dir))
@@ -242,7 +243,7 @@ static int message_insert(store_tx *tx, int64_t client, int64_t interaction, jso
     body = store__str(in, "body");
     double score = NAN, alert_below = NAN;
     if (strcmp(dir, "inbound") == 0 &&
-        (rc = sentiment_track(tx, client, interaction, body, &score, &alert_below)))
+        (rc = sentiment_track(tx, client, interaction, fresh, body, &score, &alert_below)))
         return rc;
     json_t *author = strcmp(dir, "inbound") == 0 || !tx->ctx.user_id
                          ? json_null()
@@ -351,9 +352,13 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
     if (!rc)
         rc = store__redact_event(tx, client, id, "interaction", id, &masked);
     if (!rc && m)
-        rc = message_insert(tx, client, id, m, &msg);
-    if (!rc)
-        rc = store__intent_route(tx, client, id, in, row);
+        rc = message_insert(tx, client, id, 1, m, &msg);
+    if (!rc) { /* its first customer message, if any, is the one just stored */
+        const char *dir = store__str(msg, "direction"), *first = NULL;
+        if (dir && strcmp(dir, "inbound") == 0)
+            first = store__str(msg, "body");
+        rc = store__intent_route(tx, client, id, in, row, first ? first : "");
+    }
     if (!rc)
         rc = store__sla_on(tx, client, id, "created", NULL);
     if (!rc)
@@ -606,7 +611,7 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
     int email = strcmp(store__str(cur, "channel"), "email") == 0;
     int pending = strcmp(store__str(cur, "status"), "pending") == 0;
     json_decref(cur);
-    rc = message_insert(tx, client, interaction_id, in, out);
+    rc = message_insert(tx, client, interaction_id, 0, in, out);
     /* A reply on an email interaction goes out by email. */
     if (!rc && email && !tx->s->importing &&
         strcmp(store__str(*out, "direction"), "outbound") == 0)

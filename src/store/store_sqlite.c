@@ -1279,6 +1279,11 @@ static int configure(store_conn *c)
         rc = configure_durability(c);
     if (rc == SQLITE_OK)
         rc = pragma(c->db, "PRAGMA foreign_keys=ON", ignored, sizeof ignored);
+    /* Each request of a batch runs in a savepoint, whose journal (the
+     * original of every page it changes) is only for rolling it back; in
+     * a file it would cost a write() per page touched. */
+    if (rc == SQLITE_OK)
+        rc = pragma(c->db, "PRAGMA temp_store=MEMORY", ignored, sizeof ignored);
     return rc;
 }
 

@@ -274,6 +274,13 @@ def main():
     alerts = [e for e in events(agentA, sid) if e.get("kind") == "sentiment_alert"]
     check("one alert when sentiment fell below the threshold (not again while below)",
           len(alerts) == 1 and alerts[0]["after_json"].get("threshold") == -0.4, alerts)
+    s5 = must(call(agentA, "POST", API + "/interactions", {
+        "client_id": A, "channel": "chat", "message": {
+            "direction": "inbound", "body": "This is terrible, I am furious, nothing works!!!"}}),
+        201, "a contact that starts angry")
+    first = [e for e in events(agentA, s5["id"]) if e.get("kind") == "sentiment_alert"]
+    check("a first message below the threshold alerts at once",
+          len(first) == 1 and s5.get("sentiment", {}).get("low", 0) < -0.4, (first, s5))
     listed = call(agentA, "GET", API + "/interactions/%d/messages" % sid).get("items", [])
     check("listed messages carry their scores",
           [m.get("sentiment") for m in listed] == [m1["sentiment"], m2["sentiment"],
