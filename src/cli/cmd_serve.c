@@ -8,6 +8,7 @@
 #include "server/intents.h"
 #include "server/knowledge.h"
 #include "server/mailer.h"
+#include "server/netguard.h"
 #include "server/router.h"
 #include "server/webhooks.h"
 #include "server/server.h"
@@ -23,7 +24,7 @@ static void help(void)
 {
     printf("usage: caredesk serve [--db TARGET] [--listen HOST:PORT] [--web DIR] [--threads N]\n"
            "                      [--key-file FILE] [--lexicon DIR] [--webhook-ca FILE]\n"
-           "                      [--quiet]\n\n"
+           "                      [--allow-private-targets] [--quiet]\n\n"
            "Serves the JSON API under /api/v1 and the web UI from DIR (default web).\n"
            "  --db        SQLite file or postgresql:// URL (default %s)\n"
            "  --listen    address to bind (default 127.0.0.1:8080; port 0 picks one)\n"
@@ -35,6 +36,10 @@ static void help(void)
            "  --webhook-ca  CA bundle to verify webhook receivers with, instead of the\n"
            "              system's (or $CAREDESK_WEBHOOK_CA); IMAP servers too unless\n"
            "              $CAREDESK_IMAP_CA names another\n"
+           "  --allow-private-targets  let webhook receivers and IMAP servers be at\n"
+           "              loopback, private or link-local addresses (or set\n"
+           "              $CAREDESK_ALLOW_PRIVATE_TARGETS=1); by default only public\n"
+           "              addresses are reached\n"
            "  --quiet     no per-request log lines\n"
            "On start it prints 'listening on http://HOST:PORT'. SIGTERM or SIGINT stops\n"
            "it after the requests in flight finish.\n",
@@ -62,11 +67,13 @@ int cmd_serve(int argc, char **argv)
                                          {"key-file", required_argument, 0, 'k'},
                                          {"lexicon", required_argument, 0, 'x'},
                                          {"webhook-ca", required_argument, 0, 'C'},
+                                         {"allow-private-targets", no_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = CLI_DEFAULT_DB, *listen = "127.0.0.1:8080", *key_file = NULL;
     struct vault *keys = NULL;
     const char *lexicon = NULL, *webhook_ca = getenv("CAREDESK_WEBHOOK_CA");
+    int allow_private = netguard_allow_private_from_env();
     sentiment_model *mood = NULL;
     server_config cfg = {
         .web_root = "web", .threads = 16, .body_limit = 1 << 20, .log_requests = 1};
@@ -102,6 +109,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'C':
             webhook_ca = optarg;
+            break;
+        case 'P':
+            allow_private = 1;
             break;
         case 'h':
             help();
@@ -157,7 +167,7 @@ int cmd_serve(int argc, char **argv)
     gethostname(hostname, sizeof hostname - 1);
     snprintf(name, sizeof name, "%s:%d:%d", hostname, (int)getpid(), server_port(srv));
     webhooks *hooks = NULL;
-    webhooks_config wcfg = {.name = name, .ca_file = webhook_ca};
+    webhooks_config wcfg = {.name = name, .ca_file = webhook_ca, .allow_private = allow_private};
     if (getenv("CAREDESK_WEBHOOK_RETRY_MS"))
         wcfg.retry_ms = atoll(getenv("CAREDESK_WEBHOOK_RETRY_MS"));
     if (webhooks_start(st, &wcfg, &hooks) == 0)
@@ -180,7 +190,9 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "caredesk: the email sender could not start; serving without it\n");
     imap_poller *mailboxes = NULL;
     const char *imap_ca = getenv("CAREDESK_IMAP_CA");
-    imap_config icfg = {.name = name, .ca_file = imap_ca && *imap_ca ? imap_ca : webhook_ca};
+    imap_config icfg = {.name = name,
+                        .ca_file = imap_ca && *imap_ca ? imap_ca : webhook_ca,
+                        .allow_private = allow_private};
     if (getenv("CAREDESK_IMAP_WORKERS"))
         icfg.workers = atoi(getenv("CAREDESK_IMAP_WORKERS"));
     if (getenv("CAREDESK_IMAP_TIMEOUT_MS"))

@@ -7,6 +7,7 @@
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 #include "core/mail.h"
+#include "server/netguard.h"
 
 #include <curl/curl.h>
 #include <ctype.h>
@@ -30,7 +31,7 @@ struct imap_poller {
     store *st;
     char name[128];
     char ca_file[1024];
-    int timeout_ms, idle_ms, nworkers;
+    int timeout_ms, idle_ms, nworkers, allow_private;
     pthread_t workers[MAX_WORKERS];
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -67,6 +68,7 @@ typedef struct sess {
     size_t lit_len;
     int lit_over; /* ... was larger than MESSAGE_MAX and skipped */
     int has_lit;
+    netguard guard; /* where the connection may go (the transfer points at it) */
     char err[512];
 } sess;
 
@@ -486,6 +488,8 @@ static int connect_login(sess *s, json_t *box)
     curl_easy_setopt(s->c, CURLOPT_PROTOCOLS_STR, "imap,imaps");
     if (*s->p->ca_file)
         curl_easy_setopt(s->c, CURLOPT_CAINFO, s->p->ca_file);
+    s->guard.allow_private = s->p->allow_private;
+    netguard_apply(s->c, &s->guard);
     if (strncasecmp(url, "imap://", 7) == 0) {
         const char *host = url + 7, *at = strchr(host, '@');
         if (at && at < host + strcspn(host, "/"))
@@ -497,6 +501,9 @@ static int connect_login(sess *s, json_t *box)
     curl_easy_setopt(s->c, CURLOPT_USERNAME, jstr(box, "imap_user"));
     curl_easy_setopt(s->c, CURLOPT_PASSWORD, jstr(box, "imap_password"));
     CURLcode res = curl_easy_perform(s->c);
+    if (res != CURLE_OK && s->guard.refused[0])
+        return fail(s, CD_EINVAL, "refused to connect to %s: %s is not a public address", url,
+                    s->guard.refused);
     if (res != CURLE_OK)
         return fail(s, CD_EIO, "cannot log in to %s: %s", url,
                     *errbuf ? errbuf : curl_easy_strerror(res));
@@ -765,6 +772,7 @@ int imap_poller_start(store *st, const imap_config *cfg, imap_poller **out)
     snprintf(p->ca_file, sizeof p->ca_file, "%s", cfg->ca_file ? cfg->ca_file : "");
     p->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
     p->idle_ms = cfg->idle_ms > 0 ? cfg->idle_ms : 500;
+    p->allow_private = cfg->allow_private;
     int want = cfg->workers > 0 ? cfg->workers : 4;
     if (want > MAX_WORKERS)
         want = MAX_WORKERS;

@@ -27,6 +27,7 @@ typedef struct imap_config {
     int workers;         /* 0: 4 */
     int timeout_ms;      /* of each network step; 0: 30 s */
     int idle_ms;         /* how often an idle worker looks for due mailboxes; 0: 500 ms */
+    int allow_private;   /* mailboxes may be at private addresses (see netguard.h) */
 } imap_config;
 
 int imap_poller_start(store *st, const imap_config *cfg, imap_poller **out);

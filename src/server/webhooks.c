@@ -3,6 +3,7 @@
 
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
+#include "server/netguard.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@ struct webhooks {
     char name[160];
     char ca_file[1024];
     int64_t retry_ms, poll_ms;
+    int allow_private;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -37,13 +39,16 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* POSTs one delivery; 1 on a 2xx answer, else 0 with err filled. */
-static int post(webhooks *w, json_t *d, char *err, size_t errlen)
+/* POSTs one delivery; 1 on a 2xx answer, else 0 with err filled and
+ * *refused set when the receiver's address is not allowed. */
+static int post(webhooks *w, json_t *d, char *err, size_t errlen, int *refused)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
     char idh[64];
     long code = 0;
+    netguard guard = {.allow_private = w->allow_private};
+    *refused = 0;
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return 0;
@@ -62,13 +67,18 @@ static int post(webhooks *w, json_t *d, char *err, size_t errlen)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     if (w->ca_file[0])
         curl_easy_setopt(c, CURLOPT_CAINFO, w->ca_file);
+    netguard_apply(c, &guard);
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK && guard.refused[0]) {
+        snprintf(err, errlen, "refused: %s is not a public address", guard.refused);
+        *refused = 1;
+    } else if (rc != CURLE_OK) {
         snprintf(err, errlen, "%s", curl_easy_strerror(rc));
-    else if (code < 200 || code > 299)
+    } else if (code < 200 || code > 299) {
         snprintf(err, errlen, "HTTP %ld", code);
+    }
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return rc == CURLE_OK && code >= 200 && code <= 299;
@@ -110,10 +120,10 @@ static int round_once(webhooks *w)
     }
     json_array_foreach (claimed, i, d) {
         char err[256] = "";
-        int ok = post(w, d, err, sizeof err);
+        int refused = 0, ok = post(w, d, err, sizeof err, &refused);
         int64_t attempts = json_integer_value(json_object_get(d, "attempts")) + 1;
         int64_t retry = 0;
-        if (!ok && attempts < WEBHOOK_ATTEMPTS)
+        if (!ok && !refused && attempts < WEBHOOK_ATTEMPTS)
             retry = now_ms() + (w->retry_ms << (attempts - 1 < 20 ? attempts - 1 : 20));
         tx = NULL;
         if (write_tx(w, &tx) == 0) {
@@ -171,6 +181,7 @@ int webhooks_start(store *st, const webhooks_config *cfg, webhooks **out)
     snprintf(w->ca_file, sizeof w->ca_file, "%s", cfg->ca_file ? cfg->ca_file : "");
     w->retry_ms = cfg->retry_ms > 0 ? cfg->retry_ms : 1000;
     w->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 1000;
+    w->allow_private = cfg->allow_private;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, deliver, w) != 0) {

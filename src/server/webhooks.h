@@ -7,7 +7,9 @@
  * else retried with exponential backoff from retry_ms (1 s by default),
  * and failed after WEBHOOK_ATTEMPTS attempts. A server that dies mid-send
  * leaves the lease to run out, and the delivery is sent again: at least
- * once, with the id for exactly-once processing on the receiving side. */
+ * once, with the id for exactly-once processing on the receiving side.
+ * A receiver at an address the netguard refuses fails at once, without
+ * retries: the refusal names the address. */
 #ifndef WEBHOOKS_H
 #define WEBHOOKS_H
 
@@ -24,6 +26,7 @@ typedef struct webhooks_config {
     const char *ca_file; /* extra CA bundle to trust (NULL: the system's) */
     int64_t retry_ms;    /* first retry delay; doubles each attempt (0: 1000) */
     int64_t poll_ms;     /* how often to look for due deliveries (0: 1000) */
+    int allow_private;   /* receivers may be at private addresses (see netguard.h) */
 } webhooks_config;
 
 int webhooks_start(store *st, const webhooks_config *cfg, webhooks **out);

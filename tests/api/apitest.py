@@ -6,9 +6,12 @@ exits 1 on any failure. The harness (tests/harness.py) sets CAREDESK_URL and
 CAREDESK_ADMIN_TOKEN. Standard library only.
 """
 import http.client
+import http.server
 import json
 import os
+import ssl
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -102,6 +105,35 @@ def until(fn, seconds=8.0):
         time.sleep(0.1)
         v = fn()
     return v
+
+
+def webhook_receiver(received, fail_first=None):
+    """Starts a real HTTPS receiver on 127.0.0.1 with the harness's certificate
+    (CAREDESK_TLS_CERT/KEY, which the servers trust). Each POST is appended to
+    `received` as {path, id (its Webhook-Id), body}; while fail_first["n"] > 0 it
+    answers 503 instead and counts down. Returns (server, base URL)."""
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if fail_first and fail_first["n"] > 0:
+                fail_first["n"] -= 1
+                self.send_response(503)
+                self.end_headers()
+                return
+            received.append({"path": self.path, "id": self.headers.get("Webhook-Id"),
+                             "body": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.environ["CAREDESK_TLS_CERT"], os.environ["CAREDESK_TLS_KEY"])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "https://127.0.0.1:%d" % srv.server_address[1]
 
 
 def failures():

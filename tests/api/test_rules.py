@@ -12,58 +12,11 @@ receiver, retried while it fails, and their status is visible.
 
 Ends with `N passed, N failed`.
 """
-import http.server
-import json
-import os
-import ssl
-import threading
-
-from apitest import API, check, finish, must, until
+from apitest import API, check, finish, must, until, webhook_receiver
 from apitest import admin as call
-
-CERT = os.environ["CAREDESK_TLS_CERT"]
-KEY = os.environ["CAREDESK_TLS_KEY"]
-
-
-
-
-
-
-
-
-
-
-
-# --- a real HTTPS receiver -------------------------------------------------
 
 RECEIVED = []
 FAIL_FIRST = {"n": 0}
-
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if FAIL_FIRST["n"] > 0:
-            FAIL_FIRST["n"] -= 1
-            self.send_response(503)
-            self.end_headers()
-            return
-        RECEIVED.append({"path": self.path, "id": self.headers.get("Webhook-Id"),
-                         "body": json.loads(body)})
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *a):
-        pass
-
-
-def start_receiver():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(CERT, KEY)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, "https://127.0.0.1:%d" % srv.server_address[1]
 
 
 def events(iid, kind):
@@ -72,7 +25,7 @@ def events(iid, kind):
 
 
 def main():
-    srv, base = start_receiver()
+    srv, base = webhook_receiver(RECEIVED, FAIL_FIRST)
     A = must(call("POST", API + "/clients", {"slug": "rules-a", "name": "Rules A"}), 201,
              "client A")["id"]
 
