@@ -17,6 +17,8 @@
 #define MIN_ITER_MS 10 /* under load, hints are taken in batches this far apart */
 #define PING_MS 15000  /* keep-alive comment on every event stream */
 #define EVENTS_PER_READ 500
+#define PUSH_KEEP_MS 600000 /* the push log keeps ten minutes */
+#define PUSH_TRIM_MS 60000  /* and is trimmed this often, by the routing server */
 /* Queue ids for a client's default queue (interactions naming no known
  * queue): above any id the store hands out. */
 #define DEFAULT_QUEUE_BASE (1LL << 60)
@@ -46,6 +48,12 @@ struct router {
     json_t *touched;      /* client ids whose figures changed */
     json_t *writes;       /* store writes decided while reading, made after */
     int64_t last_ping;
+
+    /* Every server: what it has published from the push log, and (while it
+     * does not route) the hints it has read for supervisors' figures. */
+    int followed; /* the cursors below are set */
+    int64_t push_cursor, hint_cursor;
+    int64_t last_trim;
 };
 
 static int64_t now_ms(void)
@@ -260,7 +268,16 @@ static route_state state_of(json_t *row)
                                  ROUTE_OFFLINE);
 }
 
-/* --- outgoing messages (published after commit) ----------------------- */
+/* --- outgoing messages ------------------------------------------------ *
+ *
+ * What the routing server decides to tell agents (offers, their outcomes,
+ * state changes) is written to the push log in the same transaction as the
+ * decisions, and every server, the routing one included, publishes the log
+ * to the streams connected to it (follow()). So an agent's stream carries
+ * its offers whichever server it reached, in the order they were decided.
+ * Supervisors' figures are read from the store by each server for the
+ * clients whose work moved: the routing server knows them from what it
+ * applied and decided, the others from the hints and the push log. */
 
 static void post(router *r, hub_topic topic, int64_t key, const char *event, json_t *data)
 {
@@ -675,20 +692,90 @@ static int persist(router *r, store_tx *tx)
     return 0;
 }
 
-static void publish(router *r, int64_t now)
+/* Logs what the iteration posted, in its transaction (see outgoing
+ * messages). */
+static int log_posts(router *r, store_tx *tx, int64_t now)
 {
-    json_t *m, *v;
+    json_t *entries = json_array(), *m;
     size_t i;
-    const char *k;
+    int rc = entries ? 0 : CD_ENOMEM;
     json_array_foreach (r->outbox, i, m) {
-        char *data = json_dumps(json_object_get(m, "data"), JSON_COMPACT);
-        if (data)
-            hub_publish(r->hub, (hub_topic)json_integer_value(json_object_get(m, "topic")),
-                        json_integer_value(json_object_get(m, "key")),
-                        json_string_value(json_object_get(m, "event")), data);
+        char *data = rc ? NULL : json_dumps(json_object_get(m, "data"), JSON_COMPACT);
+        if (!data) {
+            rc = CD_ENOMEM;
+            break;
+        }
+        json_array_append_new(entries, json_pack("{s:O, s:O, s:O, s:s}", "topic",
+                                                 json_object_get(m, "topic"), "key",
+                                                 json_object_get(m, "key"), "event",
+                                                 json_object_get(m, "event"), "data", data));
         cd_free(data);
     }
-    json_array_clear(r->outbox);
+    if (!rc)
+        rc = store_push_append(tx, entries);
+    json_decref(entries);
+    if (!rc && now - r->last_trim >= PUSH_TRIM_MS) {
+        rc = store_push_trim(tx, now - PUSH_KEEP_MS);
+        r->last_trim = now;
+    }
+    return rc;
+}
+
+/* Publishes what the push log gained since this server last looked, and,
+ * when another server routes, notes the clients its hints name. Starts at
+ * the log's end: a server publishes what happens while it runs. */
+static void follow(router *r, int64_t now, int leading)
+{
+    store_ctx ctx;
+    store_tx *tx = NULL;
+    json_t *rows = NULL, *row;
+    size_t i;
+    store_ctx_system(&ctx);
+    if (store_begin(r->st, &ctx, now, 0, &tx))
+        return;
+    if (!r->followed) {
+        r->followed = store_push_head(tx, &r->push_cursor) == 0 &&
+                      store_routing_head(tx, &r->hint_cursor) == 0;
+        store_rollback(tx);
+        return;
+    }
+    if (store_push_since(tx, r->push_cursor, EVENTS_PER_READ, &rows) == 0) {
+        json_array_foreach (rows, i, row) {
+            int64_t key = json_integer_value(json_object_get(row, "topic_key"));
+            hub_topic topic = (hub_topic)json_integer_value(json_object_get(row, "topic"));
+            const char *data = json_string_value(json_object_get(row, "data"));
+            hub_publish(r->hub, topic, key, json_string_value(json_object_get(row, "event")),
+                        data ? data : "{}");
+            r->push_cursor = json_integer_value(json_object_get(row, "seq"));
+            if (!leading && topic == HUB_AGENT && data) {
+                json_t *d = json_loads(data, 0, NULL);
+                int64_t client = json_integer_value(json_object_get(d, "client_id"));
+                if (client)
+                    touch(r, client);
+                json_decref(d);
+            }
+        }
+    }
+    json_decref(rows);
+    rows = NULL;
+    if (!leading && store_routing_events(tx, r->hint_cursor, EVENTS_PER_READ, &rows) == 0) {
+        json_array_foreach (rows, i, row) {
+            touch(r, json_integer_value(json_object_get(row, "client_id")));
+            r->hint_cursor = json_integer_value(json_object_get(row, "seq"));
+        }
+    }
+    json_decref(rows);
+    store_rollback(tx);
+}
+
+/* After an iteration: what was posted goes out through the push log, then
+ * the figures of the clients whose work moved. */
+static void publish(router *r, int64_t now, int leading)
+{
+    json_t *v;
+    const char *k;
+    json_array_clear(r->outbox); /* in the push log now */
+    follow(r, now, leading);
     json_object_foreach (r->touched, k, v) {
         int64_t client = strtoll(k, NULL, 10);
         store_ctx ctx;
@@ -757,10 +844,13 @@ int router_iterate(router *r)
     store_ctx ctx;
     store_tx *tx = NULL;
     r->last_iteration = now; /* also when the store fails: no busy loop */
+    if (!r->followed) /* where the push log is before this server adds to it */
+        follow(r, now, 0);
     rc = iterate_read(r, now, &lead, &settled);
     if (!rc && !lead) { /* another server routes */
         __atomic_store_n(&r->leading, 0, __ATOMIC_RELAXED);
         leader_reset(r);
+        publish(r, now, 0);
         return 0;
     }
     /* Nothing decided and the lease needs no renewal: no write transaction,
@@ -769,7 +859,7 @@ int router_iterate(router *r)
         !route_decisions_pending(r->engine)) {
         r->wrote = 0;
         __atomic_store_n(&r->leading, 1, __ATOMIC_RELAXED);
-        publish(r, now);
+        publish(r, now, 1);
         return 0;
     }
     /* Phase 2, in a write transaction: keep the lease and write what was
@@ -783,6 +873,8 @@ int router_iterate(router *r)
         r->wrote |= renewed;
         if (!rc)
             rc = persist(r, tx);
+        if (!rc && json_array_size(r->outbox))
+            rc = log_posts(r, tx, now);
         if (rc || !r->wrote)
             store_rollback(tx); /* an iteration that wrote nothing needs no sync */
         else
@@ -793,7 +885,7 @@ int router_iterate(router *r)
         iteration_failed(r);
         return rc == CD_EBUSY ? 0 : rc;
     }
-    publish(r, now);
+    publish(r, now, 1);
     return 0;
 }
 

@@ -310,6 +310,14 @@ int store_router_release(store_tx *tx, const char *me);
  * reject, finish. */
 int store_routing_events(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out);
 int store_routing_head(store_tx *tx, int64_t *seq);
+/* The push log (what the live streams are sent, migration 019): appends n
+ * entries [{topic, key, event, data (a JSON text)}] numbered in commit order;
+ * reads those after after_seq, oldest first: [{seq, topic, topic_key, event,
+ * data}]; the number of the last one; drops those set before `before`. */
+int store_push_append(store_tx *tx, json_t *entries);
+int store_push_since(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out);
+int store_push_head(store_tx *tx, int64_t *seq);
+int store_push_trim(store_tx *tx, int64_t before);
 /* An interaction as routing sees it (with its customer's tier). */
 int store_routing_interaction(store_tx *tx, int64_t id, json_t **out);
 /* Agents who rejected or missed an offer of the interaction, most recent

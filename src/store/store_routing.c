@@ -119,6 +119,57 @@ int store_routing_head(store_tx *tx, int64_t *seq)
     return rc;
 }
 
+int store_push_append(store_tx *tx, json_t *entries)
+{
+    json_t *head = NULL, *e;
+    size_t i, n = json_array_size(entries);
+    if (!n)
+        return 0;
+    int rc = store__q1(tx, "UPDATE push_head SET seq = seq + $1 WHERE id = 1 RETURNING seq",
+                       json_pack("[I]", (json_int_t)n), &head);
+    if (rc)
+        return rc;
+    int64_t first = store__int(head, "seq") - (int64_t)n + 1;
+    json_decref(head);
+    json_array_foreach (entries, i, e) {
+        if (rc)
+            break;
+        rc =
+            store__exec(tx,
+                        "INSERT INTO push_log (seq, at, topic, topic_key, event, data) VALUES "
+                        "($1, $2, $3, $4, $5, $6)",
+                        json_pack("[IIIIss]", (json_int_t)(first + (int64_t)i), (json_int_t)tx->now,
+                                  store__int(e, "topic"), store__int(e, "key"),
+                                  store__str(e, "event"), store__str(e, "data")),
+                        NULL);
+    }
+    return rc;
+}
+
+int store_push_since(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out)
+{
+    return store__q(tx,
+                    "SELECT seq, topic, topic_key, event, data FROM push_log WHERE seq > $1 "
+                    "ORDER BY seq LIMIT $2",
+                    json_pack("[II]", (json_int_t)after_seq, (json_int_t)limit), out);
+}
+
+int store_push_head(store_tx *tx, int64_t *seq)
+{
+    json_t *row = NULL;
+    int rc = store__q1(tx, "SELECT seq FROM push_head WHERE id = 1", NULL, &row);
+    if (!rc)
+        *seq = store__int(row, "seq");
+    json_decref(row);
+    return rc;
+}
+
+int store_push_trim(store_tx *tx, int64_t before)
+{
+    return store__exec(tx, "DELETE FROM push_log WHERE at < $1",
+                       json_pack("[I]", (json_int_t)before), NULL);
+}
+
 int store_routing_interaction(store_tx *tx, int64_t id, json_t **out)
 {
     json_t *row = NULL;

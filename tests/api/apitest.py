@@ -107,6 +107,38 @@ def until(fn, seconds=8.0):
     return v
 
 
+def read_events(token, path, want, seconds, trigger=None, url=None):
+    """Opens an event stream as the bearer of token, runs trigger once it is
+    open, and reads events until want(event, data) holds or time runs out.
+    Returns the list of (event, data) read ([("status", n)] if refused)."""
+    u = urllib.parse.urlsplit(url or URL)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=seconds)
+    conn.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    got = []
+    if r.status != 200:
+        conn.close()
+        return [("status", r.status)]
+    if trigger:
+        trigger()
+    deadline = time.time() + seconds
+    event = None
+    try:
+        while time.time() < deadline:
+            line = r.fp.readline().decode("utf-8").rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+                got.append((event, data))
+                if want(event, data):
+                    break
+    except (OSError, ValueError):
+        pass
+    conn.close()
+    return got
+
+
 def webhook_receiver(received, fail_first=None):
     """Starts a real HTTPS receiver on 127.0.0.1 with the harness's certificate
     (CAREDESK_TLS_CERT/KEY, which the servers trust). Each POST is appended to

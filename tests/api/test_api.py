@@ -45,6 +45,8 @@ import time
 import traceback
 import urllib.parse
 
+from apitest import read_events
+
 URL = os.environ["CAREDESK_URL"]
 ADMIN = os.environ["CAREDESK_ADMIN_TOKEN"]
 BIN = os.environ.get("CAREDESK_BIN", "")
@@ -1983,38 +1985,6 @@ def got_queues(d):
     return d.get("queues") or []
 
 
-def read_events(user, path, want, seconds, trigger=None):
-    """Opens an event stream as user, runs trigger once it is open, and
-    reads events until want(event, data) holds or time runs out. Returns
-    the list of (event, data) read."""
-    u = urllib.parse.urlsplit(URL)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=seconds)
-    conn.request("GET", path, headers={"Authorization": "Bearer " + user.token})
-    r = conn.getresponse()
-    got = []
-    if r.status != 200:
-        conn.close()
-        return [("status", r.status)]
-    if trigger:
-        trigger()
-    deadline = time.time() + seconds
-    event = None
-    try:
-        while time.time() < deadline:
-            line = r.fp.readline().decode("utf-8").rstrip("\n")
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-                got.append((event, data))
-                if want(event, data):
-                    break
-    except (OSError, ValueError):
-        pass
-    conn.close()
-    return got
-
-
 def t_routing():
     """On a client of its own: offers reach the available agent of that
     client; accept assigns and a second accept is refused; reject passes
@@ -2066,7 +2036,7 @@ def t_routing():
 
     def create():
         streamed["id"] = new_interaction("streamed")
-    got = read_events(a1, "/api/v1/agents/me/stream",
+    got = read_events(a1.token, "/api/v1/agents/me/stream",
                       lambda e, d: e == "offer" and d.get("interaction_id") == streamed.get("id"),
                       8, trigger=create)
     check("routing: the stream starts with the agent's state",
@@ -2100,7 +2070,7 @@ def t_routing():
 
     def arrive():
         pushed["id"] = new_interaction("for the wall")
-    got = read_events(sup, "/api/v1/supervisor/stream?client_id=%d" % C,
+    got = read_events(sup.token, "/api/v1/supervisor/stream?client_id=%d" % C,
                       lambda e, d: e == "queues" and len(got_queues(d)) > 0 and "id" in pushed
                       and sum(q["waiting"] + q["offered"] for q in d["queues"]) >= 1
                       and d["at"] > pushed.get("t", 0), 8,

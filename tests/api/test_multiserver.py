@@ -19,6 +19,8 @@ import threading
 import time
 import urllib.parse
 
+from apitest import read_events
+
 BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
 SRC = os.environ["CAREDESK_SRC"]
@@ -109,6 +111,44 @@ def main():
         st, _ = call(servers.pick(), "PUT", "/api/v1/agents/me/state", {"state": "available"},
                      token=a["token"])
     check("setup: two clients, six agents available", len(agents) == 6)
+
+    # Live streams: an agent and a supervisor connected to the server that
+    # does not route see what the routing server decides.
+    roles = {}
+    deadline = time.time() + 10
+    while time.time() < deadline and sorted(roles.values()) != ["leader", "standby"]:
+        roles = {u: (call(u, "GET", "/healthz")[1] or {}).get("routing") for u in (URL1, url2)}
+        time.sleep(0.05)
+    standby = URL1 if roles.get(URL1) == "standby" else url2
+    leader = url2 if standby == URL1 else URL1
+    a0 = agents[0]
+    made = {}
+
+    def arrive_for_a0():
+        st, it = call(leader, "POST", "/api/v1/interactions",
+                      {"client_id": a0["client"], "channel": "email", "subject": "streamed",
+                       "preferred_agent_id": a0["id"]})
+        made["id"] = it["id"] if st == 201 else None
+
+    got = read_events(a0["token"], "/api/v1/agents/me/stream",
+                      lambda e, d: e == "offer" and d.get("interaction_id") == made.get("id"),
+                      10, trigger=arrive_for_a0, url=standby)
+    check("an agent on the standby server is pushed the routing server's offer",
+          made.get("id") and any(e == "offer" and d.get("interaction_id") == made["id"]
+                                 for e, d in got), (roles, got[-3:]))
+    seen = {}
+
+    def another():
+        seen["t"] = int(time.time() * 1000)
+        arrive_for_a0()
+
+    got = read_events(ADMIN, "/api/v1/supervisor/stream?client_id=%d" % a0["client"],
+                      lambda e, d: e == "queues" and d.get("at", 0) >= seen.get("t", 1 << 62)
+                      and sum(q["waiting"] + q["offered"] for q in d.get("queues", [])) >= 2,
+                      10, trigger=another, url=standby)
+    check("a supervisor on the standby server is pushed fresh figures",
+          len([1 for e, d in got if e == "queues"]) >= 2 and got[-1][0] == "queues"
+          and got[-1][1].get("at", 0) >= seen["t"], got[-2:])
 
     created = {}        # interaction id -> client
     accepted = {}       # interaction id -> [agent ids whose accept succeeded]
