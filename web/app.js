@@ -695,8 +695,9 @@ const ROUTING_ROLES = ['agent', 'supervisor', 'admin'];
 const STATE_LABELS = { available: 'Available', away: 'Away', offline: 'Offline', wrapup: 'Wrap-up' };
 
 // Keeps the agent's state and pending offers current through the event
-// stream (the browser reconnects it by itself if it drops).
-function useRouting(enabled, report) {
+// stream (the browser reconnects it by itself if it drops). A new message
+// on an interaction assigned to the user is handed to onMessage.current.
+function useRouting(enabled, report, onMessage) {
   const [state, setState] = useState(null);
   const [offers, setOffers] = useState([]);
   useEffect(() => {
@@ -715,6 +716,10 @@ function useRouting(enabled, report) {
     });
     es.addEventListener('offer_expired', (ev) => drop(parse(ev)));
     es.addEventListener('offer_withdrawn', (ev) => drop(parse(ev)));
+    es.addEventListener('message', (ev) => {
+      const d = parse(ev);
+      if (d && onMessage && onMessage.current) onMessage.current(d);
+    });
     return () => { closed = true; es.close(); };
   }, [enabled]);
 
@@ -975,9 +980,36 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
     }
   }, [detail, patchInteraction, report, setError]);
 
+  // A message came in on an interaction assigned to the user: the open
+  // conversation gains it and the list row its new state, without a reload.
+  const detailRef = useRef(null);
+  detailRef.current = detail;
+  const onMessage = useRef(null);
+  onMessage.current = async (d) => {
+    const id = String(d.interaction_id);
+    const cur = detailRef.current;
+    try {
+      if (cur && String(cur.interaction.id) === id && !cur.messagesLoading) {
+        const last = cur.messages.length ? String(cur.messages[cur.messages.length - 1].id) : null;
+        const res = await fetchMessages(id, last);
+        setDetail((dd) => (dd && String(dd.interaction.id) === id ? {
+          ...dd,
+          messages: dd.messages.concat(res.items.filter((m) => !dd.messages.some((x) => String(x.id) === String(m.id)))),
+        } : dd));
+      }
+      const fresh = await authed('GET', `/interactions/${seg(id)}`);
+      if (fresh) {
+        delete fresh.messages;
+        patchInteraction(fresh);
+      }
+    } catch (e) {
+      report(e);
+    }
+  };
+
   const routes = ROUTING_ROLES.includes(session.user && session.user.role);
   const [wall, setWall] = useState(false);
-  const routing = useRouting(routes, report);
+  const routing = useRouting(routes, report, onMessage);
   const accept = useCallback(async (offer) => {
     const res = await routing.decide(offer, 'accept');
     if (res) {

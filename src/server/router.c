@@ -23,6 +23,9 @@
  * queue): above any id the store hands out. */
 #define DEFAULT_QUEUE_BASE (1LL << 60)
 
+_Static_assert(STORE_PUSH_AGENT == (int)HUB_AGENT && STORE_PUSH_CLIENT == (int)HUB_CLIENT,
+               "push log topics are the hub's");
+
 struct router {
     store *st;
     hub *hub;

@@ -314,6 +314,7 @@ int store_routing_head(store_tx *tx, int64_t *seq);
  * entries [{topic, key, event, data (a JSON text)}] numbered in commit order;
  * reads those after after_seq, oldest first: [{seq, topic, topic_key, event,
  * data}]; the number of the last one; drops those set before `before`. */
+enum { STORE_PUSH_AGENT = 0, STORE_PUSH_CLIENT = 1 }; /* topics, as the hub's */
 int store_push_append(store_tx *tx, json_t *entries);
 int store_push_since(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out);
 int store_push_head(store_tx *tx, int64_t *seq);

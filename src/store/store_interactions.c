@@ -610,6 +610,7 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
     }
     int email = strcmp(store__str(cur, "channel"), "email") == 0;
     int pending = strcmp(store__str(cur, "status"), "pending") == 0;
+    int64_t assignee = json_integer_value(json_object_get(cur, "assignee_id"));
     json_decref(cur);
     rc = message_insert(tx, client, interaction_id, 0, in, out);
     /* A reply on an email interaction goes out by email. */
@@ -635,6 +636,14 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
         rc = store__rules_fire(tx, client, interaction_id, "message_in", *out);
     if (!rc)
         rc = store__audit(tx, "create", "message", store__int(*out, "id"), client, NULL);
+    /* The agent working on it sees it come in, on whichever server (ids
+     * only: the push log holds no text). */
+    if (!rc && assignee)
+        rc = store__push(tx, STORE_PUSH_AGENT, assignee, "message",
+                         json_pack("{s:I, s:I, s:I, s:s}", "interaction_id",
+                                   (json_int_t)interaction_id, "client_id", (json_int_t)client,
+                                   "message_id", (json_int_t)store__int(*out, "id"), "direction",
+                                   store__str(*out, "direction")));
     return rc;
 }
 

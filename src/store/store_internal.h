@@ -137,6 +137,9 @@ int store__sensitive_write(store_tx *tx, int64_t client, int64_t customer_id, js
  * message is in) and applies a confident prediction to row and the table;
  * logs a resolved interaction as a learning example. */
 #define INTENT_CATEGORY_CAP 257
+/* Adds one entry to the push log (store_push_append); takes data. */
+int store__push(store_tx *tx, int topic, int64_t key, const char *event, json_t *data);
+
 /* first: the body of its first inbound message, or NULL to look it up */
 int store__intent_route(store_tx *tx, int64_t client, int64_t id, json_t *in, json_t *row,
                         const char *first);

@@ -15,6 +15,7 @@
 #include "core/tz.h"
 
 #include "core/cd_err.h"
+#include "core/cd_mem.h"
 
 #include <string.h>
 
@@ -143,6 +144,22 @@ int store_push_append(store_tx *tx, json_t *entries)
                                   store__str(e, "event"), store__str(e, "data")),
                         NULL);
     }
+    return rc;
+}
+
+int store__push(store_tx *tx, int topic, int64_t key, const char *event, json_t *data)
+{
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    if (!text)
+        return CD_ENOMEM;
+    json_t *entries = json_pack("[{s:i, s:I, s:s, s:s}]", "topic", topic, "key", (json_int_t)key,
+                                "event", event, "data", text);
+    cd_free(text);
+    if (!entries)
+        return CD_ENOMEM;
+    int rc = store_push_append(tx, entries);
+    json_decref(entries);
     return rc;
 }
 

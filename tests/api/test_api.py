@@ -2046,6 +2046,21 @@ def t_routing():
     if offer_z:
         as_(a1, "POST", API + "/offers/%d/reject" % offer_z[0]["id"])
 
+    # A customer writes on the agent's interaction: pushed, ids only.
+    posted = {}
+
+    def customer_writes():
+        posted["id"] = must(admin("POST", API + "/interactions/%d/messages" % x, {
+            "direction": "inbound", "body": "Are you still there?"}), 201,
+            "the customer writes on the agent's interaction").get("id")
+    got = read_events(a1.token, "/api/v1/agents/me/stream",
+                      lambda e, d: e == "message" and d.get("message_id") == posted.get("id"),
+                      8, trigger=customer_writes)
+    pushed_m = [d for e, d in got if e == "message" and d.get("message_id") == posted.get("id")]
+    check("routing: the stream pushes a new message on the agent's interaction",
+          len(pushed_m) == 1 and pushed_m[0].get("interaction_id") == x
+          and pushed_m[0].get("direction") == "inbound" and "body" not in pushed_m[0], got)
+
     r = as_(a1, "POST", API + "/interactions/%d/finish" % x, {"wrapup_s": 1})
     check("routing: finish -> 200", r.status == 200, r)
     state = {}

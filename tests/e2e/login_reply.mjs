@@ -256,6 +256,25 @@ async function main() {
   }, offered);
   check('accepted interaction is assigned to the agent', assigned.assignee === assigned.me,
     JSON.stringify(assigned));
+
+  // The customer writes on it (posted past the page, as another channel
+  // would): the open conversation shows it without a reload, pushed over
+  // the agent's event stream.
+  const liveText = `E2E live ${tag}: hello, are you still there?`;
+  await step('a new customer message appears without a reload', async () => {
+    const status = await page.evaluate(async ([iid, body]) => {
+      const me = await (await fetch('/api/v1/auth/me', { credentials: 'same-origin' })).json();
+      const r = await fetch(`/api/v1/interactions/${iid}/messages`, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token },
+        body: JSON.stringify({ direction: 'inbound', body }),
+      });
+      return r.status;
+    }, [offered, liveText]);
+    if (status !== 201) throw new Error(`POST of the customer's message answered ${status}`);
+    await visible(page.locator('[data-test="message"][data-direction="inbound"]', { hasText: liveText }), 10000);
+  });
   await step('going offline', async () => {
     await $('availability').selectOption('offline');
   });
