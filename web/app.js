@@ -788,16 +788,26 @@ function Offers({ offers, clientsById, onAccept, onReject }) {
 
 const WALL_ROLES = ['supervisor', 'admin', 'wfm', 'client_viewer'];
 
+const NOTICES_KEPT = 8;
+
+// A client's live figures, and the notices its rules sent supervisors
+// (newest first) since the wall opened.
 function useClientFigures(clientId) {
   const [figures, setFigures] = useState(null);
+  const [notices, setNotices] = useState([]);
   useEffect(() => {
     const es = new EventSource(`${API}/supervisor/stream?client_id=${seg(clientId)}`);
     es.addEventListener('queues', (ev) => {
       try { setFigures(JSON.parse(ev.data)); } catch (e) { /* keep the last figures */ }
     });
+    es.addEventListener('notice', (ev) => {
+      let n = null;
+      try { n = JSON.parse(ev.data); } catch (e) { return; }
+      setNotices((list) => [n].concat(list).slice(0, NOTICES_KEPT));
+    });
     return () => es.close();
   }, [clientId]);
-  return figures;
+  return { figures, notices };
 }
 
 function duration(s) {
@@ -808,7 +818,7 @@ function duration(s) {
 }
 
 function ClientWall({ client, clientsById }) {
-  const f = useClientFigures(client.id);
+  const { figures: f, notices } = useClientFigures(client.id);
   const agents = f ? f.agents : {};
   return html`
     <section class="wall-client" data-test="wall-client" data-id=${client.id}>
@@ -836,6 +846,14 @@ function ClientWall({ client, clientsById }) {
               </tr>`)}
           </tbody>
         </table>`}
+      ${notices.length > 0 && html`
+        <ul class="wall-notices" data-test="wall-notices">
+          ${notices.map((n) => html`
+            <li key=${n.interaction_id + ':' + n.at + ':' + n.rule_id} data-test="wall-notice">
+              <span class="muted small">${fmtTime.format(new Date(n.at))} · ${n.rule || 'rule'} · #${n.interaction_id}</span>
+              <span>${n.text}</span>
+            </li>`)}
+        </ul>`}
     </section>`;
 }
 

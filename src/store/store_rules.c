@@ -486,6 +486,13 @@ static int apply_action(store_tx *tx, int64_t client, int64_t id, json_t *a, loo
                                    json_object_get(rule, "id"));
             rc = store__event(tx, client, id, "supervisors_notified", NULL, ev);
             json_decref(ev);
+            /* and the client's supervisors see it live, on any server */
+            if (!rc)
+                rc = store__push(tx, STORE_PUSH_CLIENT, client, "notice",
+                                 json_pack("{s:I, s:O?, s:O?, s:s, s:I}", "interaction_id",
+                                           (json_int_t)id, "rule_id", json_object_get(rule, "id"),
+                                           "rule", json_object_get(rule, "name"), "text", text,
+                                           "at", (json_int_t)tx->now));
         }
         cd_free(text);
     } else if (!strcmp(type, "webhook")) {

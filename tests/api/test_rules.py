@@ -12,7 +12,7 @@ receiver, retried while it fails, and their status is visible.
 
 Ends with `N passed, N failed`.
 """
-from apitest import API, check, finish, must, until, webhook_receiver
+from apitest import ADMIN, API, check, finish, must, read_events, until, webhook_receiver
 from apitest import admin as call
 
 RECEIVED = []
@@ -137,6 +137,30 @@ def main():
     check("an idle rule is kept with its minutes", idle.get("idle_minutes") == 1, dict(idle))
     lst = call("GET", API + "/rules?client_id=%d&event=created" % A)
     check("rules list by client and event", len(lst.get("items", [])) == 3, lst)
+
+    # Notifying supervisors: the event on the interaction, and a notice on the
+    # client's supervisor stream as the rule fires.
+    must(call("POST", API + "/rules", {
+        "client_id": A, "name": "escalate", "event": "created",
+        "condition": "interaction.priority == 'urgent'",
+        "actions": [{"type": "notify_supervisors", "text": "Urgent: {{interaction.subject}}"}]}),
+        201, "rule: urgent work notifies supervisors")
+    fired = {}
+
+    def urgent():
+        fired["id"] = must(call("POST", API + "/interactions", {
+            "client_id": A, "channel": "chat", "priority": "urgent", "subject": "meter on fire"}),
+            201, "an urgent chat")["id"]
+    got = read_events(ADMIN, API + "/supervisor/stream?client_id=%d" % A,
+                      lambda e, d: e == "notice" and d.get("interaction_id") == fired.get("id"),
+                      8, trigger=urgent)
+    notice = [d for e, d in got if e == "notice" and d.get("interaction_id") == fired.get("id")]
+    check("the supervisors' stream is pushed the notice with its text and rule",
+          len(notice) == 1 and notice[0].get("text") == "Urgent: meter on fire"
+          and notice[0].get("rule") == "escalate", got[-3:])
+    check("and the interaction records it",
+          [e["after_json"]["text"] for e in events(fired.get("id", 0), "supervisors_notified")]
+          == ["Urgent: meter on fire"], events(fired.get("id", 0), "supervisors_notified"))
     srv.shutdown()
 
 

@@ -44,6 +44,28 @@ try {
     after = Number(await billing.locator('td').nth(1).innerText());
   }
   check('the waiting count rises without a reload', after === before + 1, `${before} -> ${after}`);
+  // A rule that notifies supervisors: its notice shows on the wall as it fires.
+  const noticed = await page.evaluate(async () => {
+    const me = await (await fetch('/api/v1/auth/me')).json();
+    const client = me.clients.find((c) => c.slug === 'northwind-energy');
+    const post = (path, body) => fetch(path, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token },
+      body: JSON.stringify(body),
+    });
+    const rule = await post('/api/v1/rules', {
+      client_id: client.id, name: 'wall notice', event: 'created',
+      condition: "interaction.subject == 'needs a supervisor'",
+      actions: [{ type: 'notify_supervisors', text: 'Look at {{interaction.subject}} now' }],
+    });
+    const it = await post('/api/v1/interactions', {
+      client_id: client.id, channel: 'chat', subject: 'needs a supervisor', queue: 'billing',
+    });
+    return [rule.status, it.status];
+  });
+  check('a notifying rule and an interaction that fires it', noticed[0] === 201 && noticed[1] === 201, noticed);
+  const notice = page.locator('[data-test=wall-client]').first().locator('[data-test=wall-notice]', { hasText: 'Look at needs a supervisor now' });
+  const shown = await notice.waitFor({ state: 'visible', timeout: 10000 }).then(() => true, () => false);
+  check('the notice shows on the wall without a reload', shown);
   check('no page errors', errors.length === 0, errors.join(' | '));
 } catch (e) {
   check('the wall test ran', false, e.message);
