@@ -696,8 +696,9 @@ const STATE_LABELS = { available: 'Available', away: 'Away', offline: 'Offline',
 
 // Keeps the agent's state and pending offers current through the event
 // stream (the browser reconnects it by itself if it drops). A new message
-// on an interaction assigned to the user is handed to onMessage.current.
-function useRouting(enabled, report, onMessage) {
+// on an interaction assigned to the user is handed to onMessage.current, an
+// interaction handed to the user by someone else to onAssigned.current.
+function useRouting(enabled, report, onMessage, onAssigned) {
   const [state, setState] = useState(null);
   const [offers, setOffers] = useState([]);
   useEffect(() => {
@@ -719,6 +720,10 @@ function useRouting(enabled, report, onMessage) {
     es.addEventListener('message', (ev) => {
       const d = parse(ev);
       if (d && onMessage && onMessage.current) onMessage.current(d);
+    });
+    es.addEventListener('assigned', (ev) => {
+      const d = parse(ev);
+      if (d && onAssigned && onAssigned.current) onAssigned.current(d);
     });
     return () => { closed = true; es.close(); };
   }, [enabled]);
@@ -1025,9 +1030,13 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
     }
   };
 
+  // Someone handed the user an interaction: the list shows it (from the top).
+  const onAssigned = useRef(null);
+  onAssigned.current = () => loadList(false, null);
+
   const routes = ROUTING_ROLES.includes(session.user && session.user.role);
   const [wall, setWall] = useState(false);
-  const routing = useRouting(routes, report, onMessage);
+  const routing = useRouting(routes, report, onMessage, onAssigned);
   const accept = useCallback(async (offer) => {
     const res = await routing.decide(offer, 'accept');
     if (res) {

@@ -582,6 +582,13 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
     if (!rc && (json_object_get(after, "status") || json_object_get(after, "assignee_id") ||
                 json_object_get(after, "queue") || json_object_get(after, "priority")))
         rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
+    /* Handed to an agent by someone else (a supervisor, a rule): the agent
+     * is told at once, on whichever server. */
+    int64_t to = json_integer_value(json_object_get(after, "assignee_id"));
+    if (!rc && to && to != tx->ctx.user_id)
+        rc = store__push(tx, STORE_PUSH_AGENT, to, "assigned",
+                         json_pack("{s:I, s:I}", "interaction_id", (json_int_t)id, "client_id",
+                                   (json_int_t)client));
 done:
     if (!rc) {
         json_decref(cur);

@@ -2080,6 +2080,23 @@ def t_routing():
     r = as_(a1, "POST", API + "/interactions/%d/finish" % x, {"wrapup_s": 0})
     check("routing: finishing twice -> 409", r.status == 409, r)
 
+    # A supervisor hands the agent an interaction: pushed as "assigned".
+    handed = {}
+
+    def hand_over():
+        handed["id"] = new_interaction("handed over")
+        must(admin("PATCH", API + "/interactions/%d" % handed["id"], {"assignee_id": a1.id}),
+             200, "assign it to the agent")
+    got = read_events(a1.token, "/api/v1/agents/me/stream",
+                      lambda e, d: e == "assigned" and d.get("interaction_id") == handed.get("id"),
+                      8, trigger=hand_over)
+    check("routing: the stream pushes an interaction handed to the agent",
+          any(e == "assigned" and d.get("interaction_id") == handed.get("id") for e, d in got),
+          got)
+    if handed.get("id"):  # done with
+        must(admin("PATCH", API + "/interactions/%d" % handed["id"], {"status": "resolved"}), 200,
+             "resolve the handed interaction")
+
     # The supervisor's stream pushes fresh figures when work arrives.
     pushed = {}
 
