@@ -697,7 +697,7 @@ static int persist(router *r, store_tx *tx)
 
 /* Logs what the iteration posted, in its transaction (see outgoing
  * messages). */
-static int log_posts(router *r, store_tx *tx, int64_t now)
+static int log_posts(router *r, store_tx *tx)
 {
     json_t *entries = json_array(), *m;
     size_t i;
@@ -717,11 +717,25 @@ static int log_posts(router *r, store_tx *tx, int64_t now)
     if (!rc)
         rc = store_push_append(tx, entries);
     json_decref(entries);
-    if (!rc && now - r->last_trim >= PUSH_TRIM_MS) {
-        rc = store_push_trim(tx, now - PUSH_KEEP_MS);
-        r->last_trim = now;
-    }
     return rc;
+}
+
+/* The routing server keeps the push log short (requests add to it too, so
+ * this does not wait for the router to post something). */
+static void trim_push_log(router *r, int64_t now)
+{
+    store_ctx ctx;
+    store_tx *tx = NULL;
+    if (now - r->last_trim < PUSH_TRIM_MS)
+        return;
+    r->last_trim = now;
+    store_ctx_system(&ctx);
+    if (store_begin(r->st, &ctx, now, 1, &tx))
+        return;
+    if (store_push_trim(tx, now - PUSH_KEEP_MS) == 0)
+        store_commit(tx);
+    else
+        store_rollback(tx);
 }
 
 /* Publishes what the push log gained since this server last looked, and,
@@ -863,6 +877,7 @@ int router_iterate(router *r)
         r->wrote = 0;
         __atomic_store_n(&r->leading, 1, __ATOMIC_RELAXED);
         publish(r, now, 1);
+        trim_push_log(r, now);
         return 0;
     }
     /* Phase 2, in a write transaction: keep the lease and write what was
@@ -877,7 +892,7 @@ int router_iterate(router *r)
         if (!rc)
             rc = persist(r, tx);
         if (!rc && json_array_size(r->outbox))
-            rc = log_posts(r, tx, now);
+            rc = log_posts(r, tx);
         if (rc || !r->wrote)
             store_rollback(tx); /* an iteration that wrote nothing needs no sync */
         else
@@ -889,6 +904,7 @@ int router_iterate(router *r)
         return rc == CD_EBUSY ? 0 : rc;
     }
     publish(r, now, 1);
+    trim_push_log(r, now);
     return 0;
 }
 

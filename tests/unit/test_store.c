@@ -1,5 +1,5 @@
 /* test_store.c - the store on SQLite: tenant isolation, lifecycle,
- * customer identity resolution, events and the audit chain. */
+ * customer identity resolution, events, the audit chain and the push log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -266,8 +266,7 @@ static void test_idle_rules(void **state)
     tx = sys_tx_at(f, t0 + 9 * 60000);
     assert_int_equal(store_idle_due(tx, 100, &due), 0);
     for (size_t i = 0; i < json_array_size(due); i++)
-        assert_true(json_integer_value(json_object_get(json_array_get(due, i), "rule_id")) !=
-                    rule);
+        assert_true(json_integer_value(json_object_get(json_array_get(due, i), "rule_id")) != rule);
     json_decref(due);
     store_rollback(tx);
     /* Ten minutes: due, fires once. */
@@ -289,8 +288,7 @@ static void test_idle_rules(void **state)
     assert_int_equal(store_idle_fire(tx, rule, inter, since, &fired), 0);
     assert_int_equal(fired, 0);
     assert_int_equal(store_interaction_get(tx, inter, &it), 0);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(it, "tags"), 0)),
-                        "stale");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(it, "tags"), 0)), "stale");
     int64_t touched = json_integer_value(json_object_get(it, "updated_at"));
     json_decref(it);
     assert_int_equal(store_commit(tx), 0);
@@ -302,8 +300,7 @@ static void test_idle_rules(void **state)
         tx = sys_tx_at(f, touched + (k ? 10 : 5) * 60000);
         assert_int_equal(store_idle_due(tx, 100, &due), 0);
         for (size_t i = 0; i < json_array_size(due); i++)
-            found |= json_integer_value(json_object_get(json_array_get(due, i), "rule_id")) ==
-                     rule;
+            found |= json_integer_value(json_object_get(json_array_get(due, i), "rule_id")) == rule;
         json_decref(due);
         store_rollback(tx);
         assert_int_equal(found, k);
@@ -390,7 +387,8 @@ static void test_sla_report_fixture(void **state)
     sla_tick_at(f, t0 + 61 * min); /* the other resolutions breach */
     resolve_at(f, t0 + 90 * min, it[2]);
 
-    json_t *q = json_pack("{s:I, s:s}", "client_id", (json_int_t)client, "by", "priority"), *r = NULL;
+    json_t *q = json_pack("{s:I, s:s}", "client_id", (json_int_t)client, "by", "priority"),
+           *r = NULL;
     tx = sys_tx_at(f, t0 + 100 * min);
     assert_int_equal(store_sla_report(tx, q, &r), 0);
     store_rollback(tx);
@@ -411,6 +409,58 @@ static void test_sla_report_fixture(void **state)
     json_decref(r);
 }
 
+/* The push log: numbered in order across transactions, read after a
+ * number, trimmed by age. */
+static void test_push_log(void **state)
+{
+    fixture *f = *state;
+    int64_t head0 = -1, head = -1;
+    store_tx *tx = sys_tx_at(f, 5000);
+    assert_int_equal(store_push_head(tx, &head0), 0);
+    json_t *two =
+        json_pack("[{s:i, s:I, s:s, s:s}, {s:i, s:I, s:s, s:s}]", "topic", STORE_PUSH_AGENT, "key",
+                  (json_int_t)7, "event", "offer", "data", "{\"n\":1}", "topic", STORE_PUSH_CLIENT,
+                  "key", (json_int_t)3, "event", "notice", "data", "{\"n\":2}");
+    assert_int_equal(store_push_append(tx, two), 0);
+    json_decref(two);
+    assert_int_equal(store_commit(tx), 0);
+    tx = sys_tx_at(f, 9000);
+    json_t *one = json_pack("[{s:i, s:I, s:s, s:s}]", "topic", STORE_PUSH_AGENT, "key",
+                            (json_int_t)7, "event", "state", "data", "{\"n\":3}");
+    assert_int_equal(store_push_append(tx, one), 0);
+    json_decref(one);
+    json_t *none = json_array();
+    assert_int_equal(store_push_append(tx, none), 0); /* nothing: no number used */
+    json_decref(none);
+    assert_int_equal(store_commit(tx), 0);
+
+    tx = sys_tx_at(f, 9000);
+    json_t *rows = NULL;
+    assert_int_equal(store_push_head(tx, &head), 0);
+    assert_int_equal(head, head0 + 3);
+    assert_int_equal(store_push_since(tx, head0, 10, &rows), 0);
+    assert_int_equal(json_array_size(rows), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, i), "seq")),
+                         head0 + 1 + (int64_t)i);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 1), "event")),
+                        "notice");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 1), "topic_key")), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 2), "data")),
+                        "{\"n\":3}");
+    json_decref(rows);
+    assert_int_equal(store_push_since(tx, head0 + 2, 10, &rows), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    json_decref(rows);
+    assert_int_equal(store_push_trim(tx, 6000), 0); /* the two set at 5000 go */
+    assert_int_equal(store_push_since(tx, head0, 10, &rows), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "seq")),
+                     head0 + 3);
+    json_decref(rows);
+    assert_int_equal(store_commit(tx), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_audit_tamper),
         cmocka_unit_test(test_idle_rules),
         cmocka_unit_test(test_sla_report_fixture),
+        cmocka_unit_test(test_push_log),
     };
     if (sodium_init() < 0)
         return 1;
