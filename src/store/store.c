@@ -129,12 +129,15 @@ static void tx_end(store_tx *tx)
 {
     conn_release(tx->s, tx->c);
     json_decref(tx->settings);
+    json_decref(tx->pushes);
     cd_free(tx);
 }
 
 int store_commit(store_tx *tx)
 {
-    int rc = tx->s->be->commit(tx->c);
+    int rc = json_array_size(tx->pushes) ? store_push_append(tx, tx->pushes) : 0;
+    if (!rc)
+        rc = tx->s->be->commit(tx->c);
     if (rc)
         tx->s->be->rollback(tx->c);
     tx_end(tx);

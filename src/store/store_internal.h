@@ -36,6 +36,7 @@ struct store_tx {
     unsigned redact_opts;
     int64_t settings_client; /* the client whose settings row was read, and it */
     json_t *settings;
+    json_t *pushes; /* push log entries, appended at commit (store__push) */
     char err_field[64];
     char err_msg[256];
 };
@@ -137,7 +138,9 @@ int store__sensitive_write(store_tx *tx, int64_t client, int64_t customer_id, js
  * message is in) and applies a confident prediction to row and the table;
  * logs a resolved interaction as a learning example. */
 #define INTENT_CATEGORY_CAP 257
-/* Adds one entry to the push log (store_push_append); takes data. */
+/* Adds one entry to the push log (store_push_append) when the transaction
+ * commits, so that the push log's head is the last row lock any
+ * transaction takes (no two can wait for each other's); takes data. */
 int store__push(store_tx *tx, int topic, int64_t key, const char *event, json_t *data);
 
 /* first: the body of its first inbound message, or NULL to look it up */

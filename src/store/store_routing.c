@@ -153,14 +153,14 @@ int store__push(store_tx *tx, int topic, int64_t key, const char *event, json_t 
     json_decref(data);
     if (!text)
         return CD_ENOMEM;
-    json_t *entries = json_pack("[{s:i, s:I, s:s, s:s}]", "topic", topic, "key", (json_int_t)key,
-                                "event", event, "data", text);
+    json_t *entry = json_pack("{s:i, s:I, s:s, s:s}", "topic", topic, "key", (json_int_t)key,
+                              "event", event, "data", text);
     cd_free(text);
-    if (!entries)
+    if (!entry || (!tx->pushes && !(tx->pushes = json_array()))) {
+        json_decref(entry);
         return CD_ENOMEM;
-    int rc = store_push_append(tx, entries);
-    json_decref(entries);
-    return rc;
+    }
+    return json_array_append_new(tx->pushes, entry) ? CD_ENOMEM : 0;
 }
 
 int store_push_since(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out)
