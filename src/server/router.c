@@ -19,6 +19,7 @@
 #define EVENTS_PER_READ 500
 #define PUSH_KEEP_MS 600000 /* the push log keeps ten minutes */
 #define PUSH_TRIM_MS 60000  /* and is trimmed this often, by the routing server */
+#define FOLLOW_PAGES 40     /* pages of the push log a server publishes per round, at most */
 /* Queue ids for a client's default queue (interactions naming no known
  * queue): above any id the store hands out. */
 #define DEFAULT_QUEUE_BASE (1LL << 60)
@@ -756,7 +757,10 @@ static void follow(router *r, int64_t now, int leading)
         store_rollback(tx);
         return;
     }
-    if (store_push_since(tx, r->push_cursor, EVENTS_PER_READ, &rows) == 0) {
+    /* A page at a time, until the log's end (or enough for one round). */
+    for (int page = 0; page < FOLLOW_PAGES; page++) {
+        if (store_push_since(tx, r->push_cursor, EVENTS_PER_READ, &rows) != 0)
+            break;
         json_array_foreach (rows, i, row) {
             int64_t key = json_integer_value(json_object_get(row, "topic_key"));
             hub_topic topic = (hub_topic)json_integer_value(json_object_get(row, "topic"));
@@ -772,16 +776,25 @@ static void follow(router *r, int64_t now, int leading)
                 json_decref(d);
             }
         }
+        size_t n = json_array_size(rows);
+        json_decref(rows);
+        rows = NULL;
+        if (n < EVENTS_PER_READ)
+            break;
     }
-    json_decref(rows);
-    rows = NULL;
-    if (!leading && store_routing_events(tx, r->hint_cursor, EVENTS_PER_READ, &rows) == 0) {
+    for (int page = 0; !leading && page < FOLLOW_PAGES; page++) {
+        if (store_routing_events(tx, r->hint_cursor, EVENTS_PER_READ, &rows) != 0)
+            break;
         json_array_foreach (rows, i, row) {
             touch(r, json_integer_value(json_object_get(row, "client_id")));
             r->hint_cursor = json_integer_value(json_object_get(row, "seq"));
         }
+        size_t n = json_array_size(rows);
+        json_decref(rows);
+        rows = NULL;
+        if (n < EVENTS_PER_READ)
+            break;
     }
-    json_decref(rows);
     store_rollback(tx);
 }
 
@@ -861,7 +874,7 @@ int router_iterate(router *r)
     store_ctx ctx;
     store_tx *tx = NULL;
     r->last_iteration = now; /* also when the store fails: no busy loop */
-    if (!r->followed) /* where the push log is before this server adds to it */
+    if (!r->followed)        /* where the push log is before this server adds to it */
         follow(r, now, 0);
     rc = iterate_read(r, now, &lead, &settled);
     if (!rc && !lead) { /* another server routes */
