@@ -110,14 +110,20 @@ int store_routing_events(store_tx *tx, int64_t after_seq, int64_t limit, json_t 
                     json_pack("[II]", (json_int_t)after_seq, (json_int_t)limit), out);
 }
 
-int store_routing_head(store_tx *tx, int64_t *seq)
+/* The number of the last entry of a numbered log, from its head row. */
+static int head_seq(store_tx *tx, const char *sql, int64_t *seq)
 {
     json_t *row = NULL;
-    int rc = store__q1(tx, "SELECT seq FROM routing_head WHERE id = 1", NULL, &row);
+    int rc = store__q1(tx, sql, NULL, &row);
     if (!rc)
         *seq = store__int(row, "seq");
     json_decref(row);
     return rc;
+}
+
+int store_routing_head(store_tx *tx, int64_t *seq)
+{
+    return head_seq(tx, "SELECT seq FROM routing_head WHERE id = 1", seq);
 }
 
 int store_push_append(store_tx *tx, json_t *entries)
@@ -173,12 +179,7 @@ int store_push_since(store_tx *tx, int64_t after_seq, int64_t limit, json_t **ou
 
 int store_push_head(store_tx *tx, int64_t *seq)
 {
-    json_t *row = NULL;
-    int rc = store__q1(tx, "SELECT seq FROM push_head WHERE id = 1", NULL, &row);
-    if (!rc)
-        *seq = store__int(row, "seq");
-    json_decref(row);
-    return rc;
+    return head_seq(tx, "SELECT seq FROM push_head WHERE id = 1", seq);
 }
 
 int store_push_trim(store_tx *tx, int64_t before)
