@@ -3,6 +3,7 @@
 
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
+#include "core/redact.h"
 
 #include <ctype.h>
 #include <gmime/gmime.h>
@@ -1014,6 +1015,104 @@ int mail_parse(const char *raw, size_t len, mail_msg **out)
     m->is_automatic |= m->from_daemon;
     *out = m;
     return 0;
+}
+
+/* --- masking inside encoded parts ---------------------------------------- */
+
+typedef struct masking {
+    unsigned opts;
+    int changed, failed;
+} masking;
+
+static void mask_message(GMimeMessage *msg, masking *k);
+
+/* A text part whose bytes are encoded (base64, quoted-printable, uuencode):
+ * decoded, masked, and set back to be encoded the same way. */
+static void mask_part(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+    (void)parent;
+    masking *k = data;
+    if (GMIME_IS_MESSAGE_PART(part)) { /* a forwarded message: its parts too */
+        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part));
+        if (inner)
+            mask_message(inner, k);
+        return;
+    }
+    if (!GMIME_IS_PART(part))
+        return;
+    GMimeContentEncoding enc = g_mime_part_get_content_encoding(GMIME_PART(part));
+    GMimeContentType *type = g_mime_object_get_content_type(part);
+    if ((enc != GMIME_CONTENT_ENCODING_BASE64 && enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+         enc != GMIME_CONTENT_ENCODING_UUENCODE) ||
+        !type || g_ascii_strcasecmp(g_mime_content_type_get_media_type(type), "text") != 0)
+        return;
+    GByteArray *bytes = part_bytes(GMIME_PART(part));
+    if (!bytes)
+        return;
+    char *copy = cd_malloc(bytes->len + 1);
+    if (!copy) {
+        k->failed = 1;
+        g_byte_array_free(bytes, TRUE);
+        return;
+    }
+    memcpy(copy, bytes->data, bytes->len);
+    copy[bytes->len] = '\0';
+    if (redact_buf(copy, bytes->len, k->opts, NULL) > 0) {
+        GMimeStream *s = g_mime_stream_mem_new_with_buffer(copy, bytes->len);
+        GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_DEFAULT);
+        g_mime_part_set_content(GMIME_PART(part), w);
+        g_mime_part_set_content_encoding(GMIME_PART(part), enc);
+        g_object_unref(w);
+        g_object_unref(s);
+        k->changed = 1;
+    }
+    cd_free(copy);
+    g_byte_array_free(bytes, TRUE);
+}
+
+static void mask_message(GMimeMessage *msg, masking *k)
+{
+    g_mime_message_foreach(msg, mask_part, k);
+}
+
+int mail_redact_encoded(const char *raw, size_t len, unsigned opts, char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (!raw || len == 0)
+        return 0;
+    pthread_once(&gmime_once, gmime_start);
+    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw, len);
+    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+    masking k = {.opts = opts};
+    int rc = 0;
+    if (msg)
+        mask_message(msg, &k);
+    if (k.failed)
+        rc = CD_ENOMEM;
+    if (!rc && k.changed) {
+        GMimeStream *mem = g_mime_stream_mem_new();
+        g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+        g_mime_object_write_to_stream(GMIME_OBJECT(msg), NULL, mem);
+        GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+        g_object_unref(mem);
+        *out = bytes ? cd_malloc(bytes->len + 1) : NULL;
+        if (*out) {
+            memcpy(*out, bytes->data, bytes->len);
+            (*out)[bytes->len] = '\0';
+            *outlen = bytes->len;
+        } else {
+            rc = CD_ENOMEM;
+        }
+        if (bytes)
+            g_byte_array_free(bytes, TRUE);
+    }
+    if (msg)
+        g_object_unref(msg);
+    g_object_unref(parser);
+    g_object_unref(stream);
+    return rc;
 }
 
 int mail_build(const mail_out *o, char **out, size_t *len)

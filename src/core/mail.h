@@ -68,6 +68,15 @@ typedef struct mail_msg {
 int mail_parse(const char *raw, size_t len, mail_msg **out);
 void mail_free(mail_msg *m);
 
+/* Card numbers and the rest of redact.h hide from a byte-level scan inside
+ * text encoded as base64 or quoted-printable (a body, a text attachment, a
+ * forwarded message's parts). This decodes each such text part, masks it
+ * with redact_buf(opts) and encodes it back. *out is a new copy of the
+ * message (cd_free, *outlen bytes) when something was masked, else NULL:
+ * the caller still masks the bytes it keeps, for the plain parts and the
+ * headers. CD_ENOMEM on failure. */
+int mail_redact_encoded(const char *raw, size_t len, unsigned opts, char **out, size_t *outlen);
+
 /* An outbound message to build. Strings are UTF-8; NULL or "" leaves a
  * header out. references: space-separated Message-IDs without <>. */
 typedef struct mail_out {

@@ -174,18 +174,30 @@ static int blob_put(store_tx *tx, int64_t client, const void *data, size_t n, co
     return rc;
 }
 
-/* The raw message is kept with card data and the rest of redact.h masked
- * in its bytes, as every other copy of a message is. */
+/* The raw message is kept with card data and the rest of redact.h masked,
+ * as every other copy of a message is: inside its base64 and
+ * quoted-printable text parts (mail_redact_encoded), then in its bytes. */
 static int raw_put(store_tx *tx, int64_t client, const char *raw, size_t n, char hex[65])
 {
     unsigned opts;
+    char *inside = NULL;
+    size_t inside_n = 0;
     int rc = store__redact_opts(tx, client, &opts);
+    if (!rc)
+        rc = mail_redact_encoded(raw, n, opts, &inside, &inside_n);
     if (rc)
         return rc;
+    if (inside) {
+        raw = inside;
+        n = inside_n;
+    }
     char *copy = cd_malloc(n + 1);
-    if (!copy)
+    if (!copy) {
+        cd_free(inside);
         return CD_ENOMEM;
+    }
     memcpy(copy, raw, n);
+    cd_free(inside);
     copy[n] = '\0';
     redact_counts masked = {0};
     redact_buf(copy, n, opts, &masked);
@@ -391,16 +403,29 @@ static int mail_row(store_tx *tx, int64_t client, int64_t interaction, int64_t m
     return rc;
 }
 
+/* Attachments are kept as they came, but for text ones (type text), which
+ * are masked like the message's text. */
 static int attachments_put(store_tx *tx, int64_t client, int64_t mail_id, const mail_msg *m,
                            int64_t limit, int64_t *dropped)
 {
-    int rc = 0;
+    unsigned opts;
+    int rc = store__redact_opts(tx, client, &opts);
     *dropped = 0;
     for (size_t i = 0; !rc && i < m->nattachments; i++) {
         const mail_attachment *a = &m->attachments[i];
         char hex[65] = "";
         int keep = (int64_t)a->size <= limit;
-        if (keep) {
+        if (keep && strncasecmp(a->content_type, "text/", 5) == 0) {
+            char *copy = cd_malloc(a->size + 1);
+            if (!copy)
+                return CD_ENOMEM;
+            memcpy(copy, a->data, a->size);
+            copy[a->size] = '\0';
+            redact_buf(copy, a->size, opts, NULL);
+            sha256_hex(copy, a->size, hex);
+            rc = blob_put(tx, client, copy, a->size, hex);
+            cd_free(copy);
+        } else if (keep) {
             sha256_hex(a->data, a->size, hex);
             rc = blob_put(tx, client, a->data, a->size, hex);
         } else {

@@ -3,7 +3,7 @@
  * libpython3.11-testsuite, and tests/mail/corpus) each parses or degrades
  * gracefully; a table of expected subject, text, attachments and thread
  * headers for a chosen set; HTML to text, quote splitting, subject tokens;
- * hostile input. */
+ * hostile input; masking card numbers inside encoded parts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,6 +329,88 @@ static void test_alloc_failures(void **state)
     free(raw);
 }
 
+/* Masks inside encoded parts: what a byte scan of the raw message misses. */
+static mail_msg *masked_copy(const char *raw, int want_copy)
+{
+    char *out = NULL;
+    size_t n = 0;
+    mail_msg *m = NULL;
+    assert_int_equal(mail_redact_encoded(raw, strlen(raw), 0, &out, &n), 0);
+    if (!want_copy) {
+        assert_null(out);
+        return NULL;
+    }
+    assert_non_null(out);
+    assert_int_equal(strlen(out), n);
+    assert_int_equal(mail_parse(out, n, &m), 0);
+    cd_free(out);
+    return m;
+}
+
+static void test_redact_encoded(void **state)
+{
+    (void)state;
+    /* base64 body: "Pay with 4111 1111 1111 1111 please\n" */
+    mail_msg *m = masked_copy("From: a@b.c\nSubject: b64\nMIME-Version: 1.0\n"
+                              "Content-Type: text/plain; charset=utf-8\n"
+                              "Content-Transfer-Encoding: base64\n\n"
+                              "UGF5IHdpdGggNDExMSAxMTExIDExMTEgMTExMSBwbGVhc2UK\n",
+                              1);
+    assert_string_equal(m->text, "Pay with **** **** **** 1111 please");
+    mail_free(m);
+    /* quoted-printable, the number split by a soft line break */
+    m = masked_copy("From: a@b.c\nSubject: qp\nMIME-Version: 1.0\n"
+                    "Content-Type: text/plain; charset=utf-8\n"
+                    "Content-Transfer-Encoding: quoted-printable\n\n"
+                    "Card 4111 1111 11=\n11 1111 thanks\n",
+                    1);
+    assert_non_null(strstr(m->text, "**** **** **** 1111"));
+    assert_null(strstr(m->text, "4111"));
+    mail_free(m);
+    /* a base64 text attachment, and a forwarded message's base64 body; an
+     * image with the same bytes is left alone */
+    const char *fwd =
+        "From: a@b.c\nSubject: files\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nSee files.\n"
+        "--B\nContent-Type: text/csv\nContent-Disposition: attachment; filename=cards.csv\n"
+        "Content-Transfer-Encoding: base64\n\nbmFtZSxjYXJkCmFubiw0MTExMTExMTExMTExMTExCg==\n"
+        "--B\nContent-Type: image/png\nContent-Disposition: attachment; filename=x.png\n"
+        "Content-Transfer-Encoding: base64\n\nbmFtZSxjYXJkCmFubiw0MTExMTExMTExMTExMTExCg==\n"
+        "--B\nContent-Type: message/rfc822\n\nFrom: c@d.e\nSubject: inner\nMIME-Version: 1.0\n"
+        "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n"
+        "UGF5IHdpdGggNDExMSAxMTExIDExMTEgMTExMSBwbGVhc2UK\n--B--\n";
+    char *out = NULL;
+    size_t n = 0;
+    assert_int_equal(mail_redact_encoded(fwd, strlen(fwd), 0, &out, &n), 0);
+    assert_non_null(out);
+    assert_int_equal(mail_parse(out, n, &m), 0);
+    int csv = 0, png = 0;
+    for (size_t i = 0; i < m->nattachments; i++) {
+        const mail_attachment *a = &m->attachments[i];
+        char *text = cd_strndup((const char *)a->data, a->size);
+        if (strcmp(a->filename, "cards.csv") == 0) {
+            csv = 1;
+            assert_string_equal(text, "name,card\nann,************1111\n");
+        } else if (strcmp(a->filename, "x.png") == 0) {
+            png = 1;
+            assert_string_equal(text, "name,card\nann,4111111111111111\n");
+        }
+        cd_free(text);
+    }
+    assert_true(csv && png);
+    mail_free(m);
+    /* the forwarded message inside, parsed from the copy */
+    const char *inner = strstr(out, "Subject: inner");
+    assert_non_null(inner);
+    assert_null(strstr(out, "UGF5IHdpdGggNDExMSAxMTExIDExMTEgMTExMSBwbGVhc2UK"));
+    cd_free(out);
+    /* nothing encoded to mask: no copy (the caller masks the bytes) */
+    masked_copy("From: a@b.c\nSubject: plain\n\nPay with 4111 1111 1111 1111\n", 0);
+    masked_copy("From: a@b.c\nSubject: b64\nMIME-Version: 1.0\nContent-Type: text/plain\n"
+                "Content-Transfer-Encoding: base64\n\naGVsbG8gdGhlcmUK\n",
+                0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_subject_token),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_redact_encoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "core/cd_err.h"
+#include "core/mail.h"
 #include "store/store.h"
 
 #include <math.h>
@@ -461,6 +462,65 @@ static void test_push_log(void **state)
     assert_int_equal(store_commit(tx), 0);
 }
 
+/* What the store keeps of an email (its raw copy, its text attachments) has
+ * card numbers masked even inside base64 parts, where a byte scan of the
+ * raw message sees none. */
+static void test_mail_copies_masked(void **state)
+{
+    fixture *f = *state;
+    const char *raw =
+        "From: Dee <dee@example.org>\r\nTo: support@a.test\r\nSubject: card\r\n"
+        "Message-ID: <card-b64@example.org>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+        "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        "UGF5IHdpdGggNDExMSAxMTExIDExMTEgMTExMSBwbGVhc2UK\r\n--B\r\n"
+        "Content-Type: text/csv\r\nContent-Disposition: attachment; filename=c.csv\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+        "bmFtZSxjYXJkCmFubiw0MTExMTExMTExMTExMTExCg==\r\n--B--\r\n";
+    mail_msg *m = NULL;
+    json_t *out = NULL;
+    char err[200];
+    assert_int_equal(mail_parse(raw, strlen(raw), &m), 0);
+    assert_int_equal(
+        store_mail_receive(f->st, 3000, f->client_a, raw, strlen(raw), m, &out, err, sizeof err),
+        0);
+    mail_free(m);
+    json_decref(out);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT content FROM mail_blobs", -1, &st, NULL),
+                     SQLITE_OK);
+    int blobs = 0, raw_seen = 0, csv_seen = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *b64 = (const char *)sqlite3_column_text(st, 0);
+        size_t cap = strlen(b64), n = 0;
+        unsigned char *bin = malloc(cap + 1);
+        assert_int_equal(sodium_base642bin(bin, cap, b64, strlen(b64), NULL, &n, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL),
+                         0);
+        bin[n] = 0;
+        blobs++;
+        mail_msg *copy = NULL;
+        if (strstr((char *)bin, "Message-ID: <card-b64@example.org>")) { /* the raw copy */
+            raw_seen = 1;
+            assert_int_equal(mail_parse((char *)bin, n, &copy), 0);
+            assert_string_equal(copy->text, "Pay with **** **** **** 1111 please");
+            assert_int_equal(copy->nattachments, 1);
+            assert_null(memmem(copy->attachments[0].data, copy->attachments[0].size,
+                               "4111111111111111", 16));
+            mail_free(copy);
+        } else if (strstr((char *)bin, "name,card")) {
+            csv_seen = 1;
+            assert_string_equal((char *)bin, "name,card\nann,************1111\n");
+        }
+        free(bin);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(blobs >= 2 && raw_seen && csv_seen);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_idle_rules),
         cmocka_unit_test(test_sla_report_fixture),
         cmocka_unit_test(test_push_log),
+        cmocka_unit_test(test_mail_copies_masked),
     };
     if (sodium_init() < 0)
         return 1;
