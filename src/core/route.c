@@ -263,6 +263,7 @@ static int grow(route_engine *e, void **p, uint32_t *cap, uint32_t need, size_t 
     void *q = cd_realloc(*p, (size_t)nc * elem);
     if (!q)
         return CD_ENOMEM;
+    cd_mem_hint_huge(q, (size_t)nc * elem); /* the new half is not touched yet */
     e->bytes += (size_t)(nc - *cap) * elem;
     *p = q;
     *cap = (uint32_t)nc;
@@ -285,6 +286,7 @@ static int grow_aligned(route_engine *e, void **raw, void **p, uint32_t *cap, ui
     char *r = cd_malloc((size_t)nc * elem + 63);
     if (!r)
         return CD_ENOMEM;
+    cd_mem_hint_huge(r, (size_t)nc * elem + 63);
     void *a = (void *)(((uintptr_t)r + 63) & ~(uintptr_t)63);
     if (used)
         memcpy(a, *p, (size_t)used * elem);
@@ -340,6 +342,7 @@ static int map_reserve(route_engine *e, idmap *m, uint32_t extra)
     idmap nm = {cd_malloc((size_t)nc * sizeof(mslot)), (uint32_t)nc, 0};
     if (!nm.s)
         return CD_ENOMEM;
+    cd_mem_hint_huge(nm.s, (size_t)nc * sizeof(mslot));
     for (uint64_t i = 0; i < nc; i++)
         nm.s[i].key = -1;
     for (uint32_t i = 0; i < m->cap; i++)
@@ -507,6 +510,7 @@ static bool lane_push(route_engine *e, lane *l, tent t)
         tent *r = nc > (1u << 30) ? NULL : cd_malloc((size_t)nc * sizeof(tent));
         if (!r)
             return false;
+        cd_mem_hint_huge(r, (size_t)nc * sizeof(tent));
         for (uint32_t i = 0; i < l->n; i++)
             r[i] = l->ring[(l->head + i) & (l->cap - 1)];
         cd_free(l->ring);
