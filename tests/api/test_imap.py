@@ -189,13 +189,24 @@ def append(dc, user, folder, raws):
     c.create(folder)
     for raw in raws:
         # A folder just made again while the poller reads it may need Dovecot a
-        # moment to rebuild its index: try again before calling it a failure.
-        for attempt in range(10):
-            typ, _ = c.append(folder, None, None, raw)
+        # moment to rebuild its index, or to see it made at all: try again,
+        # creating it again and on a fresh connection, before calling it a
+        # failure.
+        for attempt in range(30):
+            try:
+                typ, data = c.append(folder, None, None, raw)
+            except (imaplib.IMAP4.error, OSError) as e:
+                typ, data = "ERR", [str(e)]
             if typ == "OK":
                 break
             time.sleep(0.2)
-        assert typ == "OK", "APPEND to %s failed" % folder
+            try:
+                c.logout()
+            except (imaplib.IMAP4.error, OSError):
+                pass
+            c = dc.client(user)
+            c.create(folder)
+        assert typ == "OK", "APPEND to %s failed: %r" % (folder, data)
     c.logout()
 
 
