@@ -1008,11 +1008,17 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
   const detailRef = useRef(null);
   detailRef.current = detail;
   const onMessage = useRef(null);
-  onMessage.current = async (d) => {
+  onMessage.current = async (d, tries = 0) => {
     const id = String(d.interaction_id);
     const cur = detailRef.current;
+    if (cur && String(cur.interaction.id) === id && cur.messagesLoading && tries < 20) {
+      // Opening it right now: look again once its messages are in.
+      setTimeout(() => onMessage.current(d, tries + 1), 250);
+      return;
+    }
     try {
-      if (cur && String(cur.interaction.id) === id && !cur.messagesLoading) {
+      // With newer pages not loaded yet ("more"), the new message comes with them.
+      if (cur && String(cur.interaction.id) === id && !cur.messagesCursor) {
         const last = cur.messages.length ? String(cur.messages[cur.messages.length - 1].id) : null;
         const res = await fetchMessages(id, last);
         setDetail((dd) => (dd && String(dd.interaction.id) === id ? {
@@ -1030,9 +1036,20 @@ function Desk({ session, onLogout, loggingOut, error, setError }) {
     }
   };
 
-  // Someone handed the user an interaction: the list shows it (from the top).
+  // Someone handed the user an interaction: it joins the top of the list.
   const onAssigned = useRef(null);
-  onAssigned.current = () => loadList(false, null);
+  onAssigned.current = async (d) => {
+    try {
+      const it = await authed('GET', `/interactions/${seg(d.interaction_id)}`);
+      if (!it) return;
+      delete it.messages;
+      setList((l) => (l.items.some((x) => String(x.id) === String(it.id))
+        ? { ...l, items: l.items.map((x) => (String(x.id) === String(it.id) ? { ...x, ...it } : x)) }
+        : { ...l, items: [it].concat(l.items) }));
+    } catch (e) {
+      report(e);
+    }
+  };
 
   const routes = ROUTING_ROLES.includes(session.user && session.user.role);
   const [wall, setWall] = useState(false);

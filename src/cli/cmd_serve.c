@@ -186,7 +186,7 @@ int cmd_serve(int argc, char **argv)
     else
         fprintf(stderr, "caredesk: routing could not start; serving without it\n");
     mailer *outbox = NULL;
-    if (mailer_start(st, name, &outbox) != 0)
+    if (mailer_start(st, name, allow_private, &outbox) != 0)
         fprintf(stderr, "caredesk: the email sender could not start; serving without it\n");
     imap_poller *mailboxes = NULL;
     const char *imap_ca = getenv("CAREDESK_IMAP_CA");

@@ -1094,9 +1094,13 @@ int mail_redact_encoded(const char *raw, size_t len, unsigned opts, char **out, 
     if (!rc && k.changed) {
         GMimeStream *mem = g_mime_stream_mem_new();
         g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-        g_mime_object_write_to_stream(GMIME_OBJECT(msg), NULL, mem);
+        ssize_t wrote = g_mime_object_write_to_stream(GMIME_OBJECT(msg), NULL, mem);
         GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
         g_object_unref(mem);
+        if (wrote < 0 && bytes) { /* a short copy is no copy */
+            g_byte_array_free(bytes, TRUE);
+            bytes = NULL;
+        }
         *out = bytes ? cd_malloc(bytes->len + 1) : NULL;
         if (*out) {
             memcpy(*out, bytes->data, bytes->len);

@@ -501,7 +501,7 @@ static int connect_login(sess *s, json_t *box)
     curl_easy_setopt(s->c, CURLOPT_USERNAME, jstr(box, "imap_user"));
     curl_easy_setopt(s->c, CURLOPT_PASSWORD, jstr(box, "imap_password"));
     CURLcode res = curl_easy_perform(s->c);
-    if (res != CURLE_OK && s->guard.refused[0])
+    if (netguard_refused(&s->guard, res))
         return fail(s, CD_EINVAL, "refused to connect to %s: %s is not a public address", url,
                     s->guard.refused);
     if (res != CURLE_OK)

@@ -4,6 +4,7 @@
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 #include "core/mail.h"
+#include "server/netguard.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@ struct mailer {
     pthread_cond_t cv;
     int stop;
     int64_t retry_ms;
+    int allow_private; /* a client's smtp_url may be a private address (netguard.h) */
 };
 
 static int64_t now_ms(void)
@@ -54,10 +56,14 @@ static const char *str(json_t *o, const char *k)
 }
 
 /* Sends one email; 0 when the server took it. *permanent when it refused
- * for good (5xx); error receives the reason. */
-static int send_one(json_t *e, int *permanent, char *error, size_t cap)
+ * for good (5xx), or the client's server is at an address not allowed;
+ * error receives the reason. A client's smtp_url is typed in by a user, so
+ * it is held to public addresses (netguard.h); the operator's
+ * CAREDESK_SMTP_URL is not. */
+static int send_one(mailer *m, json_t *e, int *permanent, char *error, size_t cap)
 {
     const char *url = str(e, "smtp_url");
+    netguard guard = {.allow_private = m->allow_private || !*url};
     if (!*url)
         url = getenv("CAREDESK_SMTP_URL") ? getenv("CAREDESK_SMTP_URL") : "";
     *permanent = 0;
@@ -108,6 +114,7 @@ static int send_one(json_t *e, int *permanent, char *error, size_t cap)
         curl_easy_setopt(c, CURLOPT_USERNAME, getenv("CAREDESK_SMTP_USER"));
         curl_easy_setopt(c, CURLOPT_PASSWORD, getenv("CAREDESK_SMTP_PASSWORD"));
     }
+    netguard_apply(c, &guard);
     CURLcode res = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -116,6 +123,11 @@ static int send_one(json_t *e, int *permanent, char *error, size_t cap)
     cd_free(text);
     if (res == CURLE_OK)
         return 0;
+    if (netguard_refused(&guard, res)) {
+        *permanent = 1;
+        snprintf(error, cap, "refused: %s is not a public address", guard.refused);
+        return CD_EIO;
+    }
     *permanent = code >= 500 && code < 600;
     char status[24] = "";
     if (code)
@@ -149,7 +161,7 @@ static int round_once(mailer *m)
     json_array_foreach (batch, i, e) {
         char error[512] = "";
         int permanent = 0;
-        int ok = send_one(e, &permanent, error, sizeof error) == 0;
+        int ok = send_one(m, e, &permanent, error, sizeof error) == 0;
         for (int attempt = 0; attempt < 5; attempt++) {
             int rc = begin(m, &tx);
             if (!rc)
@@ -202,7 +214,7 @@ static void curl_start(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int mailer_start(store *st, const char *name, mailer **out)
+int mailer_start(store *st, const char *name, int allow_private, mailer **out)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, curl_start);
@@ -210,6 +222,7 @@ int mailer_start(store *st, const char *name, mailer **out)
     if (!m)
         return CD_ENOMEM;
     m->st = st;
+    m->allow_private = allow_private;
     snprintf(m->name, sizeof m->name, "%s", name);
     const char *retry = getenv("CAREDESK_SMTP_RETRY_MS");
     m->retry_ms = retry && atoll(retry) > 0 ? atoll(retry) : 30000;

@@ -14,8 +14,9 @@
 
 typedef struct mailer mailer;
 
-/* name identifies this server in leases. */
-int mailer_start(store *st, const char *name, mailer **out);
+/* name identifies this server in leases; allow_private lets a client's
+ * smtp_url be a private address (netguard.h). */
+int mailer_start(store *st, const char *name, int allow_private, mailer **out);
 /* Stops the thread (a send in progress finishes first); NULL is a no-op. */
 void mailer_stop(mailer *m);
 

@@ -107,14 +107,21 @@ static curl_socket_t open_checked(void *ud, curlsocktype purpose, struct curl_so
             snprintf(g->refused, sizeof g->refused, "(address family %d)", a->family);
         return CURL_SOCKET_BAD;
     }
+    g->opened++;
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 void netguard_apply(CURL *c, netguard *g)
 {
     g->refused[0] = '\0';
+    g->opened = 0;
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, g);
+}
+
+int netguard_refused(const netguard *g, CURLcode rc)
+{
+    return rc != CURLE_OK && g->refused[0] && !g->opened;
 }
 
 int netguard_allow_private_from_env(void)

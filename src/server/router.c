@@ -709,11 +709,14 @@ static int log_posts(router *r, store_tx *tx)
             rc = CD_ENOMEM;
             break;
         }
-        json_array_append_new(entries, json_pack("{s:O, s:O, s:O, s:s}", "topic",
-                                                 json_object_get(m, "topic"), "key",
-                                                 json_object_get(m, "key"), "event",
-                                                 json_object_get(m, "event"), "data", data));
+        json_t *entry = json_pack("{s:O, s:O, s:O, s:s}", "topic", json_object_get(m, "topic"),
+                                  "key", json_object_get(m, "key"), "event",
+                                  json_object_get(m, "event"), "data", data);
         cd_free(data);
+        if (!entry || json_array_append_new(entries, entry)) {
+            rc = CD_ENOMEM;
+            break;
+        }
     }
     if (!rc)
         rc = store_push_append(tx, entries);
@@ -751,6 +754,8 @@ static void follow(router *r, int64_t now, int leading)
     store_ctx_system(&ctx);
     if (store_begin(r->st, &ctx, now, 0, &tx))
         return;
+    if (leading) /* the hints it applied: the next reader as a standby starts there */
+        r->hint_cursor = r->cursor;
     if (!r->followed) {
         r->followed = store_push_head(tx, &r->push_cursor) == 0 &&
                       store_routing_head(tx, &r->hint_cursor) == 0;
@@ -876,6 +881,8 @@ int router_iterate(router *r)
     r->last_iteration = now; /* also when the store fails: no busy loop */
     if (!r->followed)        /* where the push log is before this server adds to it */
         follow(r, now, 0);
+    if (!r->followed) /* the store did not answer: it would skip its own posts */
+        return 0;
     rc = iterate_read(r, now, &lead, &settled);
     if (!rc && !lead) { /* another server routes */
         __atomic_store_n(&r->leading, 0, __ATOMIC_RELAXED);

@@ -71,7 +71,7 @@ static int post(webhooks *w, json_t *d, char *err, size_t errlen, int *refused)
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK && guard.refused[0]) {
+    if (netguard_refused(&guard, rc)) {
         snprintf(err, errlen, "refused: %s is not a public address", guard.refused);
         *refused = 1;
     } else if (rc != CURLE_OK) {

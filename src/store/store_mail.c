@@ -174,33 +174,44 @@ static int blob_put(store_tx *tx, int64_t client, const void *data, size_t n, co
     return rc;
 }
 
-/* The raw message is kept with card data and the rest of redact.h masked,
- * as every other copy of a message is: inside its base64 and
- * quoted-printable text parts (mail_redact_encoded), then in its bytes. */
-static int raw_put(store_tx *tx, int64_t client, const char *raw, size_t n, char hex[65])
+/* A copy of data with card data and the rest of redact.h masked (cd_free;
+ * *outn bytes): for a message (a raw one, a forwarded one) first inside its
+ * base64 and quoted-printable text parts (mail_redact_encoded), then in its
+ * bytes; for text, in its bytes. */
+static int masked_copy(unsigned opts, const char *data, size_t n, int message, char **out,
+                       size_t *outn)
 {
-    unsigned opts;
     char *inside = NULL;
     size_t inside_n = 0;
-    int rc = store__redact_opts(tx, client, &opts);
-    if (!rc)
-        rc = mail_redact_encoded(raw, n, opts, &inside, &inside_n);
+    int rc = message ? mail_redact_encoded(data, n, opts, &inside, &inside_n) : 0;
     if (rc)
         return rc;
     if (inside) {
-        raw = inside;
+        data = inside;
         n = inside_n;
     }
     char *copy = cd_malloc(n + 1);
-    if (!copy) {
-        cd_free(inside);
-        return CD_ENOMEM;
+    if (copy) {
+        memcpy(copy, data, n);
+        copy[n] = '\0';
+        redact_buf(copy, n, opts, NULL);
     }
-    memcpy(copy, raw, n);
     cd_free(inside);
-    copy[n] = '\0';
-    redact_counts masked = {0};
-    redact_buf(copy, n, opts, &masked);
+    *out = copy;
+    *outn = n;
+    return copy ? 0 : CD_ENOMEM;
+}
+
+/* The raw message is kept masked, as every other copy of a message is. */
+static int raw_put(store_tx *tx, int64_t client, const char *raw, size_t n, char hex[65])
+{
+    unsigned opts;
+    char *copy = NULL;
+    int rc = store__redact_opts(tx, client, &opts);
+    if (!rc)
+        rc = masked_copy(opts, raw, n, 1, &copy, &n);
+    if (rc)
+        return rc;
     sha256_hex(copy, n, hex);
     rc = blob_put(tx, client, copy, n, hex);
     cd_free(copy);
@@ -404,7 +415,8 @@ static int mail_row(store_tx *tx, int64_t client, int64_t interaction, int64_t m
 }
 
 /* Attachments are kept as they came, but for text ones (type text), which
- * are masked like the message's text. */
+ * are masked like the message's text, and forwarded messages, masked like
+ * the raw message. */
 static int attachments_put(store_tx *tx, int64_t client, int64_t mail_id, const mail_msg *m,
                            int64_t limit, int64_t *dropped)
 {
@@ -415,15 +427,15 @@ static int attachments_put(store_tx *tx, int64_t client, int64_t mail_id, const 
         const mail_attachment *a = &m->attachments[i];
         char hex[65] = "";
         int keep = (int64_t)a->size <= limit;
-        if (keep && strncasecmp(a->content_type, "text/", 5) == 0) {
-            char *copy = cd_malloc(a->size + 1);
-            if (!copy)
-                return CD_ENOMEM;
-            memcpy(copy, a->data, a->size);
-            copy[a->size] = '\0';
-            redact_buf(copy, a->size, opts, NULL);
-            sha256_hex(copy, a->size, hex);
-            rc = blob_put(tx, client, copy, a->size, hex);
+        int message = strcasecmp(a->content_type, "message/rfc822") == 0;
+        if (keep && (message || strncasecmp(a->content_type, "text/", 5) == 0)) {
+            char *copy = NULL;
+            size_t n = 0;
+            rc = masked_copy(opts, (const char *)a->data, a->size, message, &copy, &n);
+            if (rc)
+                return rc;
+            sha256_hex(copy, n, hex);
+            rc = blob_put(tx, client, copy, n, hex);
             cd_free(copy);
         } else if (keep) {
             sha256_hex(a->data, a->size, hex);

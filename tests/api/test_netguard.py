@@ -13,6 +13,7 @@ same receiver.
 
 Ends with `N passed, N failed`.
 """
+import json
 import os
 import signal
 import socket
@@ -117,6 +118,31 @@ def main():
     check("the IMAP poller refuses it, naming the address",
           "127.0.0.1 is not a public address" in err, err)
     check("and never connects", not logins, logins)
+
+    # A client's SMTP server on loopback: the reply fails at once, never sent.
+    B = must(call("POST", API + "/clients", {"slug": "guard-b", "name": "Guard B", "brand": {
+        "display_name": "Guard B", "from_address": "care@guard.test"}}), 201, "client B")["id"]
+    must(call("PATCH", API + "/clients/%d/mail" % B, {
+        "smtp_url": "smtp://127.0.0.1:%d" % lsock.getsockname()[1]}), 200,
+        "an SMTP server on loopback")
+    raw = ("From: Kim <kim@example.org>\r\nTo: care@guard.test\r\nSubject: Help\r\n"
+           "Message-ID: <guard-1@example.org>\r\n\r\nHello?\r\n").encode()
+    p = subprocess.run([BIN, "mail-ingest", "--client", "guard-b", "--db", DB], input=raw,
+                       capture_output=True, timeout=60)
+    iid = json.loads(p.stdout.decode().strip().splitlines()[-1])["interaction_id"] \
+        if p.returncode == 0 else 0
+    must(call("POST", API + "/interactions/%d/messages" % iid,
+              {"direction": "outbound", "body": "Hello Kim"}), 201, "an email reply")
+
+    def failed_mail():
+        em = call("GET", API + "/interactions/%d/emails" % iid).get("items", [])
+        return [e for e in em if e.get("direction") == "outbound" and e.get("status") == "failed"]
+
+    out = until(failed_mail, 20.0) or []
+    check("the reply fails at once, naming the address",
+          len(out) == 1 and out[0].get("attempts") == 1
+          and "refused: 127.0.0.1 is not a public address" in out[0].get("last_error", ""), out)
+    check("and the SMTP server was never reached", not logins, logins)
     lsock.close()
     stop(proc)
 

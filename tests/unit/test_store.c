@@ -476,7 +476,11 @@ static void test_mail_copies_masked(void **state)
         "UGF5IHdpdGggNDExMSAxMTExIDExMTEgMTExMSBwbGVhc2UK\r\n--B\r\n"
         "Content-Type: text/csv\r\nContent-Disposition: attachment; filename=c.csv\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\n"
-        "bmFtZSxjYXJkCmFubiw0MTExMTExMTExMTExMTExCg==\r\n--B--\r\n";
+        "bmFtZSxjYXJkCmFubiw0MTExMTExMTExMTExMTExCg==\r\n--B\r\n"
+        "Content-Type: message/rfc822\r\n\r\nFrom: e@f.g\r\nSubject: fwd\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+        "UGF5IHdpdGggNDExMSAxMTExIDExMTEgMTExMSBwbGVhc2UK\r\n--B--\r\n";
     mail_msg *m = NULL;
     json_t *out = NULL;
     char err[200];
@@ -491,7 +495,7 @@ static void test_mail_copies_masked(void **state)
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT content FROM mail_blobs", -1, &st, NULL),
                      SQLITE_OK);
-    int blobs = 0, raw_seen = 0, csv_seen = 0;
+    int blobs = 0, raw_seen = 0, csv_seen = 0, fwd_seen = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *b64 = (const char *)sqlite3_column_text(st, 0);
         size_t cap = strlen(b64), n = 0;
@@ -506,19 +510,25 @@ static void test_mail_copies_masked(void **state)
             raw_seen = 1;
             assert_int_equal(mail_parse((char *)bin, n, &copy), 0);
             assert_string_equal(copy->text, "Pay with **** **** **** 1111 please");
-            assert_int_equal(copy->nattachments, 1);
-            assert_null(memmem(copy->attachments[0].data, copy->attachments[0].size,
-                               "4111111111111111", 16));
+            assert_int_equal(copy->nattachments, 2);
+            for (size_t k = 0; k < copy->nattachments; k++)
+                assert_null(
+                    memmem(copy->attachments[k].data, copy->attachments[k].size, "4111", 4));
             mail_free(copy);
         } else if (strstr((char *)bin, "name,card")) {
             csv_seen = 1;
             assert_string_equal((char *)bin, "name,card\nann,************1111\n");
+        } else if (strstr((char *)bin, "Subject: fwd")) { /* the forwarded message */
+            fwd_seen = 1;
+            assert_int_equal(mail_parse((char *)bin, n, &copy), 0);
+            assert_string_equal(copy->text, "Pay with **** **** **** 1111 please");
+            mail_free(copy);
         }
         free(bin);
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
-    assert_true(blobs >= 2 && raw_seen && csv_seen);
+    assert_true(blobs >= 3 && raw_seen && csv_seen && fwd_seen);
 }
 
 int main(void)
