@@ -1,9 +1,9 @@
 /* netguard.h - where connections made on a client's behalf may go.
  *
  * Webhook receivers, IMAP mailboxes and a client's own SMTP server are
- * addresses that users type in,
- * and the server connects to them from inside the operator's network. So
- * that such an address cannot reach what only the server should reach (its
+ * addresses that users type in, and the server connects to them from
+ * inside the operator's network. So that such an address cannot reach what
+ * only the server should reach (its
  * own loopback services, the cloud metadata endpoint, the private network
  * around it), these connections go to public addresses only, unless the
  * operator allows private ones (a receiver inside their own network, and
