@@ -3,11 +3,11 @@
  * Webhook receivers, IMAP mailboxes and a client's own SMTP server are
  * addresses that users type in, and the server connects to them from
  * inside the operator's network. So that such an address cannot reach what
- * only the server should reach (its
- * own loopback services, the cloud metadata endpoint, the private network
- * around it), these connections go to public addresses only, unless the
- * operator allows private ones (a receiver inside their own network, and
- * the tests, whose receivers run on 127.0.0.1).
+ * only the server should reach (its own loopback services, the cloud
+ * metadata endpoint, the private network around it), these connections go
+ * to public addresses only, unless the operator allows private ones (a
+ * receiver inside their own network, and the tests, whose receivers run on
+ * 127.0.0.1).
  *
  * The check is made on the address curl is about to connect to, after name
  * resolution, for every address it tries: a name that resolves to a
