@@ -372,6 +372,11 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
         rc = store__audit(tx, "create", "interaction", id, client, NULL);
     if (!rc && json_is_null(json_object_get(row, "assignee_id")))
         rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
+    int64_t to = json_integer_value(json_object_get(row, "assignee_id"));
+    if (!rc && to && to != tx->ctx.user_id) /* created in someone's hands: they are told */
+        rc = store__push(tx, STORE_PUSH_AGENT, to, "assigned",
+                         json_pack("{s:I, s:I}", "interaction_id", (json_int_t)id, "client_id",
+                                   (json_int_t)client));
     if (rc) {
         json_decref(row);
         json_decref(msg);

@@ -2087,15 +2087,22 @@ def t_routing():
         handed["id"] = new_interaction("handed over")
         must(admin("PATCH", API + "/interactions/%d" % handed["id"], {"assignee_id": a1.id}),
              200, "assign it to the agent")
+        handed["made"] = must(admin("POST", API + "/interactions", {
+            "client_id": C, "channel": "email", "subject": "made for the agent",
+            "customer_id": cust, "assignee_id": a1.id}), 201, "created in the agent's hands")["id"]
     got = read_events(a1.token, "/api/v1/agents/me/stream",
-                      lambda e, d: e == "assigned" and d.get("interaction_id") == handed.get("id"),
+                      lambda e, d: e == "assigned" and d.get("interaction_id") == handed.get("made"),
                       8, trigger=hand_over)
     check("routing: the stream pushes an interaction handed to the agent",
           any(e == "assigned" and d.get("interaction_id") == handed.get("id") for e, d in got),
           got)
-    if handed.get("id"):  # done with
-        must(admin("PATCH", API + "/interactions/%d" % handed["id"], {"status": "resolved"}), 200,
-             "resolve the handed interaction")
+    check("routing: and one created in the agent's hands",
+          any(e == "assigned" and d.get("interaction_id") == handed.get("made") for e, d in got),
+          got)
+    for k in ("id", "made"):  # done with
+        if handed.get(k):
+            must(admin("PATCH", API + "/interactions/%d" % handed[k], {"status": "resolved"}),
+                 200, "resolve the handed interaction")
 
     # The supervisor's stream pushes fresh figures when work arrives.
     pushed = {}
