@@ -649,7 +649,13 @@ int store_message_add(store_tx *tx, int64_t interaction_id, json_t *in, json_t *
     if (!rc)
         rc = store__audit(tx, "create", "message", store__int(*out, "id"), client, NULL);
     /* The agent working on it sees it come in, on whichever server (ids
-     * only: the push log holds no text). */
+     * only: the push log holds no text); a rule may have just handed it on. */
+    if (!rc && tx->rules_fired) {
+        json_t *now_row = NULL;
+        rc = store_interaction_get(tx, interaction_id, &now_row);
+        assignee = json_integer_value(json_object_get(now_row, "assignee_id"));
+        json_decref(now_row);
+    }
     if (!rc && assignee)
         rc = store__push(tx, STORE_PUSH_AGENT, assignee, "message",
                          json_pack("{s:I, s:I, s:I, s:s}", "interaction_id",

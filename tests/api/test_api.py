@@ -2099,6 +2099,25 @@ def t_routing():
     check("routing: and one created in the agent's hands",
           any(e == "assigned" and d.get("interaction_id") == handed.get("made") for e, d in got),
           got)
+    # A rule hands it on as the customer writes: the new agent is told of the message.
+    if handed.get("id"):
+        rule = must(admin("POST", API + "/rules", {
+            "client_id": C, "name": "hand over on request", "event": "message_in",
+            "condition": "contains(details.body, 'a colleague please')",
+            "actions": [{"type": "assign", "user_id": a2.id}]}), 201, "a rule that reassigns")
+
+        def asks():
+            must(admin("POST", API + "/interactions/%d/messages" % handed["id"], {
+                "direction": "inbound", "body": "Put me through to a colleague please"}), 201,
+                "the customer asks for someone else")
+        got = read_events(a2.token, "/api/v1/agents/me/stream",
+                          lambda e, d: e == "message" and d.get("interaction_id") == handed["id"],
+                          8, trigger=asks)
+        check("routing: the message goes to the agent a rule just handed the interaction to",
+              any(e == "message" and d.get("interaction_id") == handed["id"] for e, d in got),
+              got[-3:])
+        must(admin("PATCH", API + "/rules/%d" % rule["id"], {"active": False}), 200,
+             "retire the rule")
     for k in ("id", "made"):  # done with
         if handed.get(k):
             must(admin("PATCH", API + "/interactions/%d" % handed[k], {"status": "resolved"}),
