@@ -322,6 +322,17 @@ out:
     return rc;
 }
 
+/* An interaction was put in agent `to`'s hands (0: nobody) by someone
+ * else: the agent is told at once, on whichever server. */
+static int tell_assignee(store_tx *tx, int64_t to, int64_t id, int64_t client)
+{
+    if (!to || to == tx->ctx.user_id)
+        return 0;
+    return store__push(tx, STORE_PUSH_AGENT, to, "assigned",
+                       json_pack("{s:I, s:I}", "interaction_id", (json_int_t)id, "client_id",
+                                 (json_int_t)client));
+}
+
 int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
 {
     int64_t client = store__int(in, "client_id"), id;
@@ -372,11 +383,9 @@ int store_interaction_create(store_tx *tx, json_t *in, json_t **out)
         rc = store__audit(tx, "create", "interaction", id, client, NULL);
     if (!rc && json_is_null(json_object_get(row, "assignee_id")))
         rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
-    int64_t to = json_integer_value(json_object_get(row, "assignee_id"));
-    if (!rc && to && to != tx->ctx.user_id) /* created in someone's hands: they are told */
-        rc = store__push(tx, STORE_PUSH_AGENT, to, "assigned",
-                         json_pack("{s:I, s:I}", "interaction_id", (json_int_t)id, "client_id",
-                                   (json_int_t)client));
+    if (!rc) /* created in someone's hands: they are told */
+        rc = tell_assignee(tx, json_integer_value(json_object_get(row, "assignee_id")), id,
+                           client);
     if (rc) {
         json_decref(row);
         json_decref(msg);
@@ -587,13 +596,10 @@ int store_interaction_update(store_tx *tx, int64_t id, json_t *patch, json_t **o
     if (!rc && (json_object_get(after, "status") || json_object_get(after, "assignee_id") ||
                 json_object_get(after, "queue") || json_object_get(after, "priority")))
         rc = store__routing_emit(tx, "interaction", client, id, 0, NULL);
-    /* Handed to an agent by someone else (a supervisor, a rule): the agent
-     * is told at once, on whichever server. */
-    int64_t to = json_integer_value(json_object_get(after, "assignee_id"));
-    if (!rc && to && to != tx->ctx.user_id)
-        rc = store__push(tx, STORE_PUSH_AGENT, to, "assigned",
-                         json_pack("{s:I, s:I}", "interaction_id", (json_int_t)id, "client_id",
-                                   (json_int_t)client));
+    /* handed to an agent by someone else (a supervisor, a rule) */
+    if (!rc)
+        rc = tell_assignee(tx, json_integer_value(json_object_get(after, "assignee_id")), id,
+                           client);
 done:
     if (!rc) {
         json_decref(cur);
