@@ -2106,6 +2106,8 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
     for (int i = 0; i < in->nskills; i++)
         if (skill_get(e, in->skills[i].id, &sk[i]))
             return CD_ENOMEM;
+    if (as != NONE && state_reserve(e, as))
+        return CD_ENOMEM;
     e->now = now;
     int rc = advance(e);
     if (as == NONE) {
@@ -2139,6 +2141,18 @@ int route_agent_set(route_engine *e, const route_agent *in, int64_t now)
         a->cpos[i] = c->nents++;
         c->ents[a->cpos[i]] = (fent){{a->lv[i][0], a->lv[i][1]}, a->idle, as, (uint32_t)i};
         skill_bits_set(c, a->cpos[i], a->lv[i]);
+    }
+    /* Offers of a client it no longer serves are withdrawn; work it holds
+     * there stays. */
+    for (uint32_t k = 0; k < a->noffers;) {
+        uint32_t s = a->offers[k];
+        if (serves(a, e->items[s].client)) {
+            k++;
+            continue;
+        }
+        log_add(e, ROUTE_D_WITHDRAWN, &e->items[s], a, 0);
+        int r = requeue(e, s); /* moves the last offer to place k */
+        rc = rc ? rc : r;
     }
     agent_refresh(e, as);
     mark_agent(e, as);

@@ -178,7 +178,8 @@ size_t route_memory_bytes(const route_engine *e);
  * client cannot change; a changed queue re-places its waiting interactions
  * (O(interactions)). A new agent starts OFFLINE. Changing an agent's
  * clients, skills or weights applies to the next decision; work it holds
- * stays. */
+ * stays, and its open offers of a client it no longer serves are withdrawn
+ * (ROUTE_D_WITHDRAWN: they wait again). */
 int route_queue_set(route_engine *e, const route_queue *q, int64_t now);
 int route_agent_set(route_engine *e, const route_agent *a, int64_t now);
 

@@ -552,6 +552,53 @@ static void test_wrapup(void **state)
     route_destroy(e);
 }
 
+/* An agent taken off a client loses its open offers there at once; its
+ * work there stays, and its offers of other clients too. */
+static void test_client_removed(void **state)
+{
+    (void)state;
+    route_engine *e = engine_with_queue();
+    route_queue q2 = queue_cfg(20, 2);
+    assert_int_equal(route_queue_set(e, &q2, 0), 0);
+    route_agent a = agent_cfg(1, 1, 0, NULL);
+    a.clients[a.nclients++] = 2;
+    assert_int_equal(route_agent_set(e, &a, 0), 0);
+    assert_int_equal(route_agent_state(e, 1, ROUTE_AVAILABLE, 0, 0), 0);
+    route_interaction held = item_cfg(1, 2, 20, ROUTE_CHAT, 0);
+    assert_int_equal(route_arrive(e, &held, 0), 0);
+    expect_offer(e, 1, 1);
+    assert_int_equal(route_accept(e, 1, 1, 0), 0);
+    route_interaction other = item_cfg(2, 2, 20, ROUTE_CHAT, 0);
+    assert_int_equal(route_arrive(e, &other, 0), 0);
+    expect_offer(e, 2, 1);
+    route_interaction own = item_cfg(3, 1, 10, ROUTE_CHAT, 0);
+    assert_int_equal(route_arrive(e, &own, 0), 0);
+    expect_offer(e, 3, 1);
+
+    a.nclients = 1; /* client 1 only */
+    assert_int_equal(route_agent_set(e, &a, 1 * S), 0);
+    route_decision d[4];
+    assert_int_equal(drain(e, d, 4), 1);
+    assert_int_equal(d[0].kind, ROUTE_D_WITHDRAWN);
+    assert_int_equal(d[0].interaction_id, 2);
+    assert_int_equal(d[0].agent_id, 1);
+    int64_t who = 0;
+    assert_int_equal(where(e, 2, NULL), 0);
+    assert_int_equal(where(e, 1, &who), 2);
+    assert_int_equal(who, 1);
+    assert_int_equal(where(e, 3, &who), 1);
+    assert_int_equal(who, 1);
+    route_agent_view v;
+    assert_int_equal(route_agent_view_get(e, 1, &v), 0);
+    assert_int_equal(v.offered, 1);
+    assert_int_equal(v.assigned, 1);
+    assert_int_equal(v.used_units, 40);
+    /* the withdrawn one goes to someone who serves its client */
+    add_agent(e, 2, 2, 0, NULL, 2 * S);
+    expect_offer(e, 2, 2);
+    route_destroy(e);
+}
+
 static void test_cancel(void **state)
 {
     (void)state;
@@ -980,7 +1027,8 @@ static void m_claim(model *m, const route_decision *d)
         assert_non_null(x);
         assert_int_equal(x->status, M_OFFERED);
         assert_int_equal(x->agent, ai);
-        assert_int_not_equal(m->a[ai].state, ROUTE_AVAILABLE);
+        /* the agent left AVAILABLE, or no longer serves the client */
+        assert_true(m->a[ai].state != ROUTE_AVAILABLE || !m_serves(&m->a[ai], x->in.client_id));
         m_release(m, x);
         x->status = M_WAITING;
         break;
@@ -1069,6 +1117,7 @@ static void m_check(model *m)
         if (x->status == M_OFFERED) {
             assert_true(x->expires > m->now);
             assert_int_equal(m->a[x->agent].state, ROUTE_AVAILABLE);
+            assert_true(m_serves(&m->a[x->agent], x->in.client_id)); /* never another client's */
             offered[x->q]++;
         }
         if (x->status != M_WAITING) {
@@ -1648,6 +1697,7 @@ int main(void)
         cmocka_unit_test(test_missed_away),
         cmocka_unit_test(test_answer_withdrawn_by_timers),
         cmocka_unit_test(test_wrapup),
+        cmocka_unit_test(test_client_removed),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_assign_restore),
         cmocka_unit_test(test_errors_change_nothing),
