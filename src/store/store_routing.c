@@ -390,6 +390,11 @@ int store_offer_list_mine(store_tx *tx, json_t **out)
                       json_pack("[I]", (json_int_t)tx->ctx.user_id), &rows);
     if (rc)
         return rc;
+    /* An offer of a client the agent was just taken off is withdrawn by the
+     * router; until then it is not the agent's to see. */
+    for (size_t i = json_array_size(rows); i-- > 0;)
+        if (!store__allows(tx, store__int(json_array_get(rows, i), "client_id")))
+            json_array_remove(rows, i);
     *out = json_pack("{s:o, s:n}", "items", rows, "next_cursor");
     return *out ? 0 : CD_ENOMEM;
 }

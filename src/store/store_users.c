@@ -164,10 +164,11 @@ int store_user_list(store_tx *tx, json_t *query, json_t **out)
     json_t *rows = NULL, *row;
     size_t i;
     sqlb b;
-    int rc = store__list_start(tx, query,
-                               "SELECT id, email, name, role, active, created_at, updated_at, channel_weights "
-                               "FROM users u",
-                               "id", &b, &limit);
+    int rc = store__list_start(
+        tx, query,
+        "SELECT id, email, name, role, active, created_at, updated_at, channel_weights "
+        "FROM users u",
+        "id", &b, &limit);
     if (rc)
         return rc;
     if (client)
@@ -236,6 +237,31 @@ int store_user_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     return rc ? rc : store_user_get(tx, id, out);
 }
 
+/* A user taken off a client can no longer see its interactions: those
+ * still open in the user's hands go back unassigned (and to routing, as any
+ * unassignment does). Resolved and closed ones keep who handled them. */
+static int hand_back(store_tx *tx, int64_t user_id, int64_t client_id)
+{
+    json_t *rows = NULL, *row, *patch = json_pack("{s:n}", "assignee_id");
+    size_t i;
+    int rc = patch ? store__q(tx,
+                              "SELECT id FROM interactions WHERE client_id = $1 AND "
+                              "assignee_id = $2 AND status NOT IN ('resolved', 'closed') "
+                              "ORDER BY id",
+                              json_pack("[II]", (json_int_t)client_id, (json_int_t)user_id), &rows)
+                   : CD_ENOMEM;
+    json_array_foreach (rows, i, row) {
+        json_t *out = NULL;
+        rc = store_interaction_update(tx, store__int(row, "id"), patch, &out);
+        json_decref(out);
+        if (rc)
+            break;
+    }
+    json_decref(rows);
+    json_decref(patch);
+    return rc;
+}
+
 int store_membership_set(store_tx *tx, int64_t user_id, int64_t client_id, int member)
 {
     json_t *row = NULL;
@@ -260,6 +286,8 @@ int store_membership_set(store_tx *tx, int64_t user_id, int64_t client_id, int m
     else
         rc = store__exec(tx, "DELETE FROM memberships WHERE user_id = $1 AND client_id = $2",
                          json_pack("[II]", (json_int_t)user_id, (json_int_t)client_id), NULL);
+    if (!rc && !member)
+        rc = hand_back(tx, user_id, client_id);
     if (!rc)
         rc = store__audit(tx, member ? "member_add" : "member_remove", "user", user_id, client_id,
                           NULL);

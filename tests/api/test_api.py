@@ -2167,6 +2167,58 @@ def t_routing():
         as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
 
 
+def t_membership_removed():
+    """An agent taken off a client keeps nothing of it: its pending offer
+    there leaves its list at once and goes to someone who serves the
+    client, and its open interactions there go back to routing; resolved
+    ones keep who handled them."""
+    C = must(admin("POST", API + "/clients", {"slug": "leave-" + rand(), "name": "Leave C"}),
+             201, "client C")["id"]
+    D = must(admin("POST", API + "/clients", {"slug": "stay-" + rand(), "name": "Stay D"}),
+             201, "client D")["id"]
+    a = User("agentCD", "agent", [C, D]).create().login_and_token()
+    b = User("agentC", "agent", [C]).create().login_and_token()
+    cust = must(admin("POST", API + "/customers", {"client_id": C, "name": "Cee"}), 201,
+                "customer C")["id"]
+
+    def new_interaction(subject, **kw):
+        body = {"client_id": C, "channel": "email", "subject": subject, "customer_id": cust}
+        body.update(kw)
+        return must(admin("POST", API + "/interactions", body), 201, "interaction " + subject)["id"]
+
+    must(as_(a, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "a available")
+    held = new_interaction("in hand")
+    must(as_(a, "POST", API + "/offers/%d/accept" % wait_offer(a, held)["id"]), 200, "accept")
+    done = new_interaction("done before", assignee_id=a.id)
+    must(admin("PATCH", API + "/interactions/%d" % done, {"status": "resolved"}), 200,
+         "resolve")
+    pending = new_interaction("offered")
+    wait_offer(a, pending)
+
+    expect("membership: admin takes the agent off client C",
+           admin("DELETE", API + "/users/%d/clients/%d" % (a.id, C)), 204)
+    mine = as_(a, "GET", API + "/agents/me/offers")
+    check("membership: the pending offer of C leaves the agent's list at once",
+          mine.status == 200 and all(o["client_id"] != C for o in mine.json["items"]), mine)
+    r = admin("GET", API + "/interactions/%d" % held)
+    check("membership: its open interaction of C is back in nobody's hands",
+          r.status == 200 and r.json["assignee_id"] is None, r)
+    r = admin("GET", API + "/interactions/%d" % done)
+    check("membership: a resolved one keeps who handled it",
+          r.status == 200 and r.json["assignee_id"] == a.id, r)
+    must(as_(b, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "b available")
+    # Offers last 20 s: reaching b sooner means the old one was withdrawn.
+    o = wait_offer(b, pending, seconds=8.0)
+    check("membership: the withdrawn offer goes to an agent who serves C",
+          o["agent_id"] == b.id, o)
+    o = wait_offer(b, held, seconds=8.0)
+    check("membership: the handed-back interaction is routed again", o["agent_id"] == b.id, o)
+    r = as_(a, "GET", API + "/interactions/%d" % held)
+    expect("membership: the agent no longer sees it", r, 404, "not_found")
+    for u in (a, b):
+        as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
+
+
 def t_workflows():
     """Drafts carry their lint; publishing needs a clean lint and makes
     immutable versions; a session pins its version, refuses answers that do
@@ -2276,7 +2328,8 @@ def main():
     section("functional")
     for fn in [t_crud, t_pagination, t_filters, t_identity_matching, t_lifecycle,
                t_versions_events_fields_tags, t_idempotency, t_sessions, t_roles,
-               t_throttle_account, t_audit, t_meta, t_queues, t_routing, t_workflows]:
+               t_throttle_account, t_audit, t_meta, t_queues, t_routing, t_membership_removed,
+               t_workflows]:
         run(fn.__name__, fn)
     section("hostile strings")
     run("hostile", t_hostile)
