@@ -27,7 +27,8 @@ static int email_valid(const char *e)
            !strpbrk(e, " \t\r\n<>\"");
 }
 
-/* Adds clients and skills arrays to a user row. */
+/* Adds clients and skills arrays to a user row. The clients are those the
+ * caller may see too: a user serving other clients too does not reveal them. */
 static int user_complete(store_tx *tx, json_t *row)
 {
     json_t *rows = NULL, *r, *ids = json_array();
@@ -38,7 +39,8 @@ static int user_complete(store_tx *tx, json_t *row)
     if (rc)
         goto out;
     json_array_foreach (rows, i, r)
-        json_array_append(ids, json_object_get(r, "client_id"));
+        if (store__allows(tx, store__int(r, "client_id")))
+            json_array_append(ids, json_object_get(r, "client_id"));
     json_object_set(row, "clients", ids);
     json_decref(rows);
     rows = NULL;

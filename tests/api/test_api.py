@@ -1537,6 +1537,12 @@ def t_tenant(doc_ops):
     expect("tenant: admin adds the agent back to B",
            admin("PUT", API + "/users/%d/clients/%d" % (ab.id, B)), 204)
     expect("tenant: access back", as_(ab, "GET", API + "/interactions/%d" % S.intB), 200)
+    r = as_(S.u["supA"], "GET", API + "/users/%d" % ab.id)
+    check("tenant: a user's memberships show only the clients the caller serves",
+          r.status == 200 and r.json["clients"] == [A], r)
+    r = as_(ab, "GET", API + "/users/%d" % ab.id)
+    check("tenant: ...and all of them to the user", r.status == 200 and
+          sorted(r.json["clients"]) == sorted([A, B]), r)
 
     # A's lists never show B's rows.
     b_user_ids = {S.u["supB"].id, S.u["agentB"].id}
