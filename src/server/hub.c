@@ -15,7 +15,8 @@ struct hub_sub {
     struct MHD_Connection *conn;
     hub_topic topic;
     int64_t key;
-    char *buf; /* pending bytes */
+    int64_t owner; /* the user who opened it */
+    char *buf;     /* pending bytes */
     size_t len, cap;
     int suspended, closed;
     hub_sub *next;
@@ -145,7 +146,7 @@ static void sub_free(void *cls)
 }
 
 struct MHD_Response *hub_subscribe(hub *h, struct MHD_Connection *conn, hub_topic topic,
-                                   int64_t key)
+                                   int64_t key, int64_t owner)
 {
     hub_sub *s = cd_calloc(1, sizeof *s);
     struct MHD_Response *resp;
@@ -155,6 +156,7 @@ struct MHD_Response *hub_subscribe(hub *h, struct MHD_Connection *conn, hub_topi
     s->conn = conn;
     s->topic = topic;
     s->key = key;
+    s->owner = owner;
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sub_read, s, sub_free);
     if (!resp) {
         cd_free(s);
@@ -186,6 +188,21 @@ int hub_send_to_conn(hub *h, struct MHD_Connection *conn, const char *event, con
         }
     pthread_mutex_unlock(&h->lock);
     return sent;
+}
+
+int hub_end_owner(hub *h, int64_t owner, const char *event, const char *data)
+{
+    int ended = 0;
+    pthread_mutex_lock(&h->lock);
+    for (hub_sub *s = h->subs; s; s = s->next)
+        if (s->owner == owner && !s->closed) {
+            sub_event(s, event, data);
+            s->closed = 1; /* what is buffered goes out first, then the end */
+            sub_wake(s);
+            ended++;
+        }
+    pthread_mutex_unlock(&h->lock);
+    return ended;
 }
 
 int hub_publish(hub *h, hub_topic topic, int64_t key, const char *event, const char *data)

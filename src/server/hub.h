@@ -27,11 +27,12 @@ void hub_destroy(hub *h);
  * refused. */
 void hub_close_all(hub *h);
 
-/* Opens a stream on topic/key for conn. Returns the response to queue
- * (text/event-stream), or NULL when out of memory or closed. The
- * subscription ends when libmicrohttpd frees the response. */
+/* Opens a stream on topic/key for conn, on behalf of user `owner`.
+ * Returns the response to queue (text/event-stream), or NULL when out of
+ * memory or closed. The subscription ends when libmicrohttpd frees the
+ * response. */
 struct MHD_Response *hub_subscribe(hub *h, struct MHD_Connection *conn, hub_topic topic,
-                                   int64_t key);
+                                   int64_t key, int64_t owner);
 /* The subscriber just made by hub_subscribe on conn? Used to prime a new
  * stream with current state; NULL if none. */
 int hub_send_to_conn(hub *h, struct MHD_Connection *conn, const char *event, const char *data);
@@ -39,6 +40,10 @@ int hub_send_to_conn(hub *h, struct MHD_Connection *conn, const char *event, con
 /* Sends an event (name, one-line JSON data) to every stream of topic/key.
  * Returns how many streams it reached. */
 int hub_publish(hub *h, hub_topic topic, int64_t key, const char *event, const char *data);
+/* Sends an event to every stream opened by user `owner`, then ends them:
+ * what the user may see changed, and a stream reopened is checked again.
+ * Returns how many streams it ended. */
+int hub_end_owner(hub *h, int64_t owner, const char *event, const char *data);
 /* A comment line to every stream: keeps proxies and clients from timing
  * out and finds dead connections. */
 void hub_ping(hub *h);

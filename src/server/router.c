@@ -770,8 +770,11 @@ static void follow(router *r, int64_t now, int leading)
             int64_t key = json_integer_value(json_object_get(row, "topic_key"));
             hub_topic topic = (hub_topic)json_integer_value(json_object_get(row, "topic"));
             const char *data = json_string_value(json_object_get(row, "data"));
-            hub_publish(r->hub, topic, key, json_string_value(json_object_get(row, "event")),
-                        data ? data : "{}");
+            const char *event = json_string_value(json_object_get(row, "event"));
+            if (topic == HUB_AGENT && event && strcmp(event, STORE_PUSH_ACCESS) == 0)
+                hub_end_owner(r->hub, key, event, data ? data : "{}");
+            else
+                hub_publish(r->hub, topic, key, event, data ? data : "{}");
             r->push_cursor = json_integer_value(json_object_get(row, "seq"));
             if (!leading && topic == HUB_AGENT && data) {
                 json_t *d = json_loads(data, 0, NULL);

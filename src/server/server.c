@@ -255,7 +255,8 @@ static int idem_replay(req *r, const char *key, int *rc)
 
 static int idem_save(req *r, const char *key)
 {
-    char *body = r->out ? json_dumps(r->out, JSON_COMPACT | JSON_REAL_PRECISION(12)) : cd_strdup("null");
+    char *body =
+        r->out ? json_dumps(r->out, JSON_COMPACT | JSON_REAL_PRECISION(12)) : cd_strdup("null");
     int rc =
         body ? store_idem_put(r->tx, req_ctx(r)->user_id, key, r->method, r->url, r->status, body)
              : CD_ENOMEM;
@@ -414,8 +415,8 @@ static struct MHD_Response *error_response(req *r)
  * (r->out: [{event, data}]). */
 static struct MHD_Response *stream_response(req *r)
 {
-    struct MHD_Response *resp =
-        hub_subscribe(r->srv->hub, r->conn, (hub_topic)(r->stream_topic - 1), r->stream_key);
+    struct MHD_Response *resp = hub_subscribe(
+        r->srv->hub, r->conn, (hub_topic)(r->stream_topic - 1), r->stream_key, r->user_id);
     json_t *e;
     size_t i;
     json_array_foreach (r->out, i, e) {

@@ -47,8 +47,8 @@ struct vault;
 void store_set_vault(store *s, const struct vault *v, const char *why);
 /* Seals every sensitive value again with the vault's active key; *count
  * receives how many values were sealed again. */
-int store_vault_reseal(store *s, const struct vault *v, int64_t now_ms, int64_t *count,
-                       char *err, size_t errlen);
+int store_vault_reseal(store *s, const struct vault *v, int64_t now_ms, int64_t *count, char *err,
+                       size_t errlen);
 
 /* --- intent -------------------------------------------------------------- */
 
@@ -315,6 +315,10 @@ int store_routing_head(store_tx *tx, int64_t *seq);
  * reads those after after_seq, oldest first: [{seq, topic, topic_key, event,
  * data}]; the number of the last one; drops those set before `before`. */
 enum { STORE_PUSH_AGENT = 0, STORE_PUSH_CLIENT = 1 }; /* topics, as the hub's */
+/* An entry of this event on STORE_PUSH_AGENT, key a user: what the user may
+ * see changed (a client, the role, deactivation, a revoked token), so every
+ * stream the user has open ends; one reopened is checked again. */
+#define STORE_PUSH_ACCESS "access_changed"
 int store_push_append(store_tx *tx, json_t *entries);
 int store_push_since(store_tx *tx, int64_t after_seq, int64_t limit, json_t **out);
 int store_push_head(store_tx *tx, int64_t *seq);
@@ -420,8 +424,8 @@ int store_mail_ingest(store_tx *tx, int64_t client, const char *raw, size_t len,
                       const struct mail_msg *m, json_t **out);
 /* Keeps only the raw message (when nothing else of it can be stored),
  * with why. {outcome: kept, email_id}. */
-int store_mail_keep_raw(store_tx *tx, int64_t client, const char *raw, size_t len,
-                        const char *why, json_t **out);
+int store_mail_keep_raw(store_tx *tx, int64_t client, const char *raw, size_t len, const char *why,
+                        json_t **out);
 /* Receives one message for client the way every path that receives mail
  * does (system context): store_mail_ingest in a transaction of its own,
  * committed; when the store refuses the message as data, only its raw copy

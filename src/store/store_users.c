@@ -27,6 +27,12 @@ static int email_valid(const char *e)
            !strpbrk(e, " \t\r\n<>\"");
 }
 
+/* The user's open streams end (STORE_PUSH_ACCESS) once this commits. */
+static int access_changed(store_tx *tx, int64_t user_id)
+{
+    return store__push(tx, STORE_PUSH_AGENT, user_id, STORE_PUSH_ACCESS, json_object());
+}
+
 /* Adds clients and skills arrays to a user row. The clients are those the
  * caller may see too: a user serving other clients too does not reveal them. */
 static int user_complete(store_tx *tx, json_t *row)
@@ -232,6 +238,8 @@ int store_user_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     if (!rc && json_is_false(json_object_get(patch, "active")))
         rc = store__exec(tx, "DELETE FROM sessions WHERE user_id = $1",
                          json_pack("[I]", (json_int_t)id), NULL);
+    if (!rc && (role || json_is_false(json_object_get(patch, "active"))))
+        rc = access_changed(tx, id);
     if (!rc)
         rc = store__audit(tx, "update", "user", id, 0, NULL);
     if (!rc)
@@ -290,6 +298,8 @@ int store_membership_set(store_tx *tx, int64_t user_id, int64_t client_id, int m
                          json_pack("[II]", (json_int_t)user_id, (json_int_t)client_id), NULL);
     if (!rc && !member)
         rc = hand_back(tx, user_id, client_id);
+    if (!rc && !member)
+        rc = access_changed(tx, user_id);
     if (!rc)
         rc = store__audit(tx, member ? "member_add" : "member_remove", "user", user_id, client_id,
                           NULL);
@@ -426,7 +436,8 @@ int store_token_revoke(store_tx *tx, int64_t id)
         return rc;
     if (n == 0)
         return CD_ENOTFOUND;
-    return store__audit(tx, "revoke", "api_token", id, 0, NULL);
+    rc = store__audit(tx, "revoke", "api_token", id, 0, NULL);
+    return rc ? rc : access_changed(tx, tx->ctx.user_id);
 }
 
 int store_login_failures(store_tx *tx, const char *account, const char *address, int64_t since_ms,

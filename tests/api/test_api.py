@@ -2192,6 +2192,39 @@ def t_membership_removed():
         body.update(kw)
         return must(admin("POST", API + "/interactions", body), 201, "interaction " + subject)["id"]
 
+    # A supervisor watching C is cut off when taken off C: the stream says
+    # why and ends, and reopening it is refused.
+    sup = User("supCD", "supervisor", [C, D]).create().login_and_token()
+    u = urllib.parse.urlsplit(URL)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=8)
+    conn.request("GET", API + "/supervisor/stream?client_id=%d" % C,
+                 headers={"Authorization": "Bearer " + sup.token})
+    resp = conn.getresponse()
+    check("membership: the supervisor watches C", resp.status == 200, resp.status)
+    expect("membership: admin takes the supervisor off C",
+           admin("DELETE", API + "/users/%d/clients/%d" % (sup.id, C)), 204)
+    events, ended, deadline = [], False, time.time() + 8
+    try:
+        while time.time() < deadline:
+            line = resp.readline()  # chunks decoded: "" at the end of the response
+            if not line:
+                ended = True
+                break
+            if line.startswith(b"event: "):
+                events.append(line[7:].strip().decode())
+    except OSError:
+        pass
+    conn.close()
+    check("membership: the supervisor's stream of C is told and ends",
+          ended and events and events[-1] == "access_changed", (ended, events))
+    got = read_events(sup.token, API + "/supervisor/stream?client_id=%d" % C,
+                      lambda e, d: True, 3)
+    check("membership: reopening it is refused", got == [("status", 404)], got)
+    got = read_events(sup.token, API + "/supervisor/stream?client_id=%d" % D,
+                      lambda e, d: e == "queues", 3)
+    check("membership: its other client's stream still opens",
+          bool(got) and got[0][0] == "queues", got)
+
     must(as_(a, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "a available")
     held = new_interaction("in hand")
     must(as_(a, "POST", API + "/offers/%d/accept" % wait_offer(a, held)["id"]), 200, "accept")
@@ -2223,6 +2256,14 @@ def t_membership_removed():
     expect("membership: the agent no longer sees it", r, 404, "not_found")
     for u in (a, b):
         as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
+
+    # A revoked token's streams end too.
+    got = read_events(b.token, API + "/agents/me/stream", lambda e, d: e == "access_changed", 8,
+                      trigger=lambda: as_(b, "DELETE", API + "/tokens/%d" % b.token_id))
+    check("membership: revoking a token ends the streams it opened",
+          bool(got) and got[-1][0] == "access_changed", got)
+    got = read_events(b.token, API + "/agents/me/stream", lambda e, d: True, 3)
+    check("membership: ...and the token opens none again", got == [("status", 401)], got)
 
 
 def t_workflows():
