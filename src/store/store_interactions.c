@@ -27,7 +27,8 @@ static const char *const escalation_tiers[] = {"agent", "team_lead", "supervisor
 #define MESSAGE_MAX_BYTES (256 * 1024)
 
 /* Members of an interaction written by people: redacted before storage. */
-static const char *const free_text[] = {"subject", "custom_fields", NULL};
+static const char *const free_text[] = {"subject", "custom_fields", "category", "tags",
+                                         "queue", NULL};
 
 static int one_of(const char *const *set, const char *v)
 {

@@ -1,12 +1,15 @@
 /* store_redact.c - free text goes through src/core/redact before it is
  * written: message bodies, subjects, custom field values, customer names,
- * workflow answers. What was masked is recorded as a "redacted" event with
- * the kinds and counts, never the values. */
+ * workflow answers. Inside JSON values (custom fields, tags) keys and
+ * numbers are masked too: a number that masks becomes a string. What was masked is recorded as a
+ * "redacted" event with the kinds and counts, never the values. */
 #include "store/store_internal.h"
 
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 int store__client_settings(store_tx *tx, int64_t client, json_t **row)
@@ -59,22 +62,86 @@ static int redact_string(json_t *s, unsigned opts, redact_counts *counts)
     return rc;
 }
 
-int store__redact_json(json_t *v, unsigned opts, redact_counts *counts)
+/* A number written out masked (a new string), or NULL when it masks to
+ * itself; *rc is CD_ENOMEM on failure. A card number sent as a JSON number
+ * is still a card number. */
+static json_t *masked_number(const json_t *v, unsigned opts, redact_counts *counts, int *rc)
+{
+    char buf[64];
+    int n;
+    if (json_is_integer(v))
+        n = snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v))
+        n = snprintf(buf, sizeof buf, "%.0f", json_real_value(v));
+    else
+        return NULL;
+    if (n <= 0 || (size_t)n >= sizeof buf || !redact_buf(buf, (size_t)n, opts, counts))
+        return NULL;
+    json_t *s = json_stringn(buf, (size_t)n);
+    if (!s)
+        *rc = CD_ENOMEM;
+    return s;
+}
+
+/* Masks the members of an object: values, and keys (a renamed member keeps
+ * its value; one that masks to an existing key replaces it). */
+static int redact_object(json_t *v, unsigned opts, redact_counts *counts)
 {
     const char *k;
+    json_t *x, *renamed = NULL;
+    void *tmp;
+    int rc = 0;
+    json_object_foreach_safe(v, tmp, k, x)
+    {
+        json_t *num = masked_number(x, opts, counts, &rc);
+        if (num)
+            rc = json_object_set_new(v, k, num) ? CD_ENOMEM : 0;
+        else if (!rc)
+            rc = store__redact_json(x, opts, counts);
+        size_t n = strlen(k);
+        char *key = rc ? NULL : cd_malloc(n + 1);
+        if (!rc && !key)
+            rc = CD_ENOMEM;
+        if (rc)
+            break;
+        memcpy(key, k, n + 1);
+        if (redact_buf(key, n, opts, counts)) {
+            if (!renamed && !(renamed = json_object()))
+                rc = CD_ENOMEM;
+            else if (json_object_set(renamed, key, json_object_get(v, k)))
+                rc = CD_ENOMEM;
+            else
+                json_object_del(v, k);
+        }
+        cd_free(key);
+        if (rc)
+            break;
+    }
+    if (!rc && renamed && json_object_update(v, renamed))
+        rc = CD_ENOMEM;
+    json_decref(renamed);
+    return rc;
+}
+
+int store__redact_json(json_t *v, unsigned opts, redact_counts *counts)
+{
     json_t *x;
     size_t i;
     int rc = 0;
     if (json_is_string(v))
         return redact_string(v, opts, counts);
     if (json_is_object(v))
-        json_object_foreach (v, k, x)
-            if (!rc)
-                rc = store__redact_json(x, opts, counts);
+        return redact_object(v, opts, counts);
     if (json_is_array(v))
-        json_array_foreach (v, i, x)
-            if (!rc)
+        json_array_foreach (v, i, x) {
+            json_t *num = masked_number(x, opts, counts, &rc);
+            if (num)
+                rc = json_array_set_new(v, i, num) ? CD_ENOMEM : 0;
+            else if (!rc)
                 rc = store__redact_json(x, opts, counts);
+            if (rc)
+                break;
+        }
     return rc;
 }
 
@@ -110,7 +177,8 @@ int store__redact_event(store_tx *tx, int64_t client_id, int64_t interaction_id,
     json_t *kinds = store__redact_summary(counts);
     if (!kinds)
         return 0;
-    json_t *ev = json_pack("{s:s, s:I, s:o}", "in", what, "id", (json_int_t)what_id, "kinds", kinds);
+    json_t *ev =
+        json_pack("{s:s, s:I, s:o}", "in", what, "id", (json_int_t)what_id, "kinds", kinds);
     int rc = ev ? store__event(tx, client_id, interaction_id, "redacted", NULL, ev) : CD_ENOMEM;
     json_decref(ev);
     return rc;

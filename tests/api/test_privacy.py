@@ -158,6 +158,16 @@ def main():
                   {"subject": "Now " + secret("4012 8888 8888 1881")}), 200,
              "subject change")
     check("changed subject masked", r.get("subject") == "Now **** **** **** 1881", r)
+    r = must(call(agentA, "PATCH", API + "/interactions/%d" % iid, {
+        "category": "card " + secret("5200 8282 8282 8210"),
+        "tags": ["vip", secret("6011000990139424")],
+        "custom_fields": {secret("371449635398431"): "key", "num": int(secret("3566002020360505"))}}),
+        200, "fields, tags, category, keys and numbers with cards")
+    check("category, tags, custom field keys and numbers masked",
+          r.get("category") == "card **** **** **** 8210"
+          and sorted(r.get("tags", [])) == sorted(["vip", "************9424"])
+          and r.get("custom_fields", {}).get("***********8431") == "key"
+          and r["custom_fields"].get("num") == "************0505", r)
     c2 = must(call(agentA, "POST", API + "/customers",
                    {"client_id": A, "name": "Lee " + secret("5105 1051 0510 5100")}), 201,
               "customer with a card in the name")
