@@ -149,8 +149,10 @@ int store_kb_published(store_tx *tx, int64_t *head, json_t **out);
 int store_kb_changes(store_tx *tx, int64_t after, int limit, int64_t *head, json_t **out);
 
 /* Masks card numbers and the other data of src/core/redact.h in every
- * string of v, in place, by the client's policy, and records what was
- * masked as a "redacted" event (what, what_id) on the interaction. */
+ * string of v (and keys and numbers inside it), in place, by the client's
+ * policy, and records what was masked as a "redacted" event (what,
+ * what_id) on the interaction. A bare number that would be masked is
+ * refused (CD_EINVAL). */
 int store_redact_text(store_tx *tx, int64_t client_id, int64_t interaction_id, const char *what,
                       int64_t what_id, json_t *v);
 

@@ -9,7 +9,7 @@
 
 #define CLIENT_COLUMNS                                                                             \
     "id, slug, name, brand_display_name, brand_from_address, brand_signature, "                    \
-    "brand_tone_notes, timezone, created_at, updated_at, redact_emails, redact_phones, "          \
+    "brand_tone_notes, timezone, created_at, updated_at, redact_emails, redact_phones, "           \
     "sensitive_fields, sentiment_alert_below, intent_threshold, triage_queue, intent_routes, "     \
     "calendar"
 
@@ -26,11 +26,11 @@ static json_t *client_shape(json_t *row)
     }
     json_object_set_new(row, "brand", brand);
     store__parse_column(row, "sensitive_fields", "[]");
-    json_t *privacy = json_pack(
-        "{s:b, s:b, s:O, s:O}", "redact_emails", store__int(row, "redact_emails") != 0,
-        "redact_phones", store__int(row, "redact_phones") != 0, "sensitive_fields",
-        json_object_get(row, "sensitive_fields"), "sentiment_alert_below",
-        json_object_get(row, "sentiment_alert_below"));
+    json_t *privacy =
+        json_pack("{s:b, s:b, s:O, s:O}", "redact_emails", store__int(row, "redact_emails") != 0,
+                  "redact_phones", store__int(row, "redact_phones") != 0, "sensitive_fields",
+                  json_object_get(row, "sensitive_fields"), "sentiment_alert_below",
+                  json_object_get(row, "sentiment_alert_below"));
     static const char *const cols[] = {"redact_emails", "redact_phones", "sensitive_fields",
                                        "sentiment_alert_below"};
     for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
@@ -49,12 +49,11 @@ static json_t *client_shape(json_t *row)
     return row;
 }
 
-/* A client's time zone must be one the system knows ("Europe/Berlin"). */
-static int check_timezone(store_tx *tx, json_t *in)
+int store__timezone_check(store_tx *tx, json_t *in, int null_ok)
 {
     const tz *z = NULL;
     json_t *v = json_object_get(in, "timezone");
-    if (v && tz_get(json_string_value(v), &z) != 0)
+    if (v && !(null_ok && json_is_null(v)) && tz_get(json_string_value(v), &z) != 0)
         return store__fail(tx, CD_EINVAL, "timezone",
                            "timezone must be an IANA time zone such as Europe/Berlin");
     return 0;
@@ -173,7 +172,8 @@ int store_client_create(store_tx *tx, json_t *in, json_t **out)
                            "slug must be 2-40 characters of a-z, 0-9 and '-'");
     if (!name || !*name)
         return store__fail(tx, CD_EINVAL, "name", "name is required");
-    if ((rc = check_privacy(tx, json_object_get(in, "privacy"))) || (rc = check_timezone(tx, in)) ||
+    if ((rc = check_privacy(tx, json_object_get(in, "privacy"))) ||
+        (rc = store__timezone_check(tx, in, 0)) ||
         (rc = check_intent(tx, json_object_get(in, "intent"))) ||
         (rc = store__calendar_check(tx, json_object_get(in, "calendar"))))
         return rc;
@@ -277,7 +277,8 @@ int store_client_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
     if (json_object_get(patch, "name") && (!name || !*name))
         return store__fail(tx, CD_EINVAL, "name", "name may not be empty");
     if ((rc = check_privacy(tx, json_object_get(patch, "privacy"))) ||
-        (rc = check_timezone(tx, patch)) || (rc = check_intent(tx, json_object_get(patch, "intent"))) ||
+        (rc = store__timezone_check(tx, patch, 0)) ||
+        (rc = check_intent(tx, json_object_get(patch, "intent"))) ||
         (rc = store__calendar_check(tx, json_object_get(patch, "calendar"))))
         return rc;
     tx->settings_client = 0; /* the settings read so far no longer hold */

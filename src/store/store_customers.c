@@ -123,11 +123,35 @@ static int identity_insert(store_tx *tx, int64_t client_id, int64_t customer_id,
     return rc;
 }
 
+/* A language tag such as "en", "pt-BR" or "zh_Hant_TW": a 2-8 letter
+ * language, then up to 8 subtags of 1-8 letters or digits. */
+static int locale_ok(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), parts = 0;
+    if (n < 2 || n > 8)
+        return 0;
+    for (s += n; *s; s += n) {
+        if ((*s != '-' && *s != '_') || ++parts > 8)
+            return 0;
+        n = strspn(++s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+        if (n < 1 || n > 8)
+            return 0;
+    }
+    return 1;
+}
+
 static int check_customer_fields(store_tx *tx, json_t *in)
 {
     const char *tier = store__str(in, "tier");
+    json_t *v;
     if (json_object_get(in, "tier") && !one_of(tiers, tier))
         return store__fail(tx, CD_EINVAL, "tier", "tier must be standard, premium or enterprise");
+    int rc = store__timezone_check(tx, in, 1);
+    if (rc)
+        return rc;
+    if ((v = json_object_get(in, "locale")) && !json_is_null(v) &&
+        !locale_ok(json_string_value(v) ? json_string_value(v) : ""))
+        return store__fail(tx, CD_EINVAL, "locale", "locale must be a language tag such as pt-BR");
     return 0;
 }
 

@@ -16,11 +16,11 @@ struct store {
     pthread_cond_t cv;
     store_conn **idle; /* connections not in use */
     int nidle, size;
-    const vault *vault;   /* keys for sensitive fields, or NULL */
+    const vault *vault;                      /* keys for sensitive fields, or NULL */
     const struct sentiment_model *sentiment; /* scores inbound text, or NULL */
     const store_classifier *classifier;      /* predicts intent, or NULL */
-    int importing; /* history is being written: replies are not emailed */
-    char vault_why[256];  /* why there is no vault */
+    int importing;                           /* history is being written: replies are not emailed */
+    char vault_why[256];                     /* why there is no vault */
 };
 
 struct store_tx {
@@ -29,7 +29,7 @@ struct store_tx {
     store_ctx ctx;
     int64_t now;
     int write;
-    int in_rules; /* rule actions are running: they fire no rules */
+    int in_rules;          /* rule actions are running: they fire no rules */
     unsigned effects;      /* STORE_FX_*: what the transaction wrote that others follow */
     int rules_fired;       /* rules changed something in this transaction */
     int64_t redact_client; /* the client whose redaction policy was read, and it */
@@ -117,6 +117,9 @@ int store__routing_emit(store_tx *tx, const char *kind, int64_t client_id, int64
 
 /* Redaction of free text before it is written (store_redact.c). */
 int store__redact_opts(store_tx *tx, int64_t client_id, unsigned *opts);
+/* in.timezone, when given, is a zone the system knows ("Europe/Berlin");
+ * null too when null_ok. Fails with a field error otherwise. */
+int store__timezone_check(store_tx *tx, json_t *in, int null_ok);
 /* Masks every string in v in place. */
 int store__redact_json(json_t *v, unsigned opts, redact_counts *counts);
 /* Masks the members keys (NULL-terminated) of obj with the client's policy. */

@@ -95,7 +95,7 @@ int store_article_get(store_tx *tx, int64_t id, json_t **out)
 int store_article_create(store_tx *tx, json_t *in, json_t **out)
 {
     int64_t client = store__int(in, "client_id");
-    static const char *const text[] = {"title", "body", NULL};
+    static const char *const text[] = {"title", "body", "tags", NULL};
     json_t *row = NULL;
     char *tags = NULL;
     int rc = store__client_check(tx, client);
@@ -141,7 +141,7 @@ int store_article_create(store_tx *tx, json_t *in, json_t **out)
 
 int store_article_update(store_tx *tx, int64_t id, json_t *patch, json_t **out)
 {
-    static const char *const text[] = {"title", "body", NULL};
+    static const char *const text[] = {"title", "body", "tags", NULL};
     static const char *const fields[] = {"title", "body", "audience", "status"};
     json_t *cur = NULL, *v;
     sqlb b;

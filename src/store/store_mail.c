@@ -20,7 +20,7 @@
     "next_attempt_at, last_error, sent_at, created_at, updated_at"
 #define SETTINGS_COLUMNS                                                                           \
     "client_id, ticket_prefix, max_attachment_bytes, auto_ack, auto_ack_text, "                    \
-    "auto_ack_per_hour, smtp_url, imap_url, imap_user, imap_password, imap_after, imap_move_to, "   \
+    "auto_ack_per_hour, smtp_url, imap_url, imap_user, imap_password, imap_after, imap_move_to, "  \
     "imap_poll_seconds, updated_at, survey, survey_text"
 
 /* --- settings ------------------------------------------------------------ */
@@ -109,17 +109,16 @@ int store_mail_settings_set(store_tx *tx, int64_t client, json_t *in, json_t **o
             "auto_ack_per_hour = $6, smtp_url = $7, imap_url = $8, imap_user = $9, imap_password "
             "= $10, imap_after = $11, imap_move_to = $12, imap_poll_seconds = $13, updated_at = "
             "$14, survey = $15, survey_text = $16",
-            json_pack("[IOIIOIOOOOOOIIIO]", (json_int_t)client,
-                      json_object_get(cur, "ticket_prefix"),
-                      (json_int_t)store__int(cur, "max_attachment_bytes"),
-                      (json_int_t)store__int(cur, "auto_ack"),
-                      json_object_get(cur, "auto_ack_text"),
-                      (json_int_t)store__int(cur, "auto_ack_per_hour"),
-                      json_object_get(cur, "smtp_url"), json_object_get(cur, "imap_url"),
-                      json_object_get(cur, "imap_user"), json_object_get(cur, "imap_password"),
-                      json_object_get(cur, "imap_after"), json_object_get(cur, "imap_move_to"),
-                      (json_int_t)store__int(cur, "imap_poll_seconds"), (json_int_t)tx->now,
-                      (json_int_t)store__int(cur, "survey"), json_object_get(cur, "survey_text")),
+            json_pack(
+                "[IOIIOIOOOOOOIIIO]", (json_int_t)client, json_object_get(cur, "ticket_prefix"),
+                (json_int_t)store__int(cur, "max_attachment_bytes"),
+                (json_int_t)store__int(cur, "auto_ack"), json_object_get(cur, "auto_ack_text"),
+                (json_int_t)store__int(cur, "auto_ack_per_hour"), json_object_get(cur, "smtp_url"),
+                json_object_get(cur, "imap_url"), json_object_get(cur, "imap_user"),
+                json_object_get(cur, "imap_password"), json_object_get(cur, "imap_after"),
+                json_object_get(cur, "imap_move_to"),
+                (json_int_t)store__int(cur, "imap_poll_seconds"), (json_int_t)tx->now,
+                (json_int_t)store__int(cur, "survey"), json_object_get(cur, "survey_text")),
             NULL);
     if (!rc)
         rc = store__exec(tx, "UPDATE imap_state SET next_poll_at = 0 WHERE client_id = $1",
@@ -443,15 +442,21 @@ static int attachments_put(store_tx *tx, int64_t client, int64_t mail_id, const 
         } else {
             (*dropped)++;
         }
+        json_t *name = rc ? NULL : json_string(a->filename); /* masked like the text */
+        if (!rc && !name)
+            rc = CD_ENOMEM;
+        if (!rc)
+            rc = store__redact_json(name, opts, NULL);
         if (!rc)
             rc = store__exec(tx,
                              "INSERT INTO mail_attachments (client_id, mail_id, filename, "
                              "content_type, size, sha256, is_inline) VALUES ($1, $2, $3, $4, $5, "
                              "$6, $7)",
-                             json_pack("[IIssIoi]", (json_int_t)client, (json_int_t)mail_id,
-                                       a->filename, a->content_type, (json_int_t)a->size,
+                             json_pack("[IIOsIoi]", (json_int_t)client, (json_int_t)mail_id, name,
+                                       a->content_type, (json_int_t)a->size,
                                        keep ? json_string(hex) : json_null(), a->is_inline),
                              NULL);
+        json_decref(name);
     }
     return rc;
 }

@@ -351,9 +351,14 @@ int store_agent_state_get(store_tx *tx, int64_t user_id, json_t **out)
 
 int store_agent_state_set(store_tx *tx, json_t *in, json_t **out)
 {
+    /* A reason is typed by the agent: masked like any free text (the kinds
+     * every client masks; the agent may serve several). */
+    int rc = store__redact_json(json_object_get(in, "reason"), 0, NULL);
+    if (rc)
+        return rc;
     const char *state = store__str(in, "state"), *reason = store__str(in, "reason");
     int64_t user = tx->ctx.user_id;
-    int rc, known = 0;
+    int known = 0;
     for (const char *const *s = agent_states; *s; s++)
         known |= state && strcmp(*s, state) == 0;
     if (!known)

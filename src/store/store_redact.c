@@ -190,6 +190,13 @@ int store_redact_text(store_tx *tx, int64_t client_id, int64_t interaction_id, c
     redact_counts masked = {0};
     unsigned opts;
     int rc = store__redact_opts(tx, client_id, &opts);
+    json_t *num = rc ? NULL : masked_number(v, opts, NULL, &rc);
+    if (num) { /* a bare number cannot be masked in place: refused */
+        json_decref(num);
+        return store__fail(tx, CD_EINVAL, "",
+                           "a card number or other masked data is not accepted "
+                           "as a number");
+    }
     if (!rc)
         rc = store__redact_json(v, opts, &masked);
     if (!rc)

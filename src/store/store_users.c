@@ -440,16 +440,30 @@ int store_token_revoke(store_tx *tx, int64_t id)
     return rc ? rc : access_changed(tx, tx->ctx.user_id);
 }
 
+/* What was typed as the account may be anything: it is kept, and looked
+ * up, masked like free text (a new string, or NULL when out of memory). */
+static json_t *typed_account(const char *account)
+{
+    json_t *v = json_string(account ? account : "");
+    if (v && store__redact_json(v, 0, NULL)) {
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
+
 int store_login_failures(store_tx *tx, const char *account, const char *address, int64_t since_ms,
                          int64_t *by_account, int64_t *by_address)
 {
-    json_t *row = NULL;
+    json_t *row = NULL, *acct = typed_account(account);
+    if (!acct)
+        return CD_ENOMEM;
     int rc =
         store__q1(tx,
                   "SELECT (SELECT COUNT(*) FROM login_failures WHERE account = $1 AND at > $3) "
                   "AS a, (SELECT COUNT(*) FROM login_failures WHERE address = $2 AND at > $3) "
                   "AS b",
-                  json_pack("[ssI]", account, address, (json_int_t)since_ms), &row);
+                  json_pack("[osI]", acct, address, (json_int_t)since_ms), &row);
     if (rc)
         return rc;
     *by_account = store__int(row, "a");
@@ -460,8 +474,11 @@ int store_login_failures(store_tx *tx, const char *account, const char *address,
 
 int store_login_failure_add(store_tx *tx, const char *account, const char *address)
 {
+    json_t *acct = typed_account(account);
+    if (!acct)
+        return CD_ENOMEM;
     return store__exec(tx, "INSERT INTO login_failures (account, address, at) VALUES ($1, $2, $3)",
-                       json_pack("[ssI]", account, address, (json_int_t)tx->now), NULL);
+                       json_pack("[osI]", acct, address, (json_int_t)tx->now), NULL);
 }
 
 int store_login_failure_clear(store_tx *tx, const char *account)

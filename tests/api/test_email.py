@@ -164,7 +164,9 @@ def main():
            "Content-Type: text/plain\n\nTwo files.\n--B\nContent-Type: text/plain\n"
            "Content-Disposition: attachment; filename=small.txt\n\nsmall\n--B\n"
            "Content-Type: application/octet-stream\nContent-Disposition: attachment; "
-           "filename=big.bin\n\n%s\n--B--\n" % big)
+           "filename=big.bin\n\n%s\n--B\nContent-Type: text/plain\n"
+           "Content-Disposition: attachment; filename=card-4012888888881881.txt\n\nx\n--B--\n"
+           % big)
     rc, out, _ = ingest("mailco", raw)
     em = must(admin("GET", API + "/interactions/%d/emails" % out["interaction_id"]), 200,
               "emails")["items"]
@@ -172,6 +174,8 @@ def main():
     check("attachments within the limit are kept, larger ones listed only",
           atts.get("small.txt", {}).get("kept") is True and
           atts.get("big.bin", {}).get("kept") is False, atts)
+    check("a card number in an attachment's name is masked",
+          "card-************1881.txt" in atts and not any("401288888888" in n for n in atts), atts)
     st, ev = admin("GET", API + "/interactions/%d/events" % out["interaction_id"])
     check("an attachments_over_limit event says so",
           any(e["kind"] == "attachments_over_limit" for e in ev.get("items", [])), ev)

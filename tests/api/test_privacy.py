@@ -189,6 +189,36 @@ def main():
     got = call(agentA, "GET", API + "/sessions/%d" % sess["id"])
     check("workflow answer stored masked", "**** **** **** 4242" in json.dumps(got)
           and "4242 4242 4242 4242" not in json.dumps(got), got)
+    wfn = must(admin("POST", API + "/workflows", {"client_id": A, "document": {
+        "id": "ask-num", "version": 1, "start": "n", "nodes": [
+            {"id": "n", "kind": "ask", "type": "number", "prompt": "Account number?",
+             "next": "done"},
+            {"id": "done", "kind": "end", "outcome": "resolved", "code": "OK"}]}}), 201,
+        "number workflow")
+    must(admin("POST", API + "/workflows/%d/publish" % wfn["id"]), 201, "publish number")
+    sn = must(call(agentA, "POST", API + "/interactions/%d/sessions" % iid,
+                   {"workflow_id": wfn["id"]}), 201, "number session")
+    r = call(agentA, "POST", API + "/sessions/%d/answer" % sn["id"],
+             {"answer": int(secret("4917610000000000"))})
+    check("a card number given as a number answer is refused", r.status == 422, dict(r))
+    r = call(agentA, "PUT", API + "/agents/me/state",
+             {"state": "away", "reason": "card " + secret("4000 0025 0000 3155")})
+    check("an away reason is masked", r.status == 200
+          and r.get("reason") == "card **** **** **** 3155", dict(r))
+    call(agentA, "PUT", API + "/agents/me/state", {"state": "offline"})
+    for field in ("timezone", "locale"):
+        r = call(agentA, "PATCH", API + "/customers/%d" % c2["id"],
+                 {field: secret("4000002760003184")})
+        check("a customer's %s must be one (a card number is refused)" % field,
+              r.status == 422 and r.get("error", {}).get("field") == field, dict(r))
+    art = must(admin("POST", API + "/articles", {
+        "client_id": A, "title": "Refunds", "body": "How refunds work.",
+        "tags": ["refund", secret("6011111111111117")]}), 201, "article with a card tag")
+    check("article tags masked", "************1117" in art.get("tags", []), art)
+    login = call("", "POST", API + "/auth/login",
+                 {"email": secret("5425233430109903"), "password": "nope-nope-nope"})
+    check("a failed login with a card number as the account -> 401", login.status == 401,
+          dict(login))
     kinds = redacted_kinds(agentA, iid)
     check("redacted events count every kind masked on the interaction",
           kinds.get("card", 0) >= 6 and kinds.get("cvv") == 1 and kinds.get("expiry") == 1
