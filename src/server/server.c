@@ -5,6 +5,7 @@
 
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
+#include "core/redact.h"
 #include "server/auth.h"
 #include "server/intents.h"
 #include "server/knowledge.h"
@@ -401,6 +402,10 @@ static void dispatch_api(req *r)
 
 static struct MHD_Response *error_response(req *r)
 {
+    /* Messages may name what the caller sent (an unknown field's name):
+     * masked like any free text, whatever was typed there. */
+    redact_buf(r->err_msg, strlen(r->err_msg), 0, NULL);
+    redact_buf(r->err_field, strlen(r->err_field), 0, NULL);
     json_t *e = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", r->err_code, "message",
                           r->err_msg, "field", r->err_field);
     char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;

@@ -219,6 +219,10 @@ def main():
                  {"email": secret("5425233430109903"), "password": "nope-nope-nope"})
     check("a failed login with a card number as the account -> 401", login.status == 401,
           dict(login))
+    r = call(agentA, "PATCH", API + "/interactions/%d" % iid, {secret("2223003122003222"): 1})
+    check("an unknown field named like a card is refused without echoing it",
+          r.status == 400 and "3222" in json.dumps(dict(r))
+          and "222300312200" not in json.dumps(dict(r)), dict(r))
     kinds = redacted_kinds(agentA, iid)
     check("redacted events count every kind masked on the interaction",
           kinds.get("card", 0) >= 6 and kinds.get("cvv") == 1 and kinds.get("expiry") == 1
