@@ -2,6 +2,7 @@
 #include "core/jschema.h"
 
 #include "core/cd_err.h"
+#include "core/redact.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -190,8 +191,12 @@ int jschema_check(const jschema_field *fields, json_t *obj, int patch, const cha
         return fail(CD_EINVAL, field, "", msg, msglen, "%s", "the body must be a JSON object");
     json_object_foreach (obj, key, val) {
         f = find_field(fields, key);
-        if (!f)
-            return fail(CD_EINVAL, field, "", msg, msglen, "unknown field '%.64s'", key);
+        if (!f) { /* masked before it is cut: a cut card is no card */
+            char name[256];
+            snprintf(name, sizeof name, "%s", key);
+            redact_buf(name, strlen(name), 0, NULL);
+            return fail(CD_EINVAL, field, "", msg, msglen, "unknown field '%.64s'", name);
+        }
         int rc = check_value(f, val, field, msg, msglen);
         if (rc)
             return rc;

@@ -263,22 +263,20 @@ static int apply_effects(req *r, int64_t interaction, json_t *effects)
             json_decref(out);
             out = NULL;
         } else if (!strcmp(a, "follow_up")) {
-            json_t *f = json_pack("{s:O, s:s}", "in_hours", json_object_get(e, "in_hours"),
-                                  "note", json_string_value(json_object_get(e, "text")) ?: "");
+            json_t *f = json_pack("{s:O, s:s}", "in_hours", json_object_get(e, "in_hours"), "note",
+                                  json_string_value(json_object_get(e, "text")) ?: "");
             rc = f ? store_follow_up_add(r->tx, interaction, f, &out) : CD_ENOMEM;
             json_decref(f);
             json_decref(out);
             out = NULL;
         } else if (!strcmp(a, "webhook")) {
             /* Queued in the store's outbox; a server's deliverer sends it. */
-            json_t *payload = json_pack("{s:s, s:O, s:O, s:I}", "event", "workflow_action",
-                                        "node", json_object_get(e, "node"), "action", e,
-                                        "interaction_id", (json_int_t)interaction);
-            rc = payload ? store_webhook_enqueue(r->tx, json_integer_value(json_object_get(
-                                                            it, "client_id")),
-                                                 interaction,
-                                                 json_string_value(json_object_get(e, "url")),
-                                                 payload)
+            json_t *payload = json_pack("{s:s, s:O, s:O, s:I}", "event", "workflow_action", "node",
+                                        json_object_get(e, "node"), "action", e, "interaction_id",
+                                        (json_int_t)interaction);
+            rc = payload ? store_webhook_enqueue(
+                               r->tx, json_integer_value(json_object_get(it, "client_id")),
+                               interaction, json_string_value(json_object_get(e, "url")), payload)
                          : CD_ENOMEM;
             json_decref(payload);
         }
@@ -325,6 +323,13 @@ static int session_store(req *r, json_t *row, flow_session *s, json_t *effects)
     json_t *e;
     size_t i;
     int rc = text ? 0 : CD_ENOMEM;
+    /* Templates may join answers into a card number: effects are masked
+     * before they are applied or answered. */
+    if (!rc)
+        rc = store_redact_text(r->tx, json_integer_value(json_object_get(row, "client_id")),
+                               json_integer_value(json_object_get(row, "interaction_id")),
+                               "workflow_session", json_integer_value(json_object_get(row, "id")),
+                               effects);
     json_array_foreach (effects, i, e)
         if (json_object_get(e, "end"))
             outcome = json_string_value(json_object_get(e, "end"));
@@ -411,8 +416,7 @@ static int depth_of(req *r, const live *l, int *depth)
 
 static int call_node_waiting(const live *l)
 {
-    return !flow_session_ended(l->s) &&
-           flow_node_kind(l->f, flow_session_node(l->s)) == FLOW_CALL;
+    return !flow_session_ended(l->s) && flow_node_kind(l->f, flow_session_node(l->s)) == FLOW_CALL;
 }
 
 static int session_begin(req *r, int64_t interaction, json_t *ver, int64_t parent, live *l,
@@ -553,7 +557,8 @@ static void reply_view(req *r, live *l, json_t *effects)
 {
     r->out = tree_view(r, l, effects, 0);
     int64_t waiting = waiting_session(r, live_int(l, "id"));
-    json_object_set_new(r->out, "waiting_session_id", waiting ? json_integer(waiting) : json_null());
+    json_object_set_new(r->out, "waiting_session_id",
+                        waiting ? json_integer(waiting) : json_null());
 }
 
 /* Sub-flow sessions of id still running, ended as abandoned (the caller
@@ -569,8 +574,8 @@ static int abandon_children(req *r, int64_t id)
             rc = abandon_children(r, child);
         if (!rc) {
             char *state = json_dumps(json_object_get(c.row, "state"), JSON_COMPACT);
-            rc = state ? store_flow_session_save(r->tx, child, state, "abandoned", NULL)
-                       : CD_ENOMEM;
+            rc =
+                state ? store_flow_session_save(r->tx, child, state, "abandoned", NULL) : CD_ENOMEM;
             free(state);
         }
         live_free(&c);
@@ -595,9 +600,9 @@ static int return_to_callers(req *r, live *l, json_t *effects)
         if (!rc)
             rc = flow_session_answer(p.s, outcome, r->now, r->user_id, effects);
         if (rc == CD_EINVAL || rc == CD_ESTATE)
-            rc = r->err_code[0] ? rc
-                                : req_fail(r, CD_ESTATE, "",
-                                           "the sub-flow's outcome cannot answer the call");
+            rc = r->err_code[0]
+                     ? rc
+                     : req_fail(r, CD_ESTATE, "", "the sub-flow's outcome cannot answer the call");
         if (!rc)
             rc = session_store(r, p.row, p.s, effects);
         if (!rc)
@@ -637,8 +642,8 @@ static int session_step(req *r, int back)
         rc = store_redact_text(r->tx, live_int(&l, "client_id"), live_int(&l, "interaction_id"),
                                "workflow_session", addressed, json_object_get(r->in, "answer"));
     if (!rc && !back)
-        rc = flow_session_answer(l.s, json_object_get(r->in, "answer"), r->now, r->user_id,
-                                 effects);
+        rc =
+            flow_session_answer(l.s, json_object_get(r->in, "answer"), r->now, r->user_id, effects);
     if (rc == CD_ESTATE && !r->err_code[0])
         rc = req_fail(r, CD_ESTATE, back ? "" : "answer",
                       back ? "already at the first step"

@@ -176,8 +176,10 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         if (strcmp(f->name, key) == 0)
             break;
     if (!f || !f->name) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "unknown query parameter '%.40s'", key);
+        char msg[128], name[256]; /* masked before it is cut: a cut card is no card */
+        snprintf(name, sizeof name, "%s", key);
+        redact_buf(name, strlen(name), 0, NULL);
+        snprintf(msg, sizeof msg, "unknown query parameter '%.40s'", name);
         w->rc = req_bad(w->r, CD_EINVAL, "", msg);
         return MHD_NO;
     }

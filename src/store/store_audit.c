@@ -188,21 +188,29 @@ done:
     return rc;
 }
 
+/* A key is the caller's text: kept, and looked up, masked. */
 int store_idem_get(store_tx *tx, int64_t user_id, const char *key, json_t **out)
 {
-    return store__q1(tx,
-                     "SELECT method, path, status, body FROM idempotency "
-                     "WHERE user_id = $1 AND idem_key = $2",
-                     json_pack("[Is]", (json_int_t)user_id, key), out);
+    json_t *k = store__masked_string(key, 0);
+    if (!k)
+        return CD_ENOMEM;
+    int rc = store__q1(tx,
+                       "SELECT method, path, status, body FROM idempotency "
+                       "WHERE user_id = $1 AND idem_key = $2",
+                       json_pack("[Io]", (json_int_t)user_id, k), out);
+    return rc;
 }
 
 int store_idem_put(store_tx *tx, int64_t user_id, const char *key, const char *method,
                    const char *path, int status, const char *body)
 {
+    json_t *k = store__masked_string(key, 0);
+    if (!k)
+        return CD_ENOMEM;
     return store__exec(tx,
                        "INSERT INTO idempotency (user_id, idem_key, method, path, status, body, "
                        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                       json_pack("[IsssisI]", (json_int_t)user_id, key, method, path, status, body,
+                       json_pack("[IossisI]", (json_int_t)user_id, k, method, path, status, body,
                                  (json_int_t)tx->now),
                        NULL);
 }

@@ -124,9 +124,14 @@ static int identity_insert(store_tx *tx, int64_t client_id, int64_t customer_id,
 }
 
 /* A language tag such as "en", "pt-BR" or "zh_Hant_TW": a 2-8 letter
- * language, then up to 8 subtags of 1-8 letters or digits. */
+ * language, then up to 8 subtags of 1-8 letters or digits, and nothing
+ * the redactor would mask (a card number in subtags). */
 static int locale_ok(const char *s)
 {
+    char copy[128];
+    if (snprintf(copy, sizeof copy, "%s", s) >= (int)sizeof copy ||
+        redact_buf(copy, strlen(copy), REDACT_EMAIL | REDACT_PHONE, NULL))
+        return 0;
     size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), parts = 0;
     if (n < 2 || n > 8)
         return 0;

@@ -122,6 +122,8 @@ int store__redact_opts(store_tx *tx, int64_t client_id, unsigned *opts);
 int store__timezone_check(store_tx *tx, json_t *in, int null_ok);
 /* Masks every string in v in place. */
 int store__redact_json(json_t *v, unsigned opts, redact_counts *counts);
+/* A new JSON string of s masked with opts (NULL when out of memory). */
+json_t *store__masked_string(const char *s, unsigned opts);
 /* Masks the members keys (NULL-terminated) of obj with the client's policy. */
 int store__redact_fields(store_tx *tx, int64_t client_id, json_t *obj, const char *const *keys,
                          redact_counts *counts);

@@ -8,6 +8,7 @@
 #include "core/cd_err.h"
 #include "core/cd_mem.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,17 +65,34 @@ static int redact_string(json_t *s, unsigned opts, redact_counts *counts)
 
 /* A number written out masked (a new string), or NULL when it masks to
  * itself; *rc is CD_ENOMEM on failure. A card number sent as a JSON number
- * is still a card number. */
+ * is still a card number. A number with a decimal point or exponent of 13
+ * to 19 whole digits may have been one before it lost digits to floating
+ * point (a double holds 15-16): all but its last four digits are masked. */
 static json_t *masked_number(const json_t *v, unsigned opts, redact_counts *counts, int *rc)
 {
     char buf[64];
     int n;
-    if (json_is_integer(v))
+    if (json_is_integer(v)) {
         n = snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v))
+    } else if (json_is_real(v)) {
+        double d = fabs(json_real_value(v));
         n = snprintf(buf, sizeof buf, "%.0f", json_real_value(v));
-    else
+        if (d >= 1e12 && d < 1e19 && n > 4) {
+            for (int i = 0; i < n - 4; i++)
+                if (buf[i] >= '0' && buf[i] <= '9')
+                    buf[i] = '*';
+            if (counts)
+                counts->n[REDACT_CARD]++;
+            json_t *s = json_stringn(buf, (size_t)n);
+            if (!s)
+                *rc = CD_ENOMEM;
+            return s;
+        }
+        if (d != floor(d))
+            return NULL;
+    } else {
         return NULL;
+    }
     if (n <= 0 || (size_t)n >= sizeof buf || !redact_buf(buf, (size_t)n, opts, counts))
         return NULL;
     json_t *s = json_stringn(buf, (size_t)n);
@@ -143,6 +161,16 @@ int store__redact_json(json_t *v, unsigned opts, redact_counts *counts)
                 break;
         }
     return rc;
+}
+
+json_t *store__masked_string(const char *s, unsigned opts)
+{
+    json_t *v = json_string(s ? s : "");
+    if (v && redact_string(v, opts, NULL)) {
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
 }
 
 int store__redact_fields(store_tx *tx, int64_t client_id, json_t *obj, const char *const *keys,

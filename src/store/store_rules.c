@@ -55,7 +55,7 @@ static int check_actions(store_tx *tx, int64_t client, json_t *actions)
         return store__fail(tx, CD_EINVAL, "actions", "actions is a list of 1 to 16 actions");
     json_array_foreach (actions, i, a) {
         const char *type = store__str(a, "type");
-        const char *need = !type                              ? NULL
+        const char *need = !type                                 ? NULL
                            : !strcmp(type, "set_priority")       ? "value"
                            : !strcmp(type, "move_to_queue")      ? "queue"
                            : !strcmp(type, "assign")             ? "user_id"
@@ -115,8 +115,7 @@ static int check_rule(store_tx *tx, int64_t client, json_t *in, int patch)
         if (rc == CD_ENOMEM)
             return rc;
         if (rc)
-            return store__fail(tx, CD_EINVAL, "condition", "%d:%d: %s", err.line, err.col,
-                               err.msg);
+            return store__fail(tx, CD_EINVAL, "condition", "%d:%d: %s", err.line, err.col, err.msg);
     }
     if ((!patch || json_object_get(in, "actions")) &&
         check_actions(tx, client, json_object_get(in, "actions")))
@@ -148,21 +147,21 @@ int store_rule_create(store_tx *tx, json_t *in, json_t **out)
     if (rc)
         return rc;
     char *actions = json_dumps(json_object_get(in, "actions"), JSON_COMPACT);
-    rc = actions ? store__q1(tx,
-                             "INSERT INTO rules (client_id, name, event, condition_text, actions, "
-                             "idle_minutes, position, active, version, created_at, updated_at) "
-                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) RETURNING id",
-                             json_pack("[IssssIIiI]", (json_int_t)client,
-                                       store__str(in, "name") ? store__str(in, "name") : "",
-                                       store__str(in, "event"),
-                                       store__str(in, "condition") ? store__str(in, "condition")
-                                                                   : "",
-                                       actions, (json_int_t)store__int(in, "idle_minutes"),
-                                       (json_int_t)store__int(in, "position"),
-                                       json_is_false(json_object_get(in, "active")) ? 0 : 1,
-                                       (json_int_t)tx->now),
-                             &row)
-                 : CD_ENOMEM;
+    rc = actions
+             ? store__q1(tx,
+                         "INSERT INTO rules (client_id, name, event, condition_text, actions, "
+                         "idle_minutes, position, active, version, created_at, updated_at) "
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) RETURNING id",
+                         json_pack("[IssssIIiI]", (json_int_t)client,
+                                   store__str(in, "name") ? store__str(in, "name") : "",
+                                   store__str(in, "event"),
+                                   store__str(in, "condition") ? store__str(in, "condition") : "",
+                                   actions, (json_int_t)store__int(in, "idle_minutes"),
+                                   (json_int_t)store__int(in, "position"),
+                                   json_is_false(json_object_get(in, "active")) ? 0 : 1,
+                                   (json_int_t)tx->now),
+                         &row)
+             : CD_ENOMEM;
     free(actions);
     if (rc)
         return rc;
@@ -244,7 +243,7 @@ int store_rule_list(store_tx *tx, json_t *query, json_t **out)
 /* --- the webhook outbox ------------------------------------------------------ */
 
 int store_webhook_enqueue(store_tx *tx, int64_t client, int64_t interaction, const char *url,
-                           json_t *payload)
+                          json_t *payload)
 {
     unsigned opts;
     tx->effects |= STORE_FX_WEBHOOK;
@@ -375,8 +374,7 @@ int store_webhook_done(store_tx *tx, int64_t id, const char *who, int ok, const 
     if (!rc && interaction && strcmp(status, "queued") != 0) {
         json_t *ev = json_pack("{s:I, s:s, s:s}", "webhook_id", (json_int_t)id, "status", status,
                                "error", error ? error : "");
-        rc = store__event(tx, store__int(d, "client_id"), interaction, "webhook_done", NULL,
-                          ev);
+        rc = store__event(tx, store__int(d, "client_id"), interaction, "webhook_done", NULL, ev);
         json_decref(ev);
     }
     json_decref(d);
@@ -481,9 +479,19 @@ static int apply_action(store_tx *tx, int64_t client, int64_t id, json_t *a, loo
             json_decref(m);
             if (rc == CD_ESTATE) /* closed meanwhile */
                 rc = 0;
-        } else {
-            json_t *ev = json_pack("{s:s, s:O}", "text", text, "rule_id",
-                                   json_object_get(rule, "id"));
+        } else { /* masked as the reply would be: the text may join fields */
+            unsigned opts;
+            json_t *masked = NULL;
+            rc = store__redact_opts(tx, client, &opts);
+            if (!rc && !(masked = store__masked_string(text, opts)))
+                rc = CD_ENOMEM;
+            cd_free(text);
+            text = rc ? NULL : cd_strdup(json_string_value(masked));
+            json_decref(masked);
+            if (!text)
+                return rc ? rc : CD_ENOMEM;
+            json_t *ev =
+                json_pack("{s:s, s:O}", "text", text, "rule_id", json_object_get(rule, "id"));
             rc = store__event(tx, client, id, "supervisors_notified", NULL, ev);
             json_decref(ev);
             /* and the client's supervisors see it live, on any server */
@@ -496,11 +504,11 @@ static int apply_action(store_tx *tx, int64_t client, int64_t id, json_t *a, loo
         }
         cd_free(text);
     } else if (!strcmp(type, "webhook")) {
-        json_t *payload = json_pack("{s:s, s:O, s:O, s:O, s:O}", "event", "rule_fired", "rule_id",
-                                    json_object_get(rule, "id"), "rule_version",
-                                    json_object_get(rule, "version"), "trigger",
-                                    json_object_get(c->vars, "event"), "interaction",
-                                    json_object_get(c->vars, "interaction"));
+        json_t *payload =
+            json_pack("{s:s, s:O, s:O, s:O, s:O}", "event", "rule_fired", "rule_id",
+                      json_object_get(rule, "id"), "rule_version", json_object_get(rule, "version"),
+                      "trigger", json_object_get(c->vars, "event"), "interaction",
+                      json_object_get(c->vars, "interaction"));
         rc = store_webhook_enqueue(tx, client, id, store__str(a, "url"), payload);
         json_decref(payload);
     }
@@ -520,8 +528,7 @@ static int fire(store_tx *tx, int64_t client, int64_t interaction, const char *e
                       "SELECT id, name, condition_text, actions, version FROM rules WHERE "
                       "client_id = $1 AND event = $2 AND active = 1 AND ($3 = 0 OR id = $3) "
                       "ORDER BY position, id",
-                      json_pack("[IsI]", (json_int_t)client, event, (json_int_t)only_rule),
-                      &rules);
+                      json_pack("[IsI]", (json_int_t)client, event, (json_int_t)only_rule), &rules);
     if (rc || json_array_size(rules) == 0) {
         json_decref(rules);
         return rc;
@@ -567,10 +574,10 @@ static int fire(store_tx *tx, int64_t client, int64_t interaction, const char *e
         if (!rc && !store_interaction_get(tx, interaction, &now_it))
             json_object_set_new(vars, "interaction", now_it);
         if (!rc) {
-            json_t *ev = json_pack("{s:O, s:O, s:O, s:s, s:o}", "rule_id",
-                                   json_object_get(rule, "id"), "name", json_object_get(rule, "name"),
-                                   "version", json_object_get(rule, "version"), "on", event,
-                                   "actions", done);
+            json_t *ev =
+                json_pack("{s:O, s:O, s:O, s:s, s:o}", "rule_id", json_object_get(rule, "id"),
+                          "name", json_object_get(rule, "name"), "version",
+                          json_object_get(rule, "version"), "on", event, "actions", done);
             rc = store__event(tx, client, interaction, "rule_fired", NULL, ev);
             json_decref(ev);
         } else {
@@ -625,16 +632,16 @@ int store_idle_fire(store_tx *tx, int64_t rule_id, int64_t interaction_id, int64
     if (!still)
         return 0; /* active again since it was found idle */
     /* Once per idle period, whichever server gets here first. */
-    rc = store__exec(tx,
-                     "INSERT INTO rule_idle_fired (rule_id, interaction_id, idle_since) VALUES "
-                     "($1, $2, $3) ON CONFLICT DO NOTHING",
-                     json_pack("[III]", (json_int_t)rule_id, (json_int_t)interaction_id,
-                               (json_int_t)idle_since),
-                     &changed);
+    rc = store__exec(
+        tx,
+        "INSERT INTO rule_idle_fired (rule_id, interaction_id, idle_since) VALUES "
+        "($1, $2, $3) ON CONFLICT DO NOTHING",
+        json_pack("[III]", (json_int_t)rule_id, (json_int_t)interaction_id, (json_int_t)idle_since),
+        &changed);
     if (rc || changed != 1)
         return rc;
-    json_t *details = json_pack("{s:I, s:I}", "idle_since", (json_int_t)idle_since,
-                                "idle_minutes", (json_int_t)((tx->now - idle_since) / 60000));
+    json_t *details = json_pack("{s:I, s:I}", "idle_since", (json_int_t)idle_since, "idle_minutes",
+                                (json_int_t)((tx->now - idle_since) / 60000));
     rc = fire(tx, client, interaction_id, "idle", details, rule_id);
     json_decref(details);
     *fired = !rc;

@@ -444,12 +444,7 @@ int store_token_revoke(store_tx *tx, int64_t id)
  * up, masked like free text (a new string, or NULL when out of memory). */
 static json_t *typed_account(const char *account)
 {
-    json_t *v = json_string(account ? account : "");
-    if (v && store__redact_json(v, 0, NULL)) {
-        json_decref(v);
-        v = NULL;
-    }
-    return v;
+    return store__masked_string(account, 0);
 }
 
 int store_login_failures(store_tx *tx, const char *account, const char *address, int64_t since_ms,

@@ -26,6 +26,7 @@ inbound messages are scored for sentiment.
 Ends with `N passed, N failed`.
 """
 import glob
+import http.client
 import json
 import os
 import subprocess
@@ -33,7 +34,7 @@ import tempfile
 import time
 import urllib.parse
 
-from apitest import API, admin, call, check, finish, must, until
+from apitest import API, URL, admin, call, check, finish, must, until
 
 BIN = os.environ["CAREDESK_BIN"]
 DB = os.environ["CAREDESK_DB"]
@@ -223,6 +224,48 @@ def main():
     check("an unknown field named like a card is refused without echoing it",
           r.status == 400 and "3222" in json.dumps(dict(r))
           and "222300312200" not in json.dumps(dict(r)), dict(r))
+    r = call(agentA, "PATCH", API + "/interactions/%d" % iid,
+             {"custom_fields": {"dec": float(secret("5500005555555559")) + 0.5}})
+    dec = r.get("custom_fields", {}).get("dec")
+    check("a number with a fraction that may have been a card is masked", r.status == 200
+          and isinstance(dec, str) and dec.startswith("************"), dict(r))
+    r = call(agentA, "PATCH", API + "/customers/%d" % c2["id"],
+             {"locale": "en-" + secret("4000-0007-6000-0002")})
+    check("a locale made of a card number's groups is refused",
+          r.status == 422 and r.get("error", {}).get("field") == "locale", dict(r))
+    r = call(agentA, "GET", API + "/interactions",
+             query={"q" * 30 + secret("2222400070000005"): "1"})
+    check("an unknown query parameter's name is masked before it is cut",
+          r.status == 400 and "22224000700" not in json.dumps(dict(r)), dict(r))
+    u = urllib.parse.urlsplit(URL)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("POST", API + "/interactions/%d/messages" % iid,
+                 json.dumps({"direction": "note", "body": "keyed"}).encode(),
+                 {"Authorization": "Bearer " + agentA, "Content-Type": "application/json",
+                  "Idempotency-Key": "k" + secret("6011981111111113")})
+    first = conn.getresponse()
+    first_body = json.loads(first.read())
+    conn.request("POST", API + "/interactions/%d/messages" % iid,
+                 json.dumps({"direction": "note", "body": "keyed"}).encode(),
+                 {"Authorization": "Bearer " + agentA, "Content-Type": "application/json",
+                  "Idempotency-Key": "k6011981111111113"})
+    again = conn.getresponse()
+    again_body = json.loads(again.read())
+    conn.close()
+    check("an idempotency key like a card still replays (it is kept masked)",
+          first.status == 201 and again.status == 201
+          and again_body.get("id") == first_body.get("id"), (first_body, again_body))
+    must(admin("POST", API + "/rules", {
+        "client_id": A, "name": "join", "event": "updated",
+        "actions": [{"type": "notify_supervisors",
+                     "text": "N {{interaction.custom_fields.h1}}{{interaction.custom_fields.h2}}"}]}),
+         201, "rule joining two fields")
+    pan = secret("4035501000000008")
+    must(call(agentA, "PATCH", API + "/interactions/%d" % iid,
+              {"custom_fields": {"h1": pan[:8], "h2": pan[8:]}}), 200, "halves of a card")
+    notes = [e for e in events(agentA, iid) if e.get("kind") == "supervisors_notified"]
+    check("a notice whose template joins fields into a card is masked",
+          notes and "************0008" in json.dumps(notes[-1]), notes[-1:])
     kinds = redacted_kinds(agentA, iid)
     check("redacted events count every kind masked on the interaction",
           kinds.get("card", 0) >= 6 and kinds.get("cvv") == 1 and kinds.get("expiry") == 1
