@@ -266,6 +266,24 @@ def main():
     notes = [e for e in events(agentA, iid) if e.get("kind") == "supervisors_notified"]
     check("a notice whose template joins fields into a card is masked",
           notes and "************0008" in json.dumps(notes[-1]), notes[-1:])
+    wfj = must(admin("POST", API + "/workflows", {"client_id": A, "document": {
+        "id": "join", "version": 1, "start": "a", "nodes": [
+            {"id": "a", "kind": "ask", "type": "text", "prompt": "First half?", "next": "b"},
+            {"id": "b", "kind": "ask", "type": "text", "prompt": "Second half?", "next": "n"},
+            {"id": "n", "kind": "act", "actions": [
+                {"type": "note", "text": "ref {{answers.a}}{{answers.b}}"}], "next": "done"},
+            {"id": "done", "kind": "end", "outcome": "resolved", "code": "OK"}]}}), 201,
+        "workflow joining answers")
+    must(admin("POST", API + "/workflows/%d/publish" % wfj["id"]), 201, "publish join")
+    sj = must(call(agentA, "POST", API + "/interactions/%d/sessions" % iid,
+                   {"workflow_id": wfj["id"]}), 201, "join session")
+    pan = secret("5105105105105100")
+    must(call(agentA, "POST", API + "/sessions/%d/answer" % sj["id"], {"answer": pan[:8]}), 200,
+         "first half")
+    r = call(agentA, "POST", API + "/sessions/%d/answer" % sj["id"], {"answer": pan[8:]})
+    check("step effects that join answers into a card are masked in the answer",
+          r.status == 200 and "************5100" in json.dumps(dict(r))
+          and pan[:12] not in json.dumps(dict(r)), dict(r))
     kinds = redacted_kinds(agentA, iid)
     check("redacted events count every kind masked on the interaction",
           kinds.get("card", 0) >= 6 and kinds.get("cvv") == 1 and kinds.get("expiry") == 1
