@@ -796,12 +796,17 @@ const WALL_ROLES = ['supervisor', 'admin', 'wfm', 'client_viewer'];
 const NOTICES_KEPT = 8;
 
 // A client's live figures, and the notices its rules sent supervisors
-// (newest first) since the wall opened.
+// (newest first) since the wall opened. `lost`: the stream was refused (the
+// user no longer supervises the client; the server ends a stream when what
+// its user may see changes, and the browser's reconnect is refused).
 function useClientFigures(clientId) {
   const [figures, setFigures] = useState(null);
   const [notices, setNotices] = useState([]);
+  const [lost, setLost] = useState(false);
   useEffect(() => {
     const es = new EventSource(`${API}/supervisor/stream?client_id=${seg(clientId)}`);
+    es.onopen = () => setLost(false);
+    es.onerror = () => { if (es.readyState === EventSource.CLOSED) setLost(true); };
     es.addEventListener('queues', (ev) => {
       try { setFigures(JSON.parse(ev.data)); } catch (e) { /* keep the last figures */ }
     });
@@ -812,7 +817,7 @@ function useClientFigures(clientId) {
     });
     return () => es.close();
   }, [clientId]);
-  return { figures, notices };
+  return { figures, notices, lost };
 }
 
 function duration(s) {
@@ -823,7 +828,7 @@ function duration(s) {
 }
 
 function ClientWall({ client, clientsById }) {
-  const { figures: f, notices } = useClientFigures(client.id);
+  const { figures: f, notices, lost } = useClientFigures(client.id);
   const agents = f ? f.agents : {};
   return html`
     <section class="wall-client" data-test="wall-client" data-id=${client.id}>
@@ -835,8 +840,9 @@ function ClientWall({ client, clientsById }) {
               ${agents[st] || 0} ${STATE_LABELS[st].toLowerCase()}</span>`)}
         </div>
       </header>
-      ${!f && html`<p class="muted">Connecting…</p>`}
-      ${f && html`
+      ${lost && html`<p class="muted" data-test="wall-lost">No longer yours to watch: figures stopped.</p>`}
+      ${!lost && !f && html`<p class="muted">Connecting…</p>`}
+      ${!lost && f && html`
         <table class="wall-table">
           <thead><tr><th>Queue</th><th>Waiting</th><th>Offered</th><th>Longest wait</th>
             <th>Answered today</th><th>Service level (${f.service_level_threshold_s}s)</th></tr></thead>

@@ -66,6 +66,21 @@ try {
   const notice = page.locator('[data-test=wall-client]').first().locator('[data-test=wall-notice]', { hasText: 'Look at needs a supervisor now' });
   const shown = await notice.waitFor({ state: 'visible', timeout: 10000 }).then(() => true, () => false);
   check('the notice shows on the wall without a reload', shown);
+  // An administrator takes the supervisor off the second client: its part of
+  // the wall says so at once (the stream ends and may not reopen).
+  const me = await page.evaluate(async () => (await (await fetch('/api/v1/auth/me')).json()));
+  const other = me.clients.find((c) => c.slug !== 'northwind-energy');
+  const adminCtx = await browser.newContext();
+  const login = await adminCtx.request.post(`${URL}/api/v1/auth/login`, { data: { email: 'admin@caredesk.demo', password: 'caredesk-demo' } });
+  const csrf = (await login.json()).csrf_token;
+  const removed = await adminCtx.request.delete(`${URL}/api/v1/users/${me.user.id}/clients/${other.id}`, { headers: { 'X-CSRF-Token': csrf } });
+  check('the admin takes the supervisor off the second client', removed.status() === 204, removed.status());
+  const lostNote = page.locator(`[data-test=wall-client][data-id="${other.id}"] [data-test=wall-lost]`);
+  const lostShown = await lostNote.waitFor({ state: 'visible', timeout: 15000 }).then(() => true, () => false);
+  check('the part of the wall of that client says it is no longer watched', lostShown);
+  const firstStill = await page.locator('[data-test=wall-client]').first().locator('[data-test=wall-lost]').count();
+  check('the figures of the other client go on', firstStill === 0, firstStill);
+  await adminCtx.close();
   check('no page errors', errors.length === 0, errors.join(' | '));
 } catch (e) {
   check('the wall test ran', false, e.message);
