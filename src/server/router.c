@@ -52,6 +52,7 @@ struct router {
     json_t *touched;      /* client ids whose figures changed */
     json_t *writes;       /* store writes decided while reading, made after */
     int64_t last_ping;
+    int64_t last_failure_log; /* when a failed iteration was last reported */
 
     /* Every server: what it has published from the push log, and (while it
      * does not route) the hints it has read for supervisors' figures. */
@@ -541,6 +542,12 @@ static int rebuild_agents(router *r, store_tx *tx, int64_t now)
             break;
         agent_from_row(r, row, &a);
         rc = route_agent_set(r->engine, &a, now);
+        if (rc == CD_EINVAL) { /* a row the engine cannot take: that agent is left out */
+            fprintf(stderr, "router: agent %" PRId64 " not routable (%s)\n", id, cd_strerror(rc));
+            json_decref(row);
+            rc = 0;
+            continue;
+        }
         /* Work in hand counts against capacity before any offer is made. */
         json_array_foreach (json_object_get(row, "work"), j, w) {
             json_t *it_row = NULL;
@@ -550,6 +557,11 @@ static int rebuild_agents(router *r, store_tx *tx, int64_t now)
                 break;
             interaction_from_row(r, it_row, &it, now);
             rc = route_assign(r->engine, &it, id, now);
+            if (rc == CD_EINVAL) { /* not routable: it holds no capacity here */
+                fprintf(stderr, "router: interaction %" PRId64 " not routable (%s)\n", it.id,
+                        cd_strerror(rc));
+                rc = 0;
+            }
             json_decref(it_row);
         }
         json_decref(row);
@@ -689,9 +701,11 @@ static int persist(router *r, store_tx *tx)
     int rc = persist_writes(r, tx);
     if (rc)
         return rc;
+    /* The writes a decision asks for (a withdrawn offer's cancellation) go
+     * before the next decision: it may offer the same interaction again. */
     while ((n = route_decisions(r->engine, d, 128)) > 0)
         for (size_t i = 0; i < n; i++)
-            if ((rc = persist_one(r, tx, &d[i])))
+            if ((rc = persist_one(r, tx, &d[i])) || (rc = persist_writes(r, tx)))
                 return rc;
     return 0;
 }
@@ -924,6 +938,8 @@ int router_iterate(router *r)
     __atomic_store_n(&r->leading, rc == 0, __ATOMIC_RELAXED);
     if (rc) { /* what the engine did is not in the store: start over */
         iteration_failed(r);
+        /* What others put on the push log still goes out meanwhile. */
+        follow(r, now, 0);
         return rc == CD_EBUSY ? 0 : rc;
     }
     publish(r, now, 1);
@@ -954,7 +970,11 @@ static void *router_main(void *arg)
         r->kicked = 0;
         /* Writers kick without waiting for an iteration to finish. */
         pthread_mutex_unlock(&r->lock);
-        router_iterate(r);
+        int rc = router_iterate(r);
+        if (rc && now_ms() - r->last_failure_log >= 10000) { /* once in 10 s at most */
+            fprintf(stderr, "router: iteration failed (%s); starting over\n", cd_strerror(rc));
+            r->last_failure_log = now_ms();
+        }
         if (now_ms() - r->last_ping >= PING_MS) {
             hub_ping(r->hub);
             r->last_ping = now_ms();

@@ -2173,6 +2173,34 @@ def t_routing():
         as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
 
 
+def t_offline_reoffer():
+    """An agent going offline gives its pending offer back, and the router
+    offers it to another free agent at once: the withdrawal and the new offer
+    are written in one transaction, the old offer closed first."""
+    E = must(admin("POST", API + "/clients", {"slug": "reoffer-" + rand(), "name": "Reoffer E"}),
+             201, "client E")["id"]
+    e1 = User("agentE1", "agent", [E]).create().login_and_token()
+    e2 = User("agentE2", "agent", [E]).create().login_and_token()
+    cust = must(admin("POST", API + "/customers", {"client_id": E, "name": "Eve"}), 201,
+                "customer E")["id"]
+    must(as_(e1, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "e1 available")
+    x = must(admin("POST", API + "/interactions", {"client_id": E, "channel": "chat",
+                                                   "subject": "hand over", "customer_id": cust}),
+             201, "interaction")["id"]
+    wait_offer(e1, x, 30)
+    must(as_(e2, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "e2 available")
+    must(as_(e1, "PUT", API + "/agents/me/state", {"state": "offline"}), 200, "e1 offline")
+    o = wait_offer(e2, x, 15)
+    check("routing: an offer given back by an agent going offline goes to the other agent",
+          o["agent_id"] == e2.id, o)
+    y = must(admin("POST", API + "/interactions", {"client_id": E, "channel": "chat",
+                                                   "subject": "next", "customer_id": cust}),
+             201, "another interaction")["id"]
+    o = wait_offer(e2, y, 15)
+    check("routing: ...and routing goes on", o["agent_id"] == e2.id, o)
+    as_(e2, "PUT", API + "/agents/me/state", {"state": "offline"})
+
+
 def t_membership_removed():
     """An agent taken off a client keeps nothing of it: its pending offer
     there leaves its list at once and goes to someone who serves the
@@ -2187,8 +2215,14 @@ def t_membership_removed():
     cust = must(admin("POST", API + "/customers", {"client_id": C, "name": "Cee"}), 201,
                 "customer C")["id"]
 
+    # Offers of this queue last 10 minutes: an offer that reaches someone
+    # else sooner was withdrawn, however slow the machine.
+    must(admin("POST", API + "/queues", {"client_id": C, "name": "slow", "offer_timeout_s": 600}),
+         201, "queue with long offers")
+
     def new_interaction(subject, **kw):
-        body = {"client_id": C, "channel": "email", "subject": subject, "customer_id": cust}
+        body = {"client_id": C, "channel": "email", "subject": subject, "customer_id": cust,
+                "queue": "slow"}
         body.update(kw)
         return must(admin("POST", API + "/interactions", body), 201, "interaction " + subject)["id"]
 
@@ -2196,14 +2230,14 @@ def t_membership_removed():
     # why and ends, and reopening it is refused.
     sup = User("supCD", "supervisor", [C, D]).create().login_and_token()
     u = urllib.parse.urlsplit(URL)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=8)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     conn.request("GET", API + "/supervisor/stream?client_id=%d" % C,
                  headers={"Authorization": "Bearer " + sup.token})
     resp = conn.getresponse()
     check("membership: the supervisor watches C", resp.status == 200, resp.status)
     expect("membership: admin takes the supervisor off C",
            admin("DELETE", API + "/users/%d/clients/%d" % (sup.id, C)), 204)
-    events, ended, deadline = [], False, time.time() + 8
+    events, ended, deadline = [], False, time.time() + 30
     try:
         while time.time() < deadline:
             line = resp.readline()  # chunks decoded: "" at the end of the response
@@ -2227,12 +2261,13 @@ def t_membership_removed():
 
     must(as_(a, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "a available")
     held = new_interaction("in hand")
-    must(as_(a, "POST", API + "/offers/%d/accept" % wait_offer(a, held)["id"]), 200, "accept")
+    must(as_(a, "POST", API + "/offers/%d/accept" % wait_offer(a, held, 30)["id"]), 200,
+         "accept")
     done = new_interaction("done before", assignee_id=a.id)
     must(admin("PATCH", API + "/interactions/%d" % done, {"status": "resolved"}), 200,
          "resolve")
     pending = new_interaction("offered")
-    wait_offer(a, pending)
+    wait_offer(a, pending, 30)
 
     expect("membership: admin takes the agent off client C",
            admin("DELETE", API + "/users/%d/clients/%d" % (a.id, C)), 204)
@@ -2246,11 +2281,10 @@ def t_membership_removed():
     check("membership: a resolved one keeps who handled it",
           r.status == 200 and r.json["assignee_id"] == a.id, r)
     must(as_(b, "PUT", API + "/agents/me/state", {"state": "available"}), 200, "b available")
-    # Offers last 20 s: reaching b sooner means the old one was withdrawn.
-    o = wait_offer(b, pending, seconds=8.0)
+    o = wait_offer(b, pending, seconds=30.0)
     check("membership: the withdrawn offer goes to an agent who serves C",
           o["agent_id"] == b.id, o)
-    o = wait_offer(b, held, seconds=8.0)
+    o = wait_offer(b, held, seconds=30.0)
     check("membership: the handed-back interaction is routed again", o["agent_id"] == b.id, o)
     r = as_(a, "GET", API + "/interactions/%d" % held)
     expect("membership: the agent no longer sees it", r, 404, "not_found")
@@ -2258,7 +2292,7 @@ def t_membership_removed():
         as_(u, "PUT", API + "/agents/me/state", {"state": "offline"})
 
     # A revoked token's streams end too.
-    got = read_events(b.token, API + "/agents/me/stream", lambda e, d: e == "access_changed", 8,
+    got = read_events(b.token, API + "/agents/me/stream", lambda e, d: e == "access_changed", 30,
                       trigger=lambda: as_(b, "DELETE", API + "/tokens/%d" % b.token_id))
     check("membership: revoking a token ends the streams it opened",
           bool(got) and got[-1][0] == "access_changed", got)
@@ -2375,7 +2409,7 @@ def main():
     section("functional")
     for fn in [t_crud, t_pagination, t_filters, t_identity_matching, t_lifecycle,
                t_versions_events_fields_tags, t_idempotency, t_sessions, t_roles,
-               t_throttle_account, t_audit, t_meta, t_queues, t_routing, t_membership_removed,
+               t_throttle_account, t_audit, t_meta, t_queues, t_routing, t_offline_reoffer, t_membership_removed,
                t_workflows]:
         run(fn.__name__, fn)
     section("hostile strings")
