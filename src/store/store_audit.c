@@ -194,11 +194,10 @@ int store_idem_get(store_tx *tx, int64_t user_id, const char *key, json_t **out)
     json_t *k = store__masked_string(key, 0);
     if (!k)
         return CD_ENOMEM;
-    int rc = store__q1(tx,
-                       "SELECT method, path, status, body FROM idempotency "
-                       "WHERE user_id = $1 AND idem_key = $2",
-                       json_pack("[Io]", (json_int_t)user_id, k), out);
-    return rc;
+    return store__q1(tx,
+                     "SELECT method, path, status, body FROM idempotency "
+                     "WHERE user_id = $1 AND idem_key = $2",
+                     json_pack("[Io]", (json_int_t)user_id, k), out);
 }
 
 int store_idem_put(store_tx *tx, int64_t user_id, const char *key, const char *method,

@@ -442,11 +442,9 @@ static int attachments_put(store_tx *tx, int64_t client, int64_t mail_id, const 
         } else {
             (*dropped)++;
         }
-        json_t *name = rc ? NULL : json_string(a->filename); /* masked like the text */
+        json_t *name = rc ? NULL : store__masked_string(a->filename, opts); /* as the text */
         if (!rc && !name)
             rc = CD_ENOMEM;
-        if (!rc)
-            rc = store__redact_json(name, opts, NULL);
         if (!rc)
             rc = store__exec(tx,
                              "INSERT INTO mail_attachments (client_id, mail_id, filename, "

@@ -1,8 +1,9 @@
 /* store_redact.c - free text goes through src/core/redact before it is
  * written: message bodies, subjects, custom field values, customer names,
  * workflow answers. Inside JSON values (custom fields, tags) keys and
- * numbers are masked too: a number that masks becomes a string. What was masked is recorded as a
- * "redacted" event with the kinds and counts, never the values. */
+ * numbers are masked too: a number that masks becomes a string. What was
+ * masked is recorded as a "redacted" event with the kinds and counts, never
+ * the values. */
 #include "store/store_internal.h"
 
 #include "core/cd_err.h"
@@ -72,29 +73,24 @@ static json_t *masked_number(const json_t *v, unsigned opts, redact_counts *coun
 {
     char buf[64];
     int n;
-    if (json_is_integer(v)) {
+    double d = fabs(json_real_value(v)); /* 0 for an integer */
+    if (json_is_integer(v))
         n = snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (json_is_real(v)) {
-        double d = fabs(json_real_value(v));
+    else if (json_is_real(v))
         n = snprintf(buf, sizeof buf, "%.0f", json_real_value(v));
-        if (d >= 1e12 && d < 1e19 && n > 4) {
-            for (int i = 0; i < n - 4; i++)
-                if (buf[i] >= '0' && buf[i] <= '9')
-                    buf[i] = '*';
-            if (counts)
-                counts->n[REDACT_CARD]++;
-            json_t *s = json_stringn(buf, (size_t)n);
-            if (!s)
-                *rc = CD_ENOMEM;
-            return s;
-        }
-        if (d != floor(d))
-            return NULL;
-    } else {
+    else
+        return NULL;
+    if (n <= 4 || (size_t)n >= sizeof buf)
+        return NULL;
+    if (d >= 1e12 && d < 1e19) { /* whole digits may be lost: mask all but the last four */
+        for (int i = 0; i < n - 4; i++)
+            if (buf[i] >= '0' && buf[i] <= '9')
+                buf[i] = '*';
+        if (counts)
+            counts->n[REDACT_CARD]++;
+    } else if (d != floor(d) || !redact_buf(buf, (size_t)n, opts, counts)) {
         return NULL;
     }
-    if (n <= 0 || (size_t)n >= sizeof buf || !redact_buf(buf, (size_t)n, opts, counts))
-        return NULL;
     json_t *s = json_stringn(buf, (size_t)n);
     if (!s)
         *rc = CD_ENOMEM;

@@ -481,15 +481,12 @@ static int apply_action(store_tx *tx, int64_t client, int64_t id, json_t *a, loo
                 rc = 0;
         } else { /* masked as the reply would be: the text may join fields */
             unsigned opts;
-            json_t *masked = NULL;
             rc = store__redact_opts(tx, client, &opts);
-            if (!rc && !(masked = store__masked_string(text, opts)))
-                rc = CD_ENOMEM;
-            cd_free(text);
-            text = rc ? NULL : cd_strdup(json_string_value(masked));
-            json_decref(masked);
-            if (!text)
-                return rc ? rc : CD_ENOMEM;
+            if (rc) {
+                cd_free(text);
+                return rc;
+            }
+            redact_buf(text, strlen(text), opts, NULL);
             json_t *ev =
                 json_pack("{s:s, s:O}", "text", text, "rule_id", json_object_get(rule, "id"));
             rc = store__event(tx, client, id, "supervisors_notified", NULL, ev);

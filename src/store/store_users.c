@@ -440,17 +440,12 @@ int store_token_revoke(store_tx *tx, int64_t id)
     return rc ? rc : access_changed(tx, tx->ctx.user_id);
 }
 
-/* What was typed as the account may be anything: it is kept, and looked
- * up, masked like free text (a new string, or NULL when out of memory). */
-static json_t *typed_account(const char *account)
-{
-    return store__masked_string(account, 0);
-}
-
+/* What was typed as the account may be anything: it is kept, looked up and
+ * cleared masked like free text. */
 int store_login_failures(store_tx *tx, const char *account, const char *address, int64_t since_ms,
                          int64_t *by_account, int64_t *by_address)
 {
-    json_t *row = NULL, *acct = typed_account(account);
+    json_t *row = NULL, *acct = store__masked_string(account, 0);
     if (!acct)
         return CD_ENOMEM;
     int rc =
@@ -469,7 +464,7 @@ int store_login_failures(store_tx *tx, const char *account, const char *address,
 
 int store_login_failure_add(store_tx *tx, const char *account, const char *address)
 {
-    json_t *acct = typed_account(account);
+    json_t *acct = store__masked_string(account, 0);
     if (!acct)
         return CD_ENOMEM;
     return store__exec(tx, "INSERT INTO login_failures (account, address, at) VALUES ($1, $2, $3)",
@@ -478,6 +473,9 @@ int store_login_failure_add(store_tx *tx, const char *account, const char *addre
 
 int store_login_failure_clear(store_tx *tx, const char *account)
 {
-    return store__exec(tx, "DELETE FROM login_failures WHERE account = $1",
-                       json_pack("[s]", account), NULL);
+    json_t *acct = store__masked_string(account, 0);
+    if (!acct)
+        return CD_ENOMEM;
+    return store__exec(tx, "DELETE FROM login_failures WHERE account = $1", json_pack("[o]", acct),
+                       NULL);
 }
